@@ -1,0 +1,59 @@
+"""vccasync: an async client for the Vonage Contact Center Interaction Content API."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from .client import VccClient
+from .config import ClientConfig
+from .converter import to_api
+from .errors import (
+    APIConnectionError,
+    APIStatusError,
+    AuthenticationError,
+    InvalidRequestError,
+    NotFoundError,
+    RateLimitedError,
+    ResponseValidationError,
+    VccError,
+)
+from .models import (
+    AgentRef,
+    Content,
+    ContentProperties,
+    ContentType,
+    Direction,
+    Interaction,
+    InteractionPlanRef,
+)
+from .search import InteractionSearch, Page
+from .windows import Window, split
+
+try:
+    __version__ = version("vccasync")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0.0.0"
+
+__all__ = [
+    "APIConnectionError",
+    "APIStatusError",
+    "AgentRef",
+    "AuthenticationError",
+    "ClientConfig",
+    "Content",
+    "ContentProperties",
+    "ContentType",
+    "Direction",
+    "Interaction",
+    "InteractionPlanRef",
+    "InteractionSearch",
+    "InvalidRequestError",
+    "NotFoundError",
+    "Page",
+    "RateLimitedError",
+    "ResponseValidationError",
+    "VccClient",
+    "VccError",
+    "Window",
+    "__version__",
+    "split",
+    "to_api",
+]

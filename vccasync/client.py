@@ -1,0 +1,137 @@
+"""``VccClient``: the public entry point, an async context manager owning one HTTP session."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Self
+from urllib.parse import quote
+
+import aiohttp
+
+from .config import ClientConfig, config_from_env
+from .converter import structure_interaction
+from .errors import InvalidRequestError, VccError
+from .models import Direction, Interaction
+from .query import make_query
+from .search import InteractionSearch, WindowPlan
+from .session import Session, SessionStats
+
+__all__ = ["VccClient"]
+
+
+class VccClient:
+    """Async client of the VCC Interaction Content API.
+
+    ``concurrency`` bounds the windows fetched at once; ``requests_per_minute`` is the one
+    client-side budget shared by every request (None switches it off). Other keywords are
+    the fields of ``ClientConfig`` (retry attempts, backoff, timeouts).
+    """
+
+    def __init__(
+        self,
+        *,
+        client_id: str,
+        client_secret: str,
+        region: str = "emea",
+        api_url: str | None = None,
+        auth_url: str | None = None,
+        **options: Any,
+    ) -> None:
+        self.config = ClientConfig(
+            client_id=client_id,
+            client_secret=client_secret,
+            region=region,
+            api_url=api_url or "",
+            auth_url=auth_url or "",
+            **options,
+        )
+        self._http: aiohttp.ClientSession | None = None
+        self._session: Session | None = None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Self:
+        """A client configured by ``VCC_CLIENT_ID``, ``VCC_CLIENT_SECRET``, ``VCC_REGION``,
+        ``VCC_API_URL`` and ``VCC_AUTH_URL``; keyword arguments override them."""
+        config = config_from_env(environ, **overrides)
+        client = cls.__new__(cls)
+        client.config = config
+        client._http = client._session = None
+        return client
+
+    def __repr__(self) -> str:
+        return (
+            f"VccClient(client_id={self.config.client_id!r}, region={self.config.region!r},"
+            f" api_url={self.config.api_url!r})"
+        )
+
+    async def __aenter__(self) -> Self:
+        timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=min(10.0, self.config.timeout), sock_read=self.config.timeout
+        )
+        connector = aiohttp.TCPConnector(limit=max(10, self.config.concurrency * 2))
+        self._http = aiohttp.ClientSession(timeout=timeout, connector=connector)
+        self._session = Session(self.config, self._http)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._http is not None:
+            await self._http.close()
+        self._http = self._session = None
+
+    @property
+    def session(self) -> Session:
+        """The open session (requests, retries, 429s so far in ``session.stats``)."""
+        if self._session is None:
+            raise VccError("use the client inside 'async with VccClient(...) as vcc:'")
+        return self._session
+
+    @property
+    def stats(self) -> SessionStats:
+        """Request counters of this client."""
+        return self.session.stats
+
+    def interactions(
+        self,
+        start: datetime | str,
+        end: datetime | str,
+        *,
+        direction: Direction | str | None = None,
+        connect_from: str | None = None,
+        connect_to: str | None = None,
+        handling_agent_id: str | int | None = None,
+        limit: int = 1000,
+        ordered: bool = True,
+        plan: WindowPlan | None = None,
+    ) -> InteractionSearch:
+        """Every interaction with content from ``start`` to ``end`` (both included).
+
+        Validates everything before the first request (``InvalidRequestError``). Naive
+        datetimes are UTC. ``plan`` resumes a search: the windows still to run, each with
+        the continuation token to start from.
+        """
+        query = make_query(
+            start,
+            end,
+            direction=direction,
+            connect_from=connect_from,
+            connect_to=connect_to,
+            handling_agent_id=handling_agent_id,
+            limit=limit,
+        )
+        return InteractionSearch(
+            self.session, query, concurrency=self.config.concurrency, ordered=ordered, plan=plan
+        )
+
+    async def interaction(self, guid: str) -> Interaction:
+        """One interaction by guid; ``NotFoundError`` when it does not exist or has no content."""
+        if not isinstance(guid, str) or not guid.strip():
+            raise InvalidRequestError("guid must be a non-empty string")
+        data = await self.session.get_json(f"/interactions/{quote(guid, safe='')}")
+        return structure_interaction(data)

@@ -1,0 +1,116 @@
+"""Validation of a search before any request is sent, and its query parameters (pure)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from attrs import frozen
+
+from .converter import format_instant, parse_instant
+from .errors import InvalidRequestError
+from .models import Direction
+from .windows import Window
+
+__all__ = ["SearchQuery", "make_query"]
+
+MAX_PREFIX = 50
+MAX_LIMIT = 1000
+
+
+@frozen
+class SearchQuery:
+    """A validated search: the range (both ends owned) and its filters."""
+
+    start: datetime
+    end: datetime
+    direction: Direction | None = None
+    connect_from: str | None = None
+    connect_to: str | None = None
+    handling_agent_id: str | None = None
+    limit: int = MAX_LIMIT
+
+    def covers(self, moment: datetime) -> bool:
+        """Whether an interaction at ``moment`` is inside the requested range."""
+        return self.start <= moment <= self.end
+
+    def params(self, window: Window, token: str | None = None) -> dict[str, str]:
+        """The query string of one request of ``window``."""
+        params = {"start": format_instant(window.start), "end": format_instant(window.query_end)}
+        optional = {
+            "handlingAgentId": self.handling_agent_id,
+            "connectFrom": self.connect_from,
+            "connectTo": self.connect_to,
+            "direction": self.direction.value if self.direction else None,
+            "continuationToken": token,
+        }
+        params.update({k: v for k, v in optional.items() if v is not None})
+        if self.limit != MAX_LIMIT:
+            params["limit"] = str(self.limit)
+        return params
+
+    def filters(self) -> dict[str, str]:
+        """The filters as CLI/checkpoint-friendly text (no range, no paging)."""
+        return {
+            k: v
+            for k, v in self.params(Window(self.start, self.end)).items()
+            if k not in ("start", "end")
+        }
+
+
+def _instant(name: str, value: Any) -> datetime:
+    if isinstance(value, datetime | str):
+        try:
+            return parse_instant(value)
+        except ValueError:
+            pass
+    raise InvalidRequestError(f"{name} must be an ISO 8601 date-time, got {value!r}")
+
+
+def _prefix(name: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidRequestError(f"{name} must be a string (phone numbers keep leading zeros)")
+    if not 1 <= len(value) <= MAX_PREFIX:
+        raise InvalidRequestError(f"{name} must be 1 to {MAX_PREFIX} characters, got {len(value)}")
+    return value
+
+
+def make_query(
+    start: datetime | str,
+    end: datetime | str,
+    *,
+    direction: Direction | str | None = None,
+    connect_from: str | None = None,
+    connect_to: str | None = None,
+    handling_agent_id: str | int | None = None,
+    limit: int = MAX_LIMIT,
+) -> SearchQuery:
+    """Check every argument of a search; raise ``InvalidRequestError`` with a clear message."""
+    first, last = _instant("start", start), _instant("end", end)
+    if last < first:
+        raise InvalidRequestError(
+            f"end ({format_instant(last)}) is before start ({format_instant(first)})"
+        )
+    if direction is not None:
+        try:
+            direction = Direction(direction)
+        except ValueError:
+            raise InvalidRequestError(
+                f"direction must be 'inbound' or 'outbound', got {direction!r}"
+            ) from None
+    agent = None if handling_agent_id is None else str(handling_agent_id)
+    if agent is not None and not agent.strip():
+        raise InvalidRequestError("handling_agent_id must not be empty")
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
+        raise InvalidRequestError(f"limit must be an integer from 1 to {MAX_LIMIT}, got {limit!r}")
+    return SearchQuery(
+        first,
+        last,
+        direction,
+        _prefix("connect_from", connect_from),
+        _prefix("connect_to", connect_to),
+        agent,
+        limit,
+    )

@@ -1,0 +1,80 @@
+"""Pure planning of search windows: any [start, end] as windows the API accepts (<= 7 days).
+
+Consecutive windows share their boundary instant in the query, so that an interaction on a
+boundary is asked for by both windows whether the server reads ``end`` as inclusive or as
+exclusive. Each instant is *owned* by exactly one window (``[start, end)``, the last window
+``[start, end]``); an interaction a window does not own is dropped, so nothing is lost and
+nothing is yielded twice.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from attrs import frozen
+
+from .converter import format_instant
+
+__all__ = ["MAX_SPAN", "RESOLUTION", "Window", "split"]
+
+MAX_SPAN = timedelta(days=7)
+RESOLUTION = timedelta(milliseconds=1)  # the API's timestamps carry at most milliseconds
+
+
+@frozen(order=True)
+class Window:
+    """One search query's time span; ``closed`` windows own their ``end`` instant too."""
+
+    start: datetime
+    end: datetime
+    closed: bool = False
+
+    @property
+    def query_end(self) -> datetime:
+        """The ``end`` sent to the API: one tick beyond ``end`` when the window owns it."""
+        return self.end + RESOLUTION if self.closed else self.end
+
+    def owns(self, moment: datetime) -> bool:
+        """Whether an interaction starting at ``moment`` belongs to this window."""
+        return self.start <= moment and (moment <= self.end if self.closed else moment < self.end)
+
+    @property
+    def key(self) -> str:
+        """A stable text form, for checkpoints and logs."""
+        bracket = "]" if self.closed else ")"
+        return f"{format_instant(self.start)}/{format_instant(self.end)}{bracket}"
+
+    @classmethod
+    def from_key(cls, key: str) -> Window:
+        """The inverse of ``key``."""
+        start, end = key[:-1].split("/")
+        return cls(datetime.fromisoformat(start), datetime.fromisoformat(end), key[-1] == "]")
+
+
+def _floor(moment: datetime) -> datetime:
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+def _ceil(moment: datetime) -> datetime:
+    floored = _floor(moment)
+    return floored if floored == moment else floored + RESOLUTION
+
+
+def split(start: datetime, end: datetime, max_span: timedelta = MAX_SPAN) -> list[Window]:
+    """Cover [start, end] (both aware, both owned) with windows whose queries span <= max_span.
+
+    Boundaries fall on whole milliseconds, so the instants the API sees are exactly the ones
+    planned; callers filter the interactions of the edge windows to their own [start, end].
+    """
+    if end < start:
+        raise ValueError("end is before start")
+    if max_span <= RESOLUTION:
+        raise ValueError("max_span must be longer than the API's resolution")
+    first, last = _floor(start), _ceil(end)
+    windows = []
+    cursor = first
+    while last + RESOLUTION - cursor > max_span:
+        windows.append(Window(cursor, cursor + max_span))
+        cursor += max_span
+    windows.append(Window(cursor, last, closed=True))
+    return windows
