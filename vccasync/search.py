@@ -24,11 +24,17 @@ WindowPlan = Sequence[tuple[Window, str | None]]  # windows to run, each from it
 
 @frozen
 class Page:
-    """One API page of a window, already filtered to what the window owns."""
+    """One API page of a window, already filtered to what the window owns.
+
+    A checkpoint follows pages generically: after a page, ``window`` resumes from
+    ``next_token`` (or is finished when ``last``), and each window of ``spawned`` (windows
+    that took over the rest of ``window``'s span) is pending from its start.
+    """
 
     window: Window
     items: list[Interaction]
     next_token: str | None
+    spawned: tuple[Window, ...] = ()
 
     @property
     def last(self) -> bool:
