@@ -71,6 +71,7 @@ async def run(args: argparse.Namespace) -> int:
             )
             return 0
         await stack.enter_async_context(vcc)
+        await vcc.session.tokens.token()  # wrong credentials: one request, one clear error
         tally = Tally(checkpoint, vcc.stats)
         if checkpoint.written or checkpoint.windows_done:
             say(
