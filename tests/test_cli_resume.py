@@ -26,10 +26,12 @@ from .cli_helpers import (
 START = datetime(2025, 1, 1, tzinfo=UTC)
 DAYS = 60
 ARGS = ["interactions", "--start", "2025-01-01", "--end", "2025-03-01", "--quiet"]
-ARGS += ["--requests-per-minute", "60000"]
-# kill once this many interactions are checkpointed (0: once the first search request is
-# seen), then after a short, varied delay so that kills land at arbitrary points of a write
-KILL_AT = [(0, 0.0), (2_500, 0.011), (8_000, 0.0), (13_000, 0.023), (19_000, 0.037)]
+# a budget of 10 requests a second paces the ~27 pages of the run over about three seconds
+ARGS += ["--requests-per-minute", "600"]
+# kill once this many of the ~22,000 interactions are checkpointed (0: once the first search
+# request is seen), then after a short, varied delay so that kills land anywhere in a write;
+# the last moment leaves several pages (over half a second) still to fetch
+KILL_AT = [(0, 0.0), (2_500, 0.011), (8_000, 0.0), (12_000, 0.023), (15_000, 0.037)]
 
 
 @pytest.fixture(scope="module")
@@ -126,6 +128,7 @@ def test_kill_9_at_several_moments_then_rerun(
         time.sleep(delay)
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=10)
+        assert process.returncode == -signal.SIGKILL, "the run ended before it was killed"
         if state is not None and state["written"]:
             assert_resumed(fake, state)
         new_state = assert_consistent(out, want)
