@@ -1,8 +1,9 @@
 """``--demo``: the project's fake VCC API in-process on 127.0.0.1, with a fixed seeded dataset.
 
-The data covers 2025-01-01 to 2025-04-30 (UTC). Pages take a moment to serve and the server
-enforces the vendor's 160 requests a minute, so progress, request rate and (with a higher
-``--requests-per-minute``) 429s are visible, yet January to March takes well under a minute.
+The data covers 2025-01-01 to 2025-04-30 (UTC), 300 interactions a day. Pages take a moment
+to serve and the client keeps its default budget of 160 requests a minute (which the server
+also enforces, answering 429 beyond it), so progress is visible, yet January to March takes
+about ten seconds.
 """
 
 from __future__ import annotations
