@@ -115,12 +115,16 @@ async def test_token_endpoint_refusal_is_final_and_secret_free(
     caplog.set_level(logging.DEBUG)
     mocked.post(TOKEN_URL, status=status, payload={"error": "invalid_client"}, repeat=True)
     async with client() as vcc:
+        results = await asyncio.gather(
+            *(vcc.interaction("g1") for _ in range(5)), return_exceptions=True
+        )
+        assert all(isinstance(r, AuthenticationError) for r in results)
         with pytest.raises(AuthenticationError) as info:
             await vcc.interaction("g1")
         text = f"{info.value} {info.value!r} {vcc!r} {vcc.config!r} {vcc.session.tokens!r}"
     assert "invalid_client" in str(info.value) and "id-1" in str(info.value)
     assert SECRET not in text and SECRET not in caplog.text
-    assert len(calls(mocked, "POST", TOKEN_URL)) == 1  # no retry loop
+    assert len(calls(mocked, "POST", TOKEN_URL)) == 1  # no retry loop, not even by waiters
     assert not calls(mocked, "GET", ONE)
 
 

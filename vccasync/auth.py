@@ -38,6 +38,7 @@ class TokenSource:
         self._config = config
         self._post_form = post_form
         self._token: Token | None = None
+        self._refused: AuthenticationError | None = None  # wrong credentials stay wrong
         self._lock = asyncio.Lock()
         self.refreshes = 0
 
@@ -54,6 +55,8 @@ class TokenSource:
     async def refresh(self, stale: str | None) -> str:
         """Replace ``stale`` (the token a 401 came back for) unless someone already did."""
         async with self._lock:
+            if self._refused is not None:
+                raise AuthenticationError(str(self._refused))
             current = self._token
             now = asyncio.get_running_loop().time()
             if current is not None and current.value != stale and now < current.refresh_at:
@@ -73,11 +76,12 @@ class TokenSource:
         status, body = await self._post_form(self._config.token_url, form)
         if status in (400, 401, 403):
             reason = body.get("error") if isinstance(body, dict) else None
-            raise AuthenticationError(
+            self._refused = AuthenticationError(
                 f"the token endpoint refused client id {self._config.client_id!r}"
                 f" (HTTP {status}{', ' + str(reason) if reason else ''}):"
                 " check VCC_CLIENT_ID, VCC_CLIENT_SECRET and VCC_AUTH_URL"
             )
+            raise self._refused
         if status != 200 or not isinstance(body, dict):
             raise AuthenticationError(f"the token endpoint answered HTTP {status}")
         value, lifetime = body.get("access_token"), body.get("expires_in", 3600)
