@@ -5,6 +5,7 @@ from importlib.metadata import PackageNotFoundError, version
 from .client import VccClient
 from .config import ClientConfig
 from .converter import to_api
+from .download import DownloadResult
 from .errors import (
     APIConnectionError,
     APIStatusError,
@@ -42,6 +43,7 @@ __all__ = [
     "ContentProperties",
     "ContentType",
     "Direction",
+    "DownloadResult",
     "Interaction",
     "InteractionPlanRef",
     "InteractionSearch",

@@ -12,6 +12,7 @@ import aiohttp
 
 from .config import ClientConfig, config_from_env
 from .converter import structure_interaction
+from .download import Destination, DownloadResult, download
 from .errors import InvalidRequestError, VccError
 from .models import Direction, Interaction
 from .query import make_query
@@ -135,3 +136,22 @@ class VccClient:
             raise InvalidRequestError("guid must be a non-empty string")
         data = await self.session.get_json(f"/interactions/{quote(guid, safe='')}")
         return structure_interaction(data)
+
+    async def download(
+        self,
+        guid: str,
+        content_key: str,
+        destination: Destination,
+        *,
+        expected_length: int | None = None,
+    ) -> DownloadResult:
+        """Stream one piece of content to a path or a writable binary file.
+
+        Chunked (memory does not grow with the file), through the client's token, rate budget
+        and retries. A path is written through ``<path>.part``, which a later call continues
+        with ``Range``; ``expected_length`` (``Content.content_length``) is checked, a mismatch
+        retried, then raised as ``ResponseValidationError``. ``NotFoundError`` on 404.
+        """
+        return await download(
+            self.session, guid, content_key, destination, expected_length=expected_length
+        )

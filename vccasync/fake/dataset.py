@@ -91,7 +91,9 @@ class DatasetSpec:
     """What to generate. Equal specs generate identical datasets.
 
     ``page_hint`` is the server's page size: when ``tie_at`` is given with ``tie_size == 0``,
-    the tie gets ``page_hint + 200`` interactions so that it spans pages.
+    the tie gets ``page_hint + 200`` interactions so that it spans pages. ``content_scale``
+    multiplies every ``contentLength`` (at least 1 byte): audio is 16 kB per second of
+    recording at 1.0 (up to ~14 MB), so tests use a small scale and benchmarks a large one.
     """
 
     seed: int = 0
@@ -105,6 +107,7 @@ class DatasetSpec:
     hidden_rate: float = 0.08
     millis_rate: float = 0.1
     quirk_rate: float = 0.05
+    content_scale: float = attrs.field(default=1.0, validator=attrs.validators.ge(0.0))
 
     @property
     def end(self) -> datetime:
@@ -526,6 +529,7 @@ def _materialise(data: Dataset, pos: int) -> Item:
             item["content"] = _variant_content(variant, rng, ms, agents)
         else:
             item["content"] = _random_content(channel, rng, ms, agents, quirky)
+        _scale_lengths(item["content"], data.spec.content_scale)
     return item
 
 
@@ -620,6 +624,12 @@ def _random_content(
     if maybe(quirky):
         rng.choice(out)["language"] = "en-GB"
     return out
+
+
+def _scale_lengths(content: list[Item], scale: float) -> None:
+    if scale != 1.0:
+        for piece in content:
+            piece["contentLength"] = max(1, int(piece["contentLength"] * scale))
 
 
 def _variant_content(variant: int, rng: random.Random, ms: int, agents: list[str]) -> list[Item]:
