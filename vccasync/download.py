@@ -153,16 +153,22 @@ async def download(
     path = Path(destination)
     part = part_path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with part.open("ab") as file:
-        sink = _Sink(file, rewind_to=0)
-        if file.tell():
-            sink.size, sink.digest = await asyncio.to_thread(_hash_prefix, part)
-        resumed = sink.size
-        if expected_length is not None and resumed > expected_length:
-            sink.restart()  # longer than the content: not a prefix of it
-            notify(-resumed)
-            resumed = 0
-        attempts = await _fetch(session, url_path, sink, expected_length, chunk_size, notify)
+    file = part.open("ab")
+    sink = _Sink(file, rewind_to=0)
+    try:
+        with file:
+            if file.tell():
+                sink.size, sink.digest = await asyncio.to_thread(_hash_prefix, part)
+            resumed = sink.size
+            if expected_length is not None and resumed > expected_length:
+                sink.restart()  # longer than the content: not a prefix of it
+                notify(-resumed)
+                resumed = 0
+            attempts = await _fetch(session, url_path, sink, expected_length, chunk_size, notify)
+    except BaseException:
+        if not sink.size:  # nothing worth continuing: leave no empty .part behind
+            part.unlink(missing_ok=True)
+        raise
     os.replace(part, path)
     return DownloadResult(path, sink.size, sink.digest.hexdigest(), resumed, attempts)
 
