@@ -2,6 +2,7 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
+from .bulk import BulkProgress
 from .client import VccClient
 from .config import ClientConfig
 from .converter import to_api
@@ -38,6 +39,7 @@ __all__ = [
     "APIStatusError",
     "AgentRef",
     "AuthenticationError",
+    "BulkProgress",
     "ClientConfig",
     "Content",
     "ContentProperties",

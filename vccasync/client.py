@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterable, Collection, Mapping
 from datetime import datetime
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 from urllib.parse import quote
 
 import aiohttp
 
+from .bulk import BulkProgress, download_all
 from .config import ClientConfig, config_from_env
 from .converter import structure_interaction
 from .download import Destination, DownloadResult, download
@@ -154,4 +156,25 @@ class VccClient:
         """
         return await download(
             self.session, guid, content_key, destination, expected_length=expected_length
+        )
+
+    async def download_all(
+        self,
+        interactions: AsyncIterable[Interaction],
+        dest: str | Path,
+        *,
+        types: Collection[str] | None = None,
+        workers: int | None = None,
+        progress: BulkProgress | None = None,
+    ) -> BulkProgress:
+        """Download the content of ``interactions`` (e.g. ``vcc.interactions(start, end)``)
+        under ``dest``, ``workers`` at once (default: the client's ``concurrency``) while the
+        search pages on; resumable (see :mod:`vccasync.bulk`). Only ``types`` if given."""
+        return await download_all(
+            self.session,
+            interactions,
+            dest,
+            types=types,
+            workers=workers or self.config.concurrency,
+            progress=progress,
         )

@@ -10,6 +10,7 @@ Content (``/interactions/{guid}/content/{key}``) is served in chunks with the it
 ``contentType``, honouring ``Range``; with ``FakeConfig.content_redirect_host`` set, the API
 answers 302 to an unauthenticated "storage" route on the same server reached under that host
 name (e.g. ``localhost``: another origin), which records the headers it received.
+``content_chunk_latency`` (seconds per 64 KiB) imitates a slow link.
 """
 
 from __future__ import annotations
@@ -80,6 +81,7 @@ class FakeConfig:
     token_faults: bool = False
     rate_limit_window: float = 60.0
     content_redirect_host: str | None = None
+    content_chunk_latency: float = 0.0
 
 
 class RequestRecord(NamedTuple):
@@ -433,7 +435,10 @@ async def _stream_content(
     if fault is not None:
         state.stats.faults[fault.kind] += 1
     await response.prepare(request)
+    pause = state.config.content_chunk_latency
     for chunk in content_chunks(guid, piece["contentKey"], start, cut):
+        if pause > 0:
+            await asyncio.sleep(pause)
         await response.write(chunk)
         state.stats.content_bytes_sent += len(chunk)
     if fault is not None:
