@@ -387,7 +387,6 @@ async def _content(request: web.Request, state: _State, fault: Fault | None) -> 
     """``GET /interactions/{guid}/content/{key}``: the bytes, or a 302 to storage, else 404."""
     guid, key = request.match_info["guid"], request.match_info["key"]
     piece = _find_content(state, guid, key)
-    await _latency(state.config, 1)
     if piece is None:
         return _json(404, {"message": "Content not found."})
     host = state.config.content_redirect_host
