@@ -2,9 +2,11 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
+from .bulk import BulkProgress
 from .client import VccClient
 from .config import ClientConfig
 from .converter import to_api
+from .download import DownloadResult
 from .errors import (
     APIConnectionError,
     APIStatusError,
@@ -37,11 +39,13 @@ __all__ = [
     "APIStatusError",
     "AgentRef",
     "AuthenticationError",
+    "BulkProgress",
     "ClientConfig",
     "Content",
     "ContentProperties",
     "ContentType",
     "Direction",
+    "DownloadResult",
     "Interaction",
     "InteractionPlanRef",
     "InteractionSearch",

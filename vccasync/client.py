@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterable, Collection, Mapping
 from datetime import datetime
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 from urllib.parse import quote
 
 import aiohttp
 
+from .bulk import BulkProgress, download_all
 from .config import ClientConfig, config_from_env
 from .converter import structure_interaction
+from .download import Destination, DownloadResult, download
 from .errors import InvalidRequestError, VccError
 from .models import Direction, Interaction
 from .query import make_query
@@ -135,3 +138,43 @@ class VccClient:
             raise InvalidRequestError("guid must be a non-empty string")
         data = await self.session.get_json(f"/interactions/{quote(guid, safe='')}")
         return structure_interaction(data)
+
+    async def download(
+        self,
+        guid: str,
+        content_key: str,
+        destination: Destination,
+        *,
+        expected_length: int | None = None,
+    ) -> DownloadResult:
+        """Stream one piece of content to a path or a writable binary file.
+
+        Chunked (memory does not grow with the file), through the client's token, rate budget
+        and retries. A path is written through ``<path>.part``, which a later call continues
+        with ``Range``; ``expected_length`` (``Content.content_length``) is checked, a mismatch
+        retried, then raised as ``ResponseValidationError``. ``NotFoundError`` on 404.
+        """
+        return await download(
+            self.session, guid, content_key, destination, expected_length=expected_length
+        )
+
+    async def download_all(
+        self,
+        interactions: AsyncIterable[Interaction],
+        dest: str | Path,
+        *,
+        types: Collection[str] | None = None,
+        workers: int | None = None,
+        progress: BulkProgress | None = None,
+    ) -> BulkProgress:
+        """Download the content of ``interactions`` (e.g. ``vcc.interactions(start, end)``)
+        under ``dest``, ``workers`` at once (default: the client's ``concurrency``) while the
+        search pages on; resumable (see :mod:`vccasync.bulk`). Only ``types`` if given."""
+        return await download_all(
+            self.session,
+            interactions,
+            dest,
+            types=types,
+            workers=workers or self.config.concurrency,
+            progress=progress,
+        )

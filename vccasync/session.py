@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
@@ -11,6 +12,7 @@ from typing import Any, TypeVar
 import aiohttp
 from attrs import define
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_random_exponential
+from yarl import URL
 
 from .auth import TokenSource
 from .config import ACCEPT, ClientConfig
@@ -30,6 +32,8 @@ __all__ = ["Session", "SessionStats", "error_for_status", "parse_retry_after"]
 
 log = logging.getLogger("vccasync")
 T = TypeVar("T")
+MAX_REDIRECTS = 10
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 
 @define
@@ -118,6 +122,78 @@ class Session:
                         f"the body from {url} is not JSON ({len(body)} bytes)", transient=True
                     ) from exc
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def retrying(self) -> AsyncRetrying:
+        """The retry policy of every request, for callers that drive :meth:`stream` themselves."""
+        return self._retrying()
+
+    @asynccontextmanager
+    async def stream(
+        self, path: str, headers: Mapping[str, str] | None = None
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        """GET ``api_url + path`` (``path`` already percent-encoded) and lend the open 2xx response.
+
+        One attempt, no retries (wrap it in :meth:`retrying`): the same token, budget, 401
+        refresh and error mapping as :meth:`get`, and errors while the caller reads the body
+        map to ``ResponseValidationError`` (truncated) or ``APIConnectionError``. Redirects are
+        followed here, and the bearer token is sent only to the API's own origin.
+        """
+        url = URL(self._config.api_url + path, encoded=True)
+        stats = self.stats
+        stats.requests += 1
+        stats.in_flight += 1
+        stats.max_in_flight = max(stats.max_in_flight, stats.in_flight)
+        try:
+            token = await self.tokens.token()
+            resp = await self._open(url, headers or {}, token)
+            if resp.status == 401 and resp.url.origin() == url.origin():
+                resp.release()
+                token = await self.tokens.refresh(stale=token)
+                resp = await self._open(url, headers or {}, token)
+                if resp.status == 401:
+                    resp.release()
+                    raise AuthenticationError(
+                        f"the API refused a freshly issued token (HTTP 401 from {url})"
+                    )
+            try:
+                if resp.status >= 300:
+                    if resp.status == 429:
+                        stats.rate_limited += 1
+                    body = await resp.content.read(65_536)
+                    where = str(resp.url.with_query(None))  # a signed URL's query is a secret
+                    raise error_for_status(resp.status, body, resp.headers, where)
+                yield resp
+            finally:
+                resp.release()
+        except aiohttp.ClientPayloadError as exc:
+            raise ResponseValidationError(
+                f"truncated body from {url}: {exc}", transient=True
+            ) from exc
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise APIConnectionError(f"request to {url} failed: {_describe(exc)}") from exc
+        finally:
+            stats.in_flight -= 1
+
+    async def _open(
+        self, url: URL, headers: Mapping[str, str], token: str
+    ) -> aiohttp.ClientResponse:
+        """Send a GET and follow redirects; ``Authorization`` goes to the API origin only."""
+        api_origin = url.origin()
+        for _ in range(MAX_REDIRECTS):
+            sent = {"Accept-Encoding": "identity", **headers}
+            if url.origin() == api_origin:
+                await self.limiter.acquire()
+                sent.update({"Authorization": f"Bearer {token}", "Accept": ACCEPT})
+            resp = await self._http.get(url, headers=sent, allow_redirects=False)
+            location = resp.headers.get("Location")
+            if resp.status not in _REDIRECTS or not location:
+                return resp
+            resp.release()
+            url = resp.url.join(URL(location))
+        raise APIStatusError(
+            f"more than {MAX_REDIRECTS} redirects, the last to {url.with_query(None)}",
+            status=resp.status,
+        )
 
     def _retrying(self) -> AsyncRetrying:
         return AsyncRetrying(

@@ -1,10 +1,16 @@
-"""The fake VCC API as an aiohttp application: token endpoint, search and get-one.
+"""The fake VCC API as an aiohttp application: token endpoint, search, get-one and content.
 
 Order of checks for an API request: server-side rate limit (429), bearer token (401),
 ``Accept`` (400), then the injected fault, if any, then the request itself (400/404/200).
 A fault therefore never hides an auth or Accept error, and faults only hit requests that would
 have been served: "drop", "500", "502-html", "429", "429-bare" and "bad-json" answer instead of
 the handler; "stall" delays the normal answer; "truncate" cuts a normal 200 answer short.
+
+Content (``/interactions/{guid}/content/{key}``) is served in chunks with the item's
+``contentType``, honouring ``Range``; with ``FakeConfig.content_redirect_host`` set, the API
+answers 302 to an unauthenticated "storage" route on the same server reached under that host
+name (e.g. ``localhost``: another origin), which records the headers it received.
+``content_chunk_latency`` (seconds per 64 KiB) imitates a slow link.
 """
 
 from __future__ import annotations
@@ -15,13 +21,14 @@ import math
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from typing import Final, NamedTuple
+from typing import Final, NamedTuple, cast
 
 import attrs
 from aiohttp import web
 
 from vccasync.fake.auth import TokenStore, basic_credentials, bearer_token, token_error
-from vccasync.fake.dataset import Dataset, Query
+from vccasync.fake.content import content_chunks, parse_range
+from vccasync.fake.dataset import Dataset, Item, Query
 from vccasync.fake.faults import Fault, FaultConfig, FaultInjector
 from vccasync.fake.limits import SlidingWindow
 from vccasync.fake.paging import decode_token, encode_token, parse_instant
@@ -43,6 +50,7 @@ except ImportError:  # pragma: no cover - orjson is optional
 V3_MEDIA: Final = "application/vnd.newvoicemedia.v3+json"
 JSON_MEDIA: Final = "application/json; charset=utf-8"
 API_ROOT: Final = "/interaction-content"
+STORAGE_ROOT: Final = "/storage"
 MAX_RANGE_SECONDS: Final = 7 * 86_400
 MAX_LIMIT: Final = 1000
 _SEARCH_PARAMS: Final = (
@@ -72,6 +80,8 @@ class FakeConfig:
     faults: FaultConfig = attrs.field(factory=FaultConfig)
     token_faults: bool = False
     rate_limit_window: float = 60.0
+    content_redirect_host: str | None = None
+    content_chunk_latency: float = 0.0
 
 
 class RequestRecord(NamedTuple):
@@ -91,12 +101,16 @@ class FakeStats:
     token_requests: int = 0
     search_requests: int = 0
     get_requests: int = 0
+    content_requests: int = 0
+    storage_requests: int = 0
+    content_bytes_sent: int = 0
     in_flight: int = 0
     max_in_flight: int = 0
     rate_limited: int = 0
     faults: Counter[str] = attrs.field(factory=Counter)
     statuses: Counter[int] = attrs.field(factory=Counter)
     records: list[RequestRecord] = attrs.field(factory=list)
+    storage_headers: list[dict[str, str]] = attrs.field(factory=list)
 
     def reset(self) -> None:
         """Zero every counter (``in_flight`` keeps counting requests still running)."""
@@ -119,6 +133,7 @@ class _State:
 STATS_KEY: Final = web.AppKey("vcc_fake_stats", FakeStats)
 _STATE_KEY: Final = web.AppKey("vcc_fake_state", _State)
 _Handler = Callable[[web.Request, _State], Awaitable[tuple[int, object]]]
+_Streamer = Callable[[web.Request, _State, "Fault | None"], Awaitable[web.StreamResponse]]
 
 
 class _Closed(web.Response):
@@ -166,6 +181,10 @@ def build_app(dataset: Dataset, config: FakeConfig) -> web.Application:
         app.router.add_post(path, _token)
     app.router.add_get(f"{API_ROOT}/interactions", _api(_search, "search_requests"))
     app.router.add_get(f"{API_ROOT}/interactions/{{guid}}", _api(_get_one, "get_requests"))
+    app.router.add_get(
+        f"{API_ROOT}/interactions/{{guid}}/content/{{key}}", _api(_content, "content_requests")
+    )
+    app.router.add_get(f"{STORAGE_ROOT}/{{guid}}/{{key}}", _storage)
     return app
 
 
@@ -201,7 +220,9 @@ async def _answer_token(
     return await _deliver(request, state, fault, 200, body)
 
 
-def _api(handler: _Handler, counter: str) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+def _api(
+    handler: _Handler | _Streamer, counter: str
+) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     """Wrap an API handler with stats, rate limit, auth, Accept and faults."""
 
     async def wrapped(request: web.Request) -> web.StreamResponse:
@@ -226,7 +247,9 @@ def _api(handler: _Handler, counter: str) -> Callable[[web.Request], Awaitable[w
     return wrapped
 
 
-async def _serve_api(request: web.Request, state: _State, handler: _Handler) -> web.StreamResponse:
+async def _serve_api(
+    request: web.Request, state: _State, handler: _Handler | _Streamer
+) -> web.StreamResponse:
     if state.limiter is not None and (wait := state.limiter.acquire()) is not None:
         state.stats.rate_limited += 1
         headers = {"Retry-After": str(max(1, math.ceil(wait)))}
@@ -246,7 +269,9 @@ async def _serve_api(request: web.Request, state: _State, handler: _Handler) -> 
     fault = await _stall(state, state.faults.choose())
     if fault is not None and fault.kind != "truncate":
         return await _deliver(request, state, fault, 200, None)
-    status, body = await handler(request, state)
+    if handler is _content:
+        return await _content(request, state, fault)
+    status, body = await cast(_Handler, handler)(request, state)
     return await _deliver(request, state, fault if status == 200 else None, status, body)
 
 
@@ -348,3 +373,76 @@ async def _latency(config: FakeConfig, items: int) -> None:
     delay = config.page_latency + config.per_item_latency * items
     if delay > 0:
         await asyncio.sleep(delay)
+
+
+def _find_content(state: _State, guid: str, key: str) -> Item | None:
+    data = state.dataset
+    pos = data.position(guid)
+    if pos is None or not data.has_content(pos):
+        return None
+    return next((c for c in data.item(pos)["content"] if c["contentKey"] == key), None)
+
+
+async def _content(request: web.Request, state: _State, fault: Fault | None) -> web.StreamResponse:
+    """``GET /interactions/{guid}/content/{key}``: the bytes, or a 302 to storage, else 404."""
+    guid, key = request.match_info["guid"], request.match_info["key"]
+    piece = _find_content(state, guid, key)
+    if piece is None:
+        return _json(404, {"message": "Content not found."})
+    host = state.config.content_redirect_host
+    if host is not None:
+        port = request.url.port
+        location = request.url.with_host(host).with_port(port).with_query({"sig": "fake"})
+        location = location.with_path(f"{STORAGE_ROOT}/{guid}/{key}")
+        return web.Response(status=302, headers={"Location": str(location)})
+    return await _stream_content(request, state, fault, guid, piece)
+
+
+async def _storage(request: web.Request) -> web.StreamResponse:
+    """The redirect target: serves content without auth and records the request headers."""
+    state = request.app[_STATE_KEY]
+    state.stats.storage_requests += 1
+    state.stats.storage_headers.append(dict(request.headers))
+    fault = await _stall(state, state.faults.choose())
+    if fault is not None and fault.kind != "truncate":
+        return await _deliver(request, state, fault, 200, None)
+    guid, key = request.match_info["guid"], request.match_info["key"]
+    piece = _find_content(state, guid, key)
+    if piece is None:
+        return _json(404, {"message": "No such object."})
+    return await _stream_content(request, state, fault, guid, piece)
+
+
+async def _stream_content(
+    request: web.Request, state: _State, fault: Fault | None, guid: str, piece: Item
+) -> web.StreamResponse:
+    """Serve ``piece`` (or the asked range of it); a "truncate" fault closes mid-body."""
+    length: int = piece["contentLength"]
+    try:
+        span = parse_range(request.headers.get("Range"), length)
+    except ValueError:
+        return web.Response(status=416, headers={"Content-Range": f"bytes */{length}"})
+    start, stop = span or (0, length)
+    response = web.StreamResponse(
+        status=200 if span is None else 206,
+        headers={"Content-Type": piece["contentType"], "Accept-Ranges": "bytes"},
+    )
+    if span is not None:
+        response.headers["Content-Range"] = f"bytes {start}-{stop - 1}/{length}"
+    response.content_length = stop - start
+    cut = stop if fault is None else start + max(1, (stop - start) // 2)
+    if fault is not None:
+        state.stats.faults[fault.kind] += 1
+    await response.prepare(request)
+    pause = state.config.content_chunk_latency
+    for chunk in content_chunks(guid, piece["contentKey"], start, cut):
+        if pause > 0:
+            await asyncio.sleep(pause)
+        await response.write(chunk)
+        state.stats.content_bytes_sent += len(chunk)
+    if fault is not None:
+        if request.transport is not None:
+            request.transport.close()
+        return _Closed(200)
+    await response.write_eof()
+    return response

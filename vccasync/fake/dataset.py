@@ -91,7 +91,11 @@ class DatasetSpec:
     """What to generate. Equal specs generate identical datasets.
 
     ``page_hint`` is the server's page size: when ``tie_at`` is given with ``tie_size == 0``,
-    the tie gets ``page_hint + 200`` interactions so that it spans pages.
+    the tie gets ``page_hint + 200`` interactions so that it spans pages. ``content_scale``
+    multiplies every ``contentLength`` (at least 1 byte): audio is 16 kB per second of
+    recording at 1.0 (up to ~14 MB), so tests use a small scale and benchmarks a large one.
+    ``extra_keys`` are added as attachments to every showcase interaction of the vendor's
+    example (one on the first window edge): hostile keys for download tests.
     """
 
     seed: int = 0
@@ -105,6 +109,8 @@ class DatasetSpec:
     hidden_rate: float = 0.08
     millis_rate: float = 0.1
     quirk_rate: float = 0.05
+    content_scale: float = attrs.field(default=1.0, validator=attrs.validators.ge(0.0))
+    extra_keys: tuple[str, ...] = attrs.field(default=(), converter=tuple)
 
     @property
     def end(self) -> datetime:
@@ -524,8 +530,11 @@ def _materialise(data: Dataset, pos: int) -> Item:
     if flags & FLAG_CONTENT:
         if variant:
             item["content"] = _variant_content(variant, rng, ms, agents)
+            if variant == 1:
+                item["content"] += _extra_content(data.spec.extra_keys, ms)
         else:
             item["content"] = _random_content(channel, rng, ms, agents, quirky)
+        _scale_lengths(item["content"], data.spec.content_scale)
     return item
 
 
@@ -620,6 +629,26 @@ def _random_content(
     if maybe(quirky):
         rng.choice(out)["language"] = "en-GB"
     return out
+
+
+def _extra_content(keys: Sequence[str], ms: int) -> list[Item]:
+    return [
+        {
+            "contentKey": key,
+            "type": "attachment",
+            "contentType": "application/octet-stream",
+            "contentLength": 1000 + 37 * n,
+            "lastModified": iso(ms + 60_000),
+            "properties": {},
+        }
+        for n, key in enumerate(keys)
+    ]
+
+
+def _scale_lengths(content: list[Item], scale: float) -> None:
+    if scale != 1.0:
+        for piece in content:
+            piece["contentLength"] = max(1, int(piece["contentLength"] * scale))
 
 
 def _variant_content(variant: int, rng: random.Random, ms: int, agents: list[str]) -> list[Item]:

@@ -1,0 +1,254 @@
+"""Bulk content download: a search feeds download workers through a bounded queue.
+
+Downloads start while the search is still paging; every request (search pages and downloads)
+shares the client's one token, rate budget and retry policy. Files go to
+``dest/YYYY/MM/DD/<guid>/<safe name>`` (:mod:`vccasync.paths`) and are recorded in
+``dest/manifest.jsonl`` (:mod:`vccasync.manifest`) as they complete.
+
+Rerunning over the same destination resumes: a file whose manifest entry, size on disk and
+``contentLength`` agree is skipped; a complete file missing from the manifest (a run killed
+between the rename and the manifest line) is hashed and recorded; a ``.part`` is continued
+with ``Range``; everything else is fetched. A piece of content that cannot be fetched (404,
+retries exhausted) is counted as failed and reported, and the others go on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import AsyncIterable, Collection
+from pathlib import Path
+from typing import Final
+
+from attrs import define, field
+
+from .converter import format_instant
+from .download import download
+from .errors import VccError
+from .manifest import MANIFEST_NAME, Manifest, ManifestEntry
+from .models import Content, Interaction
+from .paths import content_path
+from .session import Session
+
+__all__ = ["BulkProgress", "Failure", "download_all"]
+
+MAX_FAILURES_KEPT: Final = 100
+
+
+@define(frozen=True)
+class Failure:
+    """A piece of content that could not be downloaded."""
+
+    guid: str
+    content_key: str
+    error: str
+
+
+@define
+class BulkProgress:
+    """Counters of a bulk download, updated as it runs (a progress display polls them)."""
+
+    interactions: int = 0
+    files_found: int = 0
+    bytes_found: int = 0
+    files_done: int = 0
+    files_skipped: int = 0
+    files_failed: int = 0
+    bytes_done: int = 0
+    bytes_skipped: int = 0
+    bytes_fetched: int = 0
+    searching: bool = True
+    failures: list[Failure] = field(factory=list)
+
+    @property
+    def files_finished(self) -> int:
+        """Files done, skipped or failed."""
+        return self.files_done + self.files_skipped + self.files_failed
+
+    def summary(self) -> str:
+        """One line: what was found, fetched, skipped and failed."""
+        return (
+            f"{self.interactions} interactions, {self.files_found} files"
+            f" ({_size(self.bytes_found)}): {self.files_done} downloaded"
+            f" ({_size(self.bytes_fetched)} transferred), {self.files_skipped} already"
+            f" complete, {self.files_failed} failed"
+        )
+
+
+def _size(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+@define(frozen=True)
+class _Job:
+    interaction: Interaction
+    content: Content
+    path: Path
+
+
+def _hash_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _size_on_disk(path: Path) -> int | None:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return None
+
+
+class _Pipeline:
+    def __init__(
+        self, session: Session, dest: Path, progress: BulkProgress, manifest: Manifest
+    ) -> None:
+        self.session = session
+        self.dest = dest
+        self.progress = progress
+        self.manifest = manifest
+        self.busy: set[Path] = set()
+
+    async def worker(self, queue: asyncio.Queue[_Job | None]) -> None:
+        while (job := await queue.get()) is not None:
+            await self.run(job)
+
+    async def run(self, job: _Job) -> None:
+        progress, path = self.progress, job.path
+        guid, key = job.interaction.guid, job.content.content_key
+        expected = job.content.content_length
+        if path in self.busy:  # the same content listed twice: one download is enough
+            progress.files_found -= 1
+            progress.bytes_found -= expected or 0
+            return
+        self.busy.add(path)
+        try:
+            entry = self.manifest.get(guid, key)
+            size = await asyncio.to_thread(_size_on_disk, path)
+            rel = path.relative_to(self.dest).as_posix()
+            complete = size is not None and (expected is None or size == expected)
+            if complete and entry is not None and entry.path == rel and entry.bytes == size:
+                progress.files_skipped += 1
+                progress.bytes_skipped += size or 0
+                return
+            if complete and entry is None and size is not None:
+                # renamed into place (so verified) by a run killed before its manifest line
+                sha = await asyncio.to_thread(_hash_file, path)
+                self.record(job, rel, size, sha)
+                progress.files_skipped += 1
+                progress.bytes_skipped += size
+                return
+            await self.fetch(job, rel)
+        finally:
+            self.busy.discard(path)
+
+    async def fetch(self, job: _Job, rel: str) -> None:
+        progress = self.progress
+        written = 0
+
+        def on_bytes(n: int) -> None:
+            nonlocal written
+            written += n
+            progress.bytes_done += n
+            progress.bytes_fetched += max(0, n)
+
+        try:
+            result = await download(
+                self.session,
+                job.interaction.guid,
+                job.content.content_key,
+                job.path,
+                expected_length=job.content.content_length,
+                on_bytes=on_bytes,
+            )
+        except (VccError, OSError) as exc:
+            progress.bytes_done -= written
+            self.fail(job.interaction.guid, job.content.content_key, str(exc))
+            return
+        progress.bytes_done += result.resumed_from
+        self.record(job, rel, result.size, result.sha256)
+        progress.files_done += 1
+
+    def fail(self, guid: str, content_key: str, error: str) -> None:
+        self.progress.files_failed += 1
+        if len(self.progress.failures) < MAX_FAILURES_KEPT:
+            self.progress.failures.append(Failure(guid, content_key, error))
+
+    def record(self, job: _Job, rel: str, size: int, sha256: str) -> None:
+        self.manifest.add(
+            ManifestEntry(
+                guid=job.interaction.guid,
+                content_key=job.content.content_key,
+                type=str(job.content.type),
+                content_type=job.content.content_type,
+                start=format_instant(job.interaction.start),
+                path=rel,
+                bytes=size,
+                sha256=sha256,
+            )
+        )
+
+
+async def download_all(
+    session: Session,
+    interactions: AsyncIterable[Interaction],
+    dest: str | Path,
+    *,
+    types: Collection[str] | None = None,
+    workers: int = 4,
+    progress: BulkProgress | None = None,
+) -> BulkProgress:
+    """Download every piece of content of ``interactions`` (of ``types``, if given) to ``dest``.
+
+    ``workers`` downloads run at once, fed while ``interactions`` is still being iterated.
+    Returns the counters (also updated live in ``progress`` when given). Errors of the search
+    itself propagate; a piece of content that fails is counted in ``files_failed``.
+    """
+    if workers < 1:
+        raise ValueError("workers must be at least 1")
+    root = Path(dest)
+    progress = progress if progress is not None else BulkProgress()
+    wanted = None if types is None else frozenset(types)
+    manifest = await asyncio.to_thread(Manifest.load, root / MANIFEST_NAME)
+    pipeline = _Pipeline(session, root, progress, manifest)
+    queue: asyncio.Queue[_Job | None] = asyncio.Queue(maxsize=2 * workers)
+    try:
+        async with asyncio.TaskGroup() as group:
+            for _ in range(workers):
+                group.create_task(pipeline.worker(queue))
+            try:
+                async for interaction in interactions:
+                    progress.interactions += 1
+                    for piece in interaction.content:
+                        if wanted is not None and str(piece.type) not in wanted:
+                            continue
+                        progress.files_found += 1
+                        progress.bytes_found += piece.content_length or 0
+                        if not piece.content_key:
+                            pipeline.fail(interaction.guid, "", "the API listed an empty key")
+                            continue
+                        path = content_path(
+                            root,
+                            interaction.start,
+                            interaction.guid,
+                            piece.content_key,
+                            piece.content_type,
+                        )
+                        await queue.put(_Job(interaction, piece, path))
+            finally:
+                progress.searching = False
+            for _ in range(workers):
+                await queue.put(None)
+    except BaseExceptionGroup as group_error:
+        # a search failure (or a bug) stops everything: raise the first cause plainly
+        raise group_error.exceptions[0] from None
+    finally:
+        manifest.close()
+    return progress

@@ -1,0 +1,148 @@
+"""``vccasync content``: download recordings, transcripts and other content of a range."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Any, Final
+
+import attrs
+
+from vccasync.bulk import BulkProgress
+from vccasync.errors import InvalidRequestError
+from vccasync.fake import FakeVccServer, generate
+from vccasync.manifest import MANIFEST_NAME
+from vccasync.query import make_query
+
+from . import demo
+from .common import add_client_options, add_search_options, client_from_args, say
+from .content_progress import ContentTally, content_display
+
+__all__ = ["add_parser", "run"]
+
+DEFAULT_WORKERS: Final = 8
+# the demo's data, with content small enough to download a day of it in seconds
+DEMO_SPEC: Final = attrs.evolve(demo.DEMO_SPEC, content_scale=0.01)
+DEMO_RATE: Final = 6000
+DEMO_CONFIG: Final = attrs.evolve(demo.DEMO_CONFIG, rate_limit_per_minute=DEMO_RATE)
+MAX_FAILURES_SHOWN: Final = 5
+
+DESCRIPTION = f"""\
+Download every piece of content (recordings, voicemails, transcripts, chat logs, ...) of the
+interactions from --start to --end (both included) that match the filters, to
+DIR/YYYY/MM/DD/<guid>/<key>.<ext>. Downloads start while the search is still paging and share
+its request budget. DIR/{MANIFEST_NAME} records guid, contentKey, type, contentType, start,
+path, bytes and sha256 of every file, one JSON object a line. Rerunning the same command skips
+complete files, continues partial ones (HTTP Range) and fetches the rest.
+"""
+
+
+def _content_type(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("a content type must not be empty")
+    return text.strip()
+
+
+def _workers(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 1 <= value <= 64:
+        raise argparse.ArgumentTypeError(f"must be 1 to 64, got {value}")
+    return value
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register the subcommand."""
+    parser = subparsers.add_parser(
+        "content",
+        help="download content (recordings, transcripts, ...) to a directory (resumable)",
+        description=DESCRIPTION,
+    )
+    add_search_options(parser)
+    parser.add_argument(
+        "--type", action="append", type=_content_type, dest="types", metavar="TYPE",
+        help="only this content type (callRecording, voicemail, transcript, chatTranscript,"
+        " ...); repeat for several; default: all",
+    )  # fmt: skip
+    parser.add_argument("--dest", required=True, metavar="DIR", help="destination directory")
+    parser.add_argument(
+        "--workers", type=_workers, metavar="N",
+        help=f"downloads at once (default {DEFAULT_WORKERS}); all share the request budget",
+    )  # fmt: skip
+    add_client_options(parser)
+    parser.set_defaults(run=run)
+
+
+def _check_dest(dest: Path) -> None:
+    if dest.exists() and not dest.is_dir():
+        raise InvalidRequestError(f"--dest {dest} exists and is not a directory")
+    manifest = dest / MANIFEST_NAME
+    if manifest.exists() and manifest.is_dir():
+        raise InvalidRequestError(f"{manifest} is a directory, not a manifest")
+
+
+async def run(args: argparse.Namespace) -> int:
+    """Validate everything, then search and download; exit 1 if any file failed."""
+    query = make_query(
+        args.start,
+        args.end,
+        direction=args.direction,
+        connect_from=args.connect_from,
+        connect_to=args.connect_to,
+        handling_agent_id=args.agent_id,
+    )
+    dest = Path(args.dest)
+    _check_dest(dest)
+    async with AsyncExitStack() as stack:
+        if args.demo:
+            server = FakeVccServer(generate(DEMO_SPEC), DEMO_CONFIG)
+            await stack.enter_async_context(server)
+            vcc = client_from_args(
+                args,
+                {},
+                defaults={"requests_per_minute": DEMO_RATE},
+                forced=demo.client_settings(server),
+            )
+        else:
+            vcc = client_from_args(args)
+        try:
+            await asyncio.to_thread(dest.mkdir, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InvalidRequestError(f"cannot create --dest {dest}: {exc.strerror}") from None
+        await stack.enter_async_context(vcc)
+        await vcc.session.tokens.token()  # wrong credentials: one request, one clear error
+        search = vcc.interactions(
+            query.start,
+            query.end,
+            direction=query.direction,
+            connect_from=query.connect_from,
+            connect_to=query.connect_to,
+            handling_agent_id=query.handling_agent_id,
+            limit=query.limit,
+        )
+        tally = ContentTally(BulkProgress(), vcc.stats)
+        try:
+            with content_display(tally, sys.stderr, quiet=args.quiet):
+                await vcc.download_all(
+                    search,
+                    dest,
+                    types=args.types,
+                    workers=args.workers or DEFAULT_WORKERS,
+                    progress=tally.progress,
+                )
+        except BaseException:
+            say(tally.summary("stopped") + "; rerun the same command to resume")
+            raise
+        progress = tally.progress
+        for failure in progress.failures[:MAX_FAILURES_SHOWN]:
+            say(f"vccasync: failed: {failure.guid} {failure.content_key!r}: {failure.error}")
+        if progress.files_failed:
+            say(tally.summary("incomplete") + "; rerun the same command to retry the failures")
+            return 1
+        say(tally.summary("complete"))
+    return 0

@@ -1,0 +1,107 @@
+"""The download manifest: ``manifest.jsonl`` at the top of the destination, one file a line.
+
+Each line is a JSON object written once the file it describes is complete and verified::
+
+    {"guid": "...", "contentKey": "...", "type": "callRecording", "contentType": "audio/wav",
+     "start": "2025-01-06T10:00:00Z", "path": "2025/01/06/<guid>/callRecording~cg.wav",
+     "bytes": 123456, "sha256": "<hex>"}
+
+``path`` is relative to the destination, with ``/`` separators. The file is only appended to;
+when a key appears on several lines (content fetched again), the last line wins. A line cut
+short by a killed run is ignored on reading, and the next run starts on a fresh line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import IO, Any, Final
+
+from attrs import asdict, frozen
+
+__all__ = ["MANIFEST_NAME", "Manifest", "ManifestEntry"]
+
+MANIFEST_NAME: Final = "manifest.jsonl"
+_FIELDS: Final = {
+    "guid": "guid",
+    "content_key": "contentKey",
+    "type": "type",
+    "content_type": "contentType",
+    "start": "start",
+    "path": "path",
+    "bytes": "bytes",
+    "sha256": "sha256",
+}
+
+
+@frozen
+class ManifestEntry:
+    """One downloaded file."""
+
+    guid: str
+    content_key: str
+    type: str
+    content_type: str | None
+    start: str
+    path: str
+    bytes: int
+    sha256: str
+
+    def to_json(self) -> dict[str, Any]:
+        """The manifest line's object (API-style camelCase names)."""
+        return {_FIELDS[k]: v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ManifestEntry:
+        """Read a manifest line's object; ``KeyError``/``TypeError`` when it is not one."""
+        values = {k: data[v] for k, v in _FIELDS.items()}
+        if not isinstance(values["bytes"], int) or not isinstance(values["path"], str):
+            raise TypeError("not a manifest entry")
+        return cls(**values)
+
+
+class Manifest:
+    """The entries of a destination, by ``(guid, content key)``; appends as files complete."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.entries: dict[tuple[str, str], ManifestEntry] = {}
+        self._file: IO[bytes] | None = None
+
+    @classmethod
+    def load(cls, path: Path) -> Manifest:
+        """Read ``path`` if it exists (lines that are not entries are skipped)."""
+        manifest = cls(path)
+        if path.exists():
+            with path.open("rb") as f:
+                for line in f:
+                    try:
+                        entry = ManifestEntry.from_json(json.loads(line))
+                    except (ValueError, KeyError, TypeError):
+                        continue
+                    manifest.entries[(entry.guid, entry.content_key)] = entry
+        return manifest
+
+    def get(self, guid: str, content_key: str) -> ManifestEntry | None:
+        """The entry of one piece of content, if it was recorded."""
+        return self.entries.get((guid, content_key))
+
+    def add(self, entry: ManifestEntry) -> None:
+        """Record ``entry``: one line, flushed."""
+        if self._file is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = self.path.open("a+b")
+            if self._file.seek(0, os.SEEK_END):  # a previous run may have been killed mid-line
+                self._file.seek(-1, os.SEEK_END)
+                if self._file.read(1) != b"\n":
+                    self._file.write(b"\n")
+        self._file.write(json.dumps(entry.to_json()).encode("ascii") + b"\n")
+        self._file.flush()
+        self.entries[(entry.guid, entry.content_key)] = entry
+
+    def close(self) -> None:
+        """Close the file (entries stay readable)."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
