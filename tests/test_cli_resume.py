@@ -26,11 +26,11 @@ from .cli_helpers import (
 START = datetime(2025, 1, 1, tzinfo=UTC)
 DAYS = 60
 ARGS = ["interactions", "--start", "2025-01-01", "--end", "2025-03-01", "--quiet"]
-# a budget of 10 requests a second paces the ~27 pages of the run over about three seconds
-ARGS += ["--requests-per-minute", "600"]
+# a budget of 5 requests a second paces the ~27 pages of the run over about six seconds
+ARGS += ["--requests-per-minute", "300"]
 # kill once this many of the ~22,000 interactions are checkpointed (0: once the first search
 # request is seen), then after a short, varied delay so that kills land anywhere in a write;
-# the last moment leaves several pages (over half a second) still to fetch
+# the last moment leaves several pages (over a second) still to fetch
 KILL_AT = [(0, 0.0), (2_500, 0.011), (8_000, 0.0), (12_000, 0.023), (15_000, 0.037)]
 
 
