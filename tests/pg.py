@@ -48,8 +48,9 @@ def _free_port() -> int:
 class PgServer:
     """One PostgreSQL cluster in a temp folder; ``start()`` / ``stop()``; ``dsn(database)``."""
 
-    def __init__(self, bindir: Path) -> None:
+    def __init__(self, bindir: Path, settings: dict[str, str] | None = None) -> None:
         self.bindir = bindir
+        self.settings = {**SETTINGS, **(settings or {})}
         self.root = Path(tempfile.mkdtemp(prefix="vccasync-pg-"))
         self.data = self.root / "data"
         self.port = 0
@@ -80,7 +81,7 @@ class PgServer:
         self._check(done, "initdb")
         for _ in range(5):  # a free port can be taken between probing and binding
             self.port = _free_port()
-            options = " ".join(f"-c {k}={v}" for k, v in SETTINGS.items())
+            options = " ".join(f"-c {k}={v}" for k, v in self.settings.items())
             done = self._run(
                 "pg_ctl", "-D", str(self.data), "-l", str(self.root / "server.log"), "-w",
                 "-t", "60", "-o", f"-p {self.port} -k {self.root} {options}", "start",

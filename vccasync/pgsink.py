@@ -32,6 +32,11 @@ try:
 except ImportError:  # pragma: no cover - exercised only without the extra
     asyncpg = None  # type: ignore[assignment]
 
+try:  # orjson (the ``fast`` extra) serialises pages faster
+    import orjson
+except ImportError:  # pragma: no cover - exercised only without the extra
+    orjson = None  # type: ignore[assignment]
+
 __all__ = ["SCHEMA", "PostgresSink", "is_postgres_url", "redact_url"]
 
 SCHEMA = """
@@ -98,9 +103,11 @@ WHERE (i.account, i.data) IS DISTINCT FROM (EXCLUDED.account, EXCLUDED.data)
 """
 
 _DELETE_STALE_CONTENT = """
-DELETE FROM content c USING jsonb_array_elements($1::jsonb) d
-WHERE c.guid = d->>'guid'
-  AND NOT (d->'content') @> jsonb_build_array(jsonb_build_object('contentKey', c.content_key))
+DELETE FROM content c
+WHERE c.guid = ANY($2::text[])
+  AND (c.guid, c.content_key) NOT IN (
+      SELECT d->>'guid', x->>'contentKey'
+      FROM jsonb_array_elements($1::jsonb) d, jsonb_array_elements(d->'content') x)
 """
 
 _UPSERT_CONTENT = """
@@ -139,6 +146,8 @@ def redact_url(url: str) -> str:
 
 
 def _dumps(value: Any) -> str:
+    if orjson is not None:
+        return orjson.dumps(value).decode()
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
@@ -252,7 +261,8 @@ class PostgresSink:
             if page.items:
                 doc = _dumps([to_api(item) for item in page.items])
                 await conn.execute(_UPSERT_INTERACTIONS, doc, self.account)
-                await conn.execute(_DELETE_STALE_CONTENT, doc)
+                guids = [item.guid for item in page.items]
+                await conn.execute(_DELETE_STALE_CONTENT, doc, guids)
                 await conn.execute(_UPSERT_CONTENT, doc)
             if page.last:
                 await conn.execute(
