@@ -85,6 +85,8 @@ async def test_a_search_lands_once_with_every_column(
     assert stored_content["type"] == sample["type"]
     assert stored_content["content_length"] == sample.get("contentLength")
     assert got["windows"] == [] and got["tasks"][0]["finished_at"] is not None
+    assert got["tasks"][0]["written"] == len(want)
+    assert got["tasks"][0]["windows_total"] == 3  # 7 days, 7 days, 21 hours
 
     # a rerun of the finished task sends no search and writes nothing
     fake.reset_stats()

@@ -10,7 +10,8 @@ Tables (created when missing; see the README's "Many accounts" section)::
                  agents text[], data jsonb, updated_at)
     content(guid, content_key, PK (guid, content_key), type, content_type, content_length,
             last_modified, owning_agent, properties jsonb)
-    vccasync_tasks(account, task, PK (account, task), query jsonb, created_at, finished_at)
+    vccasync_tasks(account, task, PK (account, task), query jsonb, windows_total, written,
+                   created_at, finished_at)
     vccasync_windows(account, task, window_key, PK (account, task, window_key), token)
 """
 
@@ -68,6 +69,8 @@ CREATE TABLE IF NOT EXISTS vccasync_tasks (
     account text NOT NULL,
     task text NOT NULL,
     query jsonb NOT NULL,
+    windows_total integer NOT NULL DEFAULT 0,
+    written bigint NOT NULL DEFAULT 0,
     created_at timestamptz NOT NULL DEFAULT now(),
     finished_at timestamptz,
     PRIMARY KEY (account, task)
@@ -223,11 +226,12 @@ class PostgresSink:
         conn = self.connection
         async with conn.transaction():
             created = await conn.fetchval(
-                "INSERT INTO vccasync_tasks (account, task, query) VALUES ($1, $2, $3::jsonb)"
-                " ON CONFLICT DO NOTHING RETURNING true",
+                "INSERT INTO vccasync_tasks (account, task, query, windows_total)"
+                " VALUES ($1, $2, $3::jsonb, $4) ON CONFLICT DO NOTHING RETURNING true",
                 self.account,
                 task,
                 _dumps(query),
+                len(windows),
             )
             if created:
                 await conn.executemany(
@@ -252,6 +256,15 @@ class PostgresSink:
                 task,
             )
         return [(Window.from_key(r["window_key"]), r["token"]) for r in rows]
+
+    async def totals(self, task: str) -> tuple[int, int]:
+        """``(written, windows_total)`` of ``task`` so far, all runs together."""
+        row = await self.connection.fetchrow(
+            "SELECT written, windows_total FROM vccasync_tasks WHERE account = $1 AND task = $2",
+            self.account,
+            task,
+        )
+        return (0, 0) if row is None else (int(row["written"]), int(row["windows_total"]))
 
     async def write(self, task: str, page: Page) -> None:
         """Upsert ``page``'s interactions and advance ``task``'s checkpoint, atomically."""
@@ -287,12 +300,15 @@ class PostgresSink:
                     " ON CONFLICT DO NOTHING",
                     [(self.account, task, w.key) for w in page.spawned],
                 )
-            if page.last:
-                await conn.execute(
-                    "UPDATE vccasync_tasks SET finished_at = now()"
-                    " WHERE account = $1 AND task = $2 AND finished_at IS NULL AND NOT EXISTS"
-                    " (SELECT 1 FROM vccasync_windows w WHERE w.account = $1 AND w.task = $2)",
-                    self.account,
-                    task,
-                )
+            await conn.execute(
+                "UPDATE vccasync_tasks SET written = written + $3, windows_total = windows_total"
+                " + $4, finished_at = CASE WHEN $5 AND finished_at IS NULL AND NOT EXISTS"
+                " (SELECT 1 FROM vccasync_windows w WHERE w.account = $1 AND w.task = $2)"
+                " THEN now() ELSE finished_at END WHERE account = $1 AND task = $2",
+                self.account,
+                task,
+                len(page.items),
+                len(page.spawned),
+                page.last,
+            )
         self.written += len(page.items)
