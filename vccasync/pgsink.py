@@ -24,7 +24,7 @@ from typing import Any, Self
 from urllib.parse import urlsplit, urlunsplit
 
 from .converter import to_api
-from .errors import VccError
+from .errors import InvalidRequestError, VccError
 from .search import Page
 from .windows import Window
 
@@ -38,7 +38,7 @@ try:  # orjson (the ``fast`` extra) serialises pages faster
 except ImportError:  # pragma: no cover - exercised only without the extra
     orjson = None  # type: ignore[assignment]
 
-__all__ = ["SCHEMA", "PostgresSink", "is_postgres_url", "redact_url"]
+__all__ = ["SCHEMA", "PostgresSink", "is_postgres_url", "redact_url", "require_postgres"]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS interactions (
@@ -136,6 +136,15 @@ WHERE (c.type, c.content_type, c.content_length, c.last_modified, c.owning_agent
 def is_postgres_url(target: str) -> bool:
     """Whether an ``--output`` names a PostgreSQL database."""
     return target.startswith(("postgresql://", "postgres://"))
+
+
+def require_postgres(output: str) -> str:
+    """``output`` when it is a PostgreSQL URL, else ``InvalidRequestError``."""
+    if not is_postgres_url(output):
+        raise InvalidRequestError(
+            f"tasks write to PostgreSQL: --output must be a postgresql:// URL, got {output!r}"
+        )
+    return output
 
 
 def redact_url(url: str) -> str:

@@ -29,7 +29,7 @@ from .client import VccClient
 from .config import DEFAULT_RATE
 from .converter import converter, format_instant, loads, parse_instant
 from .errors import InvalidRequestError
-from .pgsink import PostgresSink, is_postgres_url
+from .pgsink import PostgresSink, require_postgres
 from .query import make_query
 from .windows import RESOLUTION
 
@@ -247,10 +247,7 @@ async def run_task(
     further ``VccClient`` keywords (``concurrency``, retry settings, ...); ``page_size`` is
     the ``limit`` of each search request.
     """
-    if not is_postgres_url(output):
-        raise InvalidRequestError(
-            f"tasks write to PostgreSQL: --output must be a postgresql:// URL, got {output!r}"
-        )
+    require_postgres(output)
     found = (credentials_for or (lambda a: credentials(a, accounts_file=accounts_file)))(
         task.account
     )
