@@ -21,12 +21,14 @@ import json
 from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any, Self
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
+from .checkpoint import Checkpoint, query_identity
 from .converter import to_api
 from .errors import InvalidRequestError, VccError
+from .query import SearchQuery
 from .search import Page
-from .windows import Window
+from .windows import Window, split
 
 try:
     import asyncpg
@@ -38,7 +40,14 @@ try:  # orjson (the ``fast`` extra) serialises pages faster
 except ImportError:  # pragma: no cover - exercised only without the extra
     orjson = None  # type: ignore[assignment]
 
-__all__ = ["SCHEMA", "PostgresSink", "is_postgres_url", "redact_url", "require_postgres"]
+__all__ = [
+    "SCHEMA",
+    "PostgresQuerySink",
+    "PostgresSink",
+    "is_postgres_url",
+    "redact_url",
+    "require_postgres",
+]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS interactions (
@@ -321,3 +330,45 @@ class PostgresSink:
                 page.last,
             )
         self.written += len(page.items)
+
+
+class PostgresQuerySink:
+    """One search into PostgreSQL behind the CLI's sink protocol (``write_page`` and ``close``
+    are coroutines here). ``open`` resumes the search's checkpoint from the database."""
+
+    def __init__(self, sink: PostgresSink, task: str, checkpoint: Checkpoint) -> None:
+        self.target = redact_url(sink.dsn)
+        self.checkpoint = checkpoint
+        self._sink = sink
+        self._task = task
+
+    @classmethod
+    async def open(
+        cls, url: str, query: SearchQuery, *, account: str = "default", overwrite: bool = False
+    ) -> PostgresQuerySink:
+        """Connect, create the tables if missing, and load (or start) the checkpoint."""
+        identity = query_identity(query)
+        task = "interactions?" + urlencode(identity)
+        sink = PostgresSink(url, account=account)
+        await sink.open()
+        try:
+            if overwrite:
+                await sink.connection.execute(
+                    "DELETE FROM vccasync_tasks WHERE account = $1 AND task = $2", account, task
+                )
+            pending = await sink.begin(task, identity, split(query.start, query.end))
+            written, total = await sink.totals(task)
+        except BaseException:
+            await sink.close()
+            raise
+        checkpoint = Checkpoint(identity, {w.key: t for w, t in pending}, total, written)
+        return cls(sink, task, checkpoint)
+
+    async def write_page(self, page: Page) -> None:
+        """Write the page and its checkpoint in one transaction."""
+        await self._sink.write(self._task, page)
+        self.checkpoint.advance(page)
+
+    async def close(self) -> None:
+        """Close the connection."""
+        await self._sink.close()

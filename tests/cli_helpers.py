@@ -1,0 +1,87 @@
+"""Running ``vccasync`` as a subprocess against a fake the test controls, reading its outputs."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from vccasync.fake import FakeVccServer
+from vccasync.sinks import checkpoint_path
+
+CLI = [sys.executable, "-m", "vccasync.cli"]
+
+
+def api_shape(item: dict[str, Any]) -> dict[str, Any]:
+    """The fake's JSON as vccasync writes it back: addresses as strings, nothing else changed."""
+    out = dict(item)
+    for key in ("connectFrom", "connectTo"):
+        if isinstance(out.get(key), int):
+            out[key] = str(out[key])
+    return out
+
+
+def cli_env(fake: FakeVccServer | None, **overrides: str) -> dict[str, str]:
+    """The environment of a CLI run: no inherited ``VCC_*``, the fake's address and secrets."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VCC_")}
+    if fake is not None:
+        env.update(
+            VCC_CLIENT_ID=fake.client_id,
+            VCC_CLIENT_SECRET=fake.client_secret,
+            VCC_API_URL=fake.api_url,
+            VCC_AUTH_URL=fake.auth_url,
+        )
+    env.update(overrides)
+    return env
+
+
+def run_cli(
+    args: Sequence[str], env: dict[str, str], timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Run ``vccasync ARGS`` to its end; text stdout/stderr."""
+    return subprocess.run(
+        [*CLI, *args], env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def start_cli(args: Sequence[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """Start ``vccasync ARGS`` without waiting (stdout discarded, stderr captured)."""
+    return subprocess.Popen(
+        [*CLI, *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """Every line of a JSONL output, decoded."""
+    with path.open("rb") as lines:
+        return [json.loads(line) for line in lines]
+
+
+def read_sqlite(path: Path) -> list[dict[str, Any]]:
+    """The ``json`` column of every interaction, in ``start`` order."""
+    with sqlite3.connect(path) as db:
+        rows = db.execute("SELECT json FROM interactions ORDER BY start, rowid").fetchall()
+    return [json.loads(row[0]) for row in rows]
+
+
+def read_output(path: Path) -> list[dict[str, Any]]:
+    """The interactions of a JSONL or SQLite output."""
+    return read_jsonl(path) if path.suffix == ".jsonl" else read_sqlite(path)
+
+
+def stored_checkpoint(path: Path) -> dict[str, Any] | None:
+    """The checkpoint of an output as stored (None when there is none yet)."""
+    try:
+        if path.suffix == ".jsonl":
+            data: dict[str, Any] = json.loads(checkpoint_path(path).read_bytes())
+            return data
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=0.2) as db:
+            row = db.execute("SELECT state FROM vccasync_checkpoint").fetchone()
+        return None if row is None else dict(json.loads(row[0]))
+    except (OSError, ValueError, sqlite3.Error):
+        return None

@@ -1,0 +1,248 @@
+"""Checkpoint state and the JSONL/SQLite sinks, without a network."""
+
+from __future__ import annotations
+
+import io
+import json
+import sqlite3
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from vccasync import InvalidRequestError, Page, Window, to_api
+from vccasync.checkpoint import Checkpoint, query_identity
+from vccasync.cli.progress import Tally, display_for, summary
+from vccasync.converter import structure_interaction
+from vccasync.fake import DatasetSpec, generate
+from vccasync.query import make_query
+from vccasync.session import SessionStats
+from vccasync.sinks import JsonlSink, SqliteSink, StdoutSink, checkpoint_path, open_sink
+
+START = datetime(2025, 1, 1, tzinfo=UTC)
+QUERY = make_query(START, START + timedelta(days=20))
+
+
+@pytest.fixture(scope="module")
+def items() -> list[Any]:
+    data = generate(DatasetSpec(seed=3, start=START, days=3, per_day=40))
+    return [structure_interaction(i) for i in data.expected(START, START + timedelta(days=3))]
+
+
+def pages(items: list[Any]) -> list[Page]:
+    """The query's first window in three pages, then the other windows, each in one page."""
+    first, *rest = Checkpoint.start(QUERY).plan()
+    window = first[0]
+    return [
+        Page(window, items[:10], "t1"),
+        Page(window, items[10:25], "t2"),
+        Page(window, items[25:40], None),
+        *(Page(w, [], None) for w, _ in rest),
+    ]
+
+
+# --- checkpoint -------------------------------------------------------------------------
+
+
+def test_checkpoint_follows_pages_and_spawned_windows(items: list[Any]) -> None:
+    state = Checkpoint.start(QUERY)
+    assert (state.windows_total, state.windows_done, state.done) == (3, 0, False)
+    windows = [w for w, _ in state.plan()]
+    assert windows == sorted(windows) and windows[0].start == START
+    state.advance(Page(windows[0], items[:5], "tok"))
+    assert state.plan()[0] == (windows[0], "tok") and state.written == 5
+    half = Window(windows[1].start + timedelta(days=3), windows[1].end)
+    state.advance(Page(windows[1], items[5:7], None, spawned=(half,)))
+    assert [w for w, _ in state.plan()] == [windows[0], half, windows[2]]
+    assert (state.windows_total, state.windows_done) == (4, 1)
+    with pytest.raises(ValueError, match="not pending"):
+        state.advance(Page(windows[1], [], None))
+    again = Checkpoint.from_json(json.loads(json.dumps(state.to_json())))
+    assert again == state
+
+
+def test_checkpoint_identity_covers_range_filters_and_page_size() -> None:
+    state = Checkpoint.start(QUERY)
+    assert state.matches(make_query(START, START + timedelta(days=20)))
+    assert not state.matches(make_query(START, START + timedelta(days=21)))
+    assert not state.matches(make_query(START, START + timedelta(days=20), direction="inbound"))
+    assert not state.matches(make_query(START, START + timedelta(days=20), limit=10))
+    assert query_identity(make_query(START, START, connect_from="01"))["connectFrom"] == "01"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {},
+        {"format": 99},
+        {"format": 1, "query": {}, "pending": {"nonsense": None}, "windows_total": 1, "written": 0},
+        [],
+    ],
+)
+def test_damaged_checkpoint_is_refused(data: Any) -> None:
+    with pytest.raises(InvalidRequestError, match="checkpoint is not readable"):
+        Checkpoint.from_json(data)
+
+
+# --- JSONL --------------------------------------------------------------------------------
+
+
+def test_jsonl_resume_cuts_back_to_the_checkpoint(tmp_path: Path, items: list[Any]) -> None:
+    out = tmp_path / "out.jsonl"
+    first, second, *rest = pages(items)
+    sink = JsonlSink(out, QUERY)
+    sink.write_page(first)
+    sink.close()
+    with out.open("ab") as torn:  # a crash after writing lines, before the checkpoint
+        torn.write(b"".join(json.dumps(to_api(i)).encode() + b"\n" for i in second.items))
+        torn.write(b'{"guid": "half a li')
+    sink = JsonlSink(out, QUERY)
+    assert sink.checkpoint.written == 10 and out.stat().st_size == len(out.read_bytes())
+    assert len(out.read_bytes().splitlines()) == 10
+    for page in (second, *rest):
+        sink.write_page(page)
+    sink.close()
+    lines = [json.loads(line) for line in out.read_bytes().splitlines()]
+    assert lines == [to_api(i) for i in items[:40]]
+    stored = json.loads(checkpoint_path(out).read_bytes())
+    assert stored["pending"] == {} and stored["output_bytes"] == out.stat().st_size
+    assert JsonlSink(out, QUERY).checkpoint.done
+
+
+def test_jsonl_refusals(tmp_path: Path, items: list[Any]) -> None:
+    out = tmp_path / "out.jsonl"
+    out.write_text("someone else's\n")
+    with pytest.raises(InvalidRequestError, match="not written by vccasync"):
+        JsonlSink(out, QUERY)
+    sink = JsonlSink(out, QUERY, overwrite=True)
+    assert out.stat().st_size == 0
+    with pytest.raises(InvalidRequestError, match="another vccasync run"):
+        JsonlSink(out, QUERY)
+    sink.write_page(pages(items)[0])
+    sink.close()
+    with pytest.raises(InvalidRequestError, match="different backfill"):
+        JsonlSink(out, make_query(START, START + timedelta(days=2)))
+    out.write_bytes(b"")
+    with pytest.raises(InvalidRequestError, match="shorter"):
+        JsonlSink(out, QUERY)
+    checkpoint_path(out).write_text("{not json")
+    with pytest.raises(InvalidRequestError, match="damaged"):
+        JsonlSink(out, QUERY)
+
+
+def test_stdout_sink_writes_lines() -> None:
+    stream = io.BytesIO()
+    sink = StdoutSink(QUERY, stream)
+    window = sink.checkpoint.plan()[0][0]
+    sink.write_page(Page(window, [], None))
+    sink.close()
+    assert stream.getvalue() == b"" and sink.checkpoint.windows_done == 1
+
+
+def test_open_sink_by_name(tmp_path: Path) -> None:
+    assert isinstance(open_sink("-", QUERY), StdoutSink)
+    for name, kind in (("a.ndjson", JsonlSink), ("b.sqlite3", SqliteSink), ("c.DB", SqliteSink)):
+        sink = open_sink(str(tmp_path / name), QUERY)
+        assert isinstance(sink, kind)
+        sink.close()
+    with pytest.raises(InvalidRequestError, match="must end with"):
+        open_sink(str(tmp_path / "d.json"), QUERY)
+
+
+# --- SQLite -------------------------------------------------------------------------------
+
+
+def test_sqlite_rows_and_checkpoint_commit_together(tmp_path: Path, items: list[Any]) -> None:
+    out = tmp_path / "out.sqlite"
+    first, second, *_ = pages(items)
+    sink = SqliteSink(out, QUERY)
+    sink.write_page(first)
+    sink.close()
+    sink = SqliteSink(out, QUERY)
+    assert sink.checkpoint.written == 10
+    assert sink.checkpoint.plan()[0][1] == "t1"
+    sink.write_page(second)
+    sink.write_page(Page(second.window, items[10:25], "t2"))  # the same rows again: upserted
+    with sqlite3.connect(out) as db:
+        query = "SELECT count(*), count(DISTINCT guid) FROM interactions"
+        count, distinct = db.execute(query).fetchone()
+        assert count == distinct == 25
+        content = db.execute("SELECT count(*) FROM content").fetchone()[0]
+        assert content == sum(len(i.content) for i in items[:25])
+    sink.close()
+
+
+def test_sqlite_schema_is_plain_sql(tmp_path: Path, items: list[Any]) -> None:
+    out = tmp_path / "out.db"
+    sink = SqliteSink(out, QUERY)
+    for page in pages(items):
+        sink.write_page(page)
+    sink.close()
+    with sqlite3.connect(out) as db:
+        first = db.execute("SELECT guid, start FROM interactions ORDER BY start LIMIT 1").fetchone()
+        by_type = dict(db.execute("SELECT type, count(*) FROM content GROUP BY type").fetchall())
+        agents = db.execute(
+            "SELECT count(*) FROM interactions, json_each(handling_agents)"
+        ).fetchone()[0]
+    earliest = min(items[:40], key=lambda i: (i.start, i.guid))
+    assert first[1] == earliest.start.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    assert sum(by_type.values()) == sum(len(i.content) for i in items[:40])
+    assert agents == sum(len(i.handling_agents) for i in items[:40])
+
+
+def test_sqlite_refusals(tmp_path: Path, items: list[Any]) -> None:
+    foreign = tmp_path / "foreign.sqlite"
+    with sqlite3.connect(foreign) as db:
+        db.execute("CREATE TABLE notes (body TEXT)")
+    with pytest.raises(InvalidRequestError, match="did not create"):
+        SqliteSink(foreign, QUERY)
+    SqliteSink(foreign, QUERY, overwrite=True).close()
+    with sqlite3.connect(foreign) as db:
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert "notes" not in tables and "interactions" in tables
+    text = tmp_path / "text.sqlite"
+    text.write_text("not a database at all, just some text\n" * 50)
+    with pytest.raises(InvalidRequestError, match="not an SQLite database"):
+        SqliteSink(text, QUERY)
+    held = SqliteSink(tmp_path / "held.sqlite", QUERY)
+    with pytest.raises(InvalidRequestError, match="another vccasync run"):
+        SqliteSink(tmp_path / "held.sqlite", QUERY)
+    held.close()
+    with pytest.raises(InvalidRequestError, match="different backfill"):
+        SqliteSink(tmp_path / "held.sqlite", make_query(START, START + timedelta(days=1)))
+
+
+# --- progress -----------------------------------------------------------------------------
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_displays(items: list[Any]) -> None:
+    state = Checkpoint.start(QUERY)
+    stats = SessionStats(requests=12, retries=2, rate_limited=1)
+    tally = Tally(state, stats)
+    page = pages(items)[0]
+    state.advance(page)
+    tally.advance(page)
+    assert 0 < tally.completed < 1
+    assert "0/3 windows, 10 interactions" in tally.line()
+    assert "2 retries, 1 rate-limited" in tally.line()
+    line = summary(tally, "out.jsonl", "complete")
+    assert line.startswith("vccasync: complete: 10 interactions in out.jsonl (0/3 windows)")
+    terminal = _Terminal()
+    with display_for(tally, terminal, quiet=False) as display:  # rich, on a "terminal"
+        display.refresh()
+    assert "10 interactions" in terminal.getvalue() and "0/3 windows" in terminal.getvalue()
+    piped = io.StringIO()
+    with display_for(tally, piped, quiet=False, interval=0.01):
+        time.sleep(0.05)
+    assert piped.getvalue().startswith("vccasync: 0/3 windows")
+    quiet = _Terminal()
+    with display_for(tally, quiet, quiet=True):
+        pass
+    assert quiet.getvalue() == ""

@@ -1,0 +1,161 @@
+"""Argument types and options shared by the subcommands; the client they configure."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+from collections.abc import Callable, Mapping
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, NoReturn
+
+from vccasync.client import VccClient
+from vccasync.config import REGIONS
+from vccasync.models import Direction
+from vccasync.query import MAX_PREFIX
+from vccasync.windows import RESOLUTION
+
+__all__ = [
+    "OneLineParser",
+    "add_client_options",
+    "add_search_options",
+    "client_from_args",
+    "instant",
+    "prefix",
+]
+
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse whose errors are one line on stderr and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def instant(text: str, *, end: bool = False) -> datetime:
+    """An aware datetime from ISO 8601 with ``Z`` or an offset; a plain date is a whole UTC day
+    (its first instant for a start, its last millisecond for an end)."""
+    if _DAY.fullmatch(text):
+        try:
+            day = date.fromisoformat(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a valid date") from None
+        first = datetime.combine(day, time(), tzinfo=UTC)
+        return first + timedelta(days=1) - RESOLUTION if end else first
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an ISO 8601 date or date-time (like 2025-01-31 or"
+            " 2025-01-31T08:00:00Z)"
+        ) from None
+    if moment.tzinfo is None:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} has no time zone: add Z (UTC) or an offset like +01:00"
+        )
+    return moment
+
+
+def _start(text: str) -> datetime:
+    return instant(text)
+
+
+def _end(text: str) -> datetime:
+    return instant(text, end=True)
+
+
+def prefix(text: str) -> str:
+    """An address prefix as the API accepts it (1 to 50 characters)."""
+    if not 1 <= len(text) <= MAX_PREFIX:
+        raise argparse.ArgumentTypeError(f"must be 1 to {MAX_PREFIX} characters, got {len(text)}")
+    return text
+
+
+def _positive(kind: Callable[[str], Any], name: str) -> Callable[[str], Any]:
+    def convert(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a {name}") from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+        return value
+
+    return convert
+
+
+def add_search_options(parser: argparse.ArgumentParser) -> None:
+    """The range and filters of a search."""
+    parser.add_argument(
+        "--start", required=True, type=_start, metavar="ISO",
+        help="first instant (ISO 8601 with Z or an offset; a plain date starts that UTC day)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--end", required=True, type=_end, metavar="ISO",
+        help="last instant, included (a plain date includes that whole UTC day)",
+    )  # fmt: skip
+    parser.add_argument("--direction", choices=[d.value for d in Direction])
+    parser.add_argument("--connect-from", type=prefix, metavar="PREFIX", help="caller prefix")
+    parser.add_argument("--connect-to", type=prefix, metavar="PREFIX", help="callee prefix")
+    parser.add_argument("--agent-id", metavar="ID", help="handling agent id")
+
+
+def add_client_options(parser: argparse.ArgumentParser) -> None:
+    """Connection settings; each overrides its ``VCC_*`` variable or the client's default."""
+    group = parser.add_argument_group(
+        "connection",
+        "credentials come from VCC_CLIENT_ID and VCC_CLIENT_SECRET; VCC_REGION, VCC_API_URL"
+        " and VCC_AUTH_URL are read too, and the options below override them",
+    )
+    group.add_argument("--region", choices=REGIONS, help="default: $VCC_REGION or emea")
+    group.add_argument("--api-url", metavar="URL", help="default: $VCC_API_URL or the region's")
+    group.add_argument("--auth-url", metavar="URL", help="default: $VCC_AUTH_URL or the region's")
+    group.add_argument(
+        "--concurrency", type=_positive(int, "whole number"), metavar="N",
+        help="windows fetched at once (default 4)",
+    )  # fmt: skip
+    group.add_argument(
+        "--requests-per-minute", "--rpm", type=_positive(float, "number"), metavar="N",
+        dest="requests_per_minute",
+        help="the client's request budget (default 160, the vendor's fair-usage figure)",
+    )  # fmt: skip
+    group.add_argument(
+        "--max-attempts", type=_positive(int, "whole number"), metavar="N",
+        help="tries per request before giving up (default 6)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--demo", action="store_true",
+        help="run against the embedded fake API on 127.0.0.1 with seeded data (Jan-Apr 2025);"
+        " no credentials needed, VCC_* variables are ignored",
+    )  # fmt: skip
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress display")
+
+
+def client_from_args(
+    args: argparse.Namespace,
+    environ: Mapping[str, str] | None = None,
+    *,
+    defaults: Mapping[str, Any] | None = None,
+    forced: Mapping[str, Any] | None = None,
+) -> VccClient:
+    """A client from the environment, then ``defaults``, the options, and ``forced`` (the
+    demo's address and credentials) in rising order of precedence.
+
+    Raises ``InvalidRequestError`` for missing credentials or bad settings (no I/O).
+    """
+    names = ("region", "api_url", "auth_url", "concurrency", "requests_per_minute", "max_attempts")
+    options = {name: getattr(args, name) for name in names}
+    merged = {
+        **(defaults or {}),
+        **{k: v for k, v in options.items() if v is not None},
+        **(forced or {}),
+    }
+    return VccClient.from_env(os.environ if environ is None else environ, **merged)
+
+
+def say(message: str) -> None:
+    """One line on stderr."""
+    print(message, file=sys.stderr, flush=True)

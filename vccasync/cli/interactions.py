@@ -1,0 +1,121 @@
+"""``vccasync interactions``: back up every interaction of a range to JSONL or SQLite, resumably."""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import sys
+from contextlib import AsyncExitStack
+from typing import Any
+
+from vccasync.errors import AuthenticationError
+from vccasync.pgsink import PostgresQuerySink, is_postgres_url
+from vccasync.query import make_query
+from vccasync.sinks import Sink, open_sink
+
+from . import demo
+from .common import add_client_options, add_search_options, client_from_args, say
+from .progress import Tally, display_for, summary
+
+__all__ = ["add_parser", "run"]
+
+DESCRIPTION = """\
+Back up the metadata of every interaction from --start to --end (both included) to
+FILE.jsonl (one interaction a line, the API's JSON shape), FILE.sqlite / FILE.db (tables
+interactions and content), a postgresql:// database (the same tables, shared by many runs)
+or - (stdout). Rerunning the same command resumes where it
+stopped; a finished backfill is not fetched again.
+"""
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register the subcommand."""
+    parser = subparsers.add_parser(
+        "interactions",
+        help="back up interaction metadata to JSONL or SQLite (resumable)",
+        description=DESCRIPTION,
+    )
+    add_search_options(parser)
+    parser.add_argument(
+        "--output", "-o", required=True, metavar="FILE",
+        help="FILE.jsonl, FILE.sqlite, FILE.db, postgresql://USER@HOST/DB, or - for stdout",
+    )  # fmt: skip
+    parser.add_argument(
+        "--account", default="default", metavar="NAME",
+        help="the account name recorded with PostgreSQL rows (default: default)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--overwrite", action="store_true",
+        help="replace an output that holds another query or was not written by vccasync",
+    )  # fmt: skip
+    add_client_options(parser)
+    parser.set_defaults(run=run)
+
+
+async def run(args: argparse.Namespace) -> int:
+    """Validate everything, open the output, then fetch page after page into it."""
+    query = make_query(
+        args.start,
+        args.end,
+        direction=args.direction,
+        connect_from=args.connect_from,
+        connect_to=args.connect_to,
+        handling_agent_id=args.agent_id,
+    )
+    async with AsyncExitStack() as stack:
+        if args.demo:
+            server = await stack.enter_async_context(demo.demo_api())
+            vcc = client_from_args(args, {}, forced=demo.client_settings(server))
+        else:
+            vcc = client_from_args(args)
+        sink: Sink | PostgresQuerySink
+        if is_postgres_url(args.output):
+            sink = await PostgresQuerySink.open(
+                args.output, query, account=args.account, overwrite=args.overwrite
+            )
+            stack.push_async_callback(sink.close)
+        else:
+            sink = open_sink(args.output, query, overwrite=args.overwrite)
+            stack.callback(sink.close)
+        checkpoint = sink.checkpoint
+        if checkpoint.done:
+            say(
+                f"vccasync: already complete: {checkpoint.written:,} interactions in"
+                f" {sink.target}; nothing to fetch (use --overwrite to fetch again)"
+            )
+            return 0
+        await stack.enter_async_context(vcc)
+        await vcc.session.tokens.token()  # wrong credentials: one request, one clear error
+        tally = Tally(checkpoint, vcc.stats)
+        if checkpoint.written or checkpoint.windows_done:
+            say(
+                f"vccasync: resuming {sink.target}: {checkpoint.written:,} interactions"
+                f" and {checkpoint.windows_done}/{checkpoint.windows_total} windows already done"
+            )
+        search = vcc.interactions(
+            query.start,
+            query.end,
+            direction=query.direction,
+            connect_from=query.connect_from,
+            connect_to=query.connect_to,
+            handling_agent_id=query.handling_agent_id,
+            limit=query.limit,
+            ordered=True,
+            plan=checkpoint.plan(),
+        )
+        try:
+            with display_for(tally, sys.stderr, quiet=args.quiet) as display:
+                async for page in search.pages():
+                    written = sink.write_page(page)
+                    if inspect.isawaitable(written):  # PostgreSQL
+                        await written
+                    tally.advance(page)
+                    display.refresh()
+        except AuthenticationError:
+            raise
+        except BaseException:
+            if sink.target != "stdout":
+                say(summary(tally, sink.target, "stopped") + "; rerun the same command to resume")
+            raise
+        say(summary(tally, sink.target, "complete"))
+    return 0

@@ -1,0 +1,206 @@
+"""Progress of a backfill on stderr: a rich bar on a terminal, a line every few seconds else."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable
+from types import TracebackType
+from typing import Protocol, TextIO
+
+from attrs import define, field
+from rich.console import Console, RenderableType
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
+
+from vccasync.checkpoint import Checkpoint
+from vccasync.search import Page
+from vccasync.session import SessionStats
+
+__all__ = ["Display", "Tally", "display_for", "summary"]
+
+LINE_INTERVAL = 5.0  # seconds between lines when stderr is not a terminal
+
+
+@define
+class Tally:
+    """What a display shows, read live: the checkpoint, the request counters, the clock."""
+
+    checkpoint: Checkpoint
+    stats: SessionStats
+    started: float = field(factory=time.monotonic)
+    written_before: int = 0
+    partial: float = 0.0  # fraction of the window in progress that is written
+
+    def __attrs_post_init__(self) -> None:
+        self.written_before = self.checkpoint.written
+
+    def advance(self, page: Page) -> None:
+        """Account for a written page (ordered search: one window in progress at a time)."""
+        if page.last:
+            self.partial = 0.0
+            return
+        span = (page.window.end - page.window.start).total_seconds()
+        if page.items and span > 0:
+            done = (page.items[-1].start - page.window.start).total_seconds()
+            self.partial = min(max(done / span, 0.0), 0.999)
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    @property
+    def per_minute(self) -> float:
+        """Requests per minute of this run."""
+        return self.stats.requests * 60.0 / max(self.elapsed, 1e-9)
+
+    @property
+    def completed(self) -> float:
+        """Windows done, counting the one in progress by the share already written."""
+        return self.checkpoint.windows_done + self.partial
+
+    def line(self) -> str:
+        """The one-line form (no bar)."""
+        c, s = self.checkpoint, self.stats
+        return (
+            f"vccasync: {c.windows_done}/{c.windows_total} windows, {c.written:,} interactions,"
+            f" {self.per_minute:.0f} req/min, {s.retries} retries, {s.rate_limited} rate-limited,"
+            f" {self.elapsed:.0f}s"
+        )
+
+
+def summary(tally: Tally, target: str, outcome: str) -> str:
+    """The closing line: interactions, requests, retries, wall time."""
+    c, s = tally.checkpoint, tally.stats
+    new = c.written - tally.written_before
+    resumed = f", {new:,} this run" if tally.written_before else ""
+    return (
+        f"vccasync: {outcome}: {c.written:,} interactions in {target}{resumed}"
+        f" ({c.windows_done}/{c.windows_total} windows), {s.requests} requests,"
+        f" {s.retries} retries, {s.rate_limited} rate-limited, {tally.elapsed:.1f}s"
+    )
+
+
+class Display(Protocol):
+    """A progress display, used as ``with display:``; ``refresh`` after each page."""
+
+    def __enter__(self) -> Display: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    def refresh(self) -> None: ...
+
+
+class _Quiet:
+    def __enter__(self) -> _Quiet:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        return None
+
+    def refresh(self) -> None:
+        return None
+
+
+class _TwoLines(Progress):
+    """A bar with windows and ETA, and below it the counters, read live from the tally."""
+
+    def __init__(self, tally: Tally, console: Console) -> None:
+        self._tally = tally
+        super().__init__(
+            BarColumn(bar_width=None),
+            TextColumn("{task.fields[windows]} windows"),
+            TextColumn("eta"),
+            TimeRemainingColumn(),
+            console=console,
+            refresh_per_second=4,
+            expand=True,
+        )
+
+    def get_renderables(self) -> Iterable[RenderableType]:
+        yield self.make_tasks_table(self.tasks)
+        t = self._tally
+        c, s = t.checkpoint, t.stats
+        yield Text(
+            f"{c.written:,} interactions · {t.per_minute:.0f} req/min · {s.retries} retries"
+            f" · {s.rate_limited} rate-limited · {t.elapsed:.0f}s",
+            style="cyan",
+            no_wrap=True,
+            overflow="ellipsis",
+        )
+
+
+class _Bar:
+    """The rich progress display (terminal only)."""
+
+    def __init__(self, tally: Tally, stream: TextIO) -> None:
+        self._tally = tally
+        self._progress = _TwoLines(tally, Console(file=stream))
+        self._task = self._progress.add_task(
+            "backfill", total=tally.checkpoint.windows_total, windows=self._windows()
+        )
+        self.refresh()
+
+    def _windows(self) -> str:
+        c = self._tally.checkpoint
+        return f"{c.windows_done}/{c.windows_total}"
+
+    def __enter__(self) -> _Bar:
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.refresh()
+        self._progress.stop()
+
+    def refresh(self) -> None:
+        t = self._tally
+        self._progress.update(
+            self._task, total=t.checkpoint.windows_total, completed=t.completed,
+            windows=self._windows(),
+        )  # fmt: skip
+
+
+class _Lines:
+    """A short line every ``interval`` seconds (stderr is a file or a pipe)."""
+
+    def __init__(self, tally: Tally, stream: TextIO, interval: float) -> None:
+        self._tally, self._stream, self._interval = tally, stream, interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="vccasync-progress", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            print(self._tally.line(), file=self._stream, flush=True)
+
+    def __enter__(self) -> _Lines:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def refresh(self) -> None:
+        return None
+
+
+def display_for(
+    tally: Tally, stream: TextIO, *, quiet: bool, interval: float = LINE_INTERVAL
+) -> Display:
+    """The display that suits ``stream``: none when quiet, a bar on a terminal, else lines."""
+    if quiet:
+        return _Quiet()
+    if stream.isatty():
+        return _Bar(tally, stream)
+    return _Lines(tally, stream, interval)
