@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
+import itertools
+import os
+import re
 from collections.abc import Iterator
 from typing import Any
 from unittest import mock
 
 import aiohttp
+import asyncpg
 import pytest
 from aioresponses import aioresponses
 from aioresponses import core as aioresponses_core
+
+from .pg import PgServer, find_bindir
 
 API = "https://emea.api.newvoicemedia.com/interaction-content"
 TOKEN_URL = "https://emea.cc.vonage.com/Auth/connect/token"
@@ -34,6 +41,8 @@ class _CompatResponse(aiohttp.ClientResponse):
         kwargs.setdefault("stream_writer", mock.Mock(output_size=0))
         super().__init__(method, url, **kwargs)
 
+
+_databases = itertools.count()
 
 _NEEDS_COMPAT = "stream_writer" in inspect.signature(aiohttp.ClientResponse.__init__).parameters
 
@@ -61,3 +70,36 @@ def token_answer(
         payload={"access_token": token, "expires_in": expires_in, "token_type": "Bearer"},
         repeat=repeat,
     )
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    """A PostgreSQL server for the whole run (Debian's binaries; see tests/pg.py)."""
+    bindir = find_bindir()
+    if bindir is None:
+        reason = "no PostgreSQL server binary (initdb) here: apt-get install postgresql"
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason} (CI must run the PostgreSQL tests)")
+        pytest.skip(reason)
+    server = PgServer(bindir)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def pg_dsn(pg_server: PgServer, request: pytest.FixtureRequest) -> str:
+    """A fresh, empty database on the test server, as a ``postgresql://`` URL."""
+    name = "t_" + re.sub(r"\W", "_", request.node.name.lower())[:40] + f"_{next(_databases)}"
+
+    async def create() -> None:
+        conn = await asyncpg.connect(pg_server.dsn())
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+
+    asyncio.run(create())
+    return pg_server.dsn(name)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 import sys
 from contextlib import AsyncExitStack
 from typing import Any
 
 from vccasync.errors import AuthenticationError
+from vccasync.pgsink import PostgresQuerySink, is_postgres_url
 from vccasync.query import make_query
-from vccasync.sinks import open_sink
+from vccasync.sinks import Sink, open_sink
 
 from . import demo
 from .common import add_client_options, add_search_options, client_from_args, say
@@ -20,7 +22,8 @@ __all__ = ["add_parser", "run"]
 DESCRIPTION = """\
 Back up the metadata of every interaction from --start to --end (both included) to
 FILE.jsonl (one interaction a line, the API's JSON shape), FILE.sqlite / FILE.db (tables
-interactions and content) or - (stdout). Rerunning the same command resumes where it
+interactions and content), a postgresql:// database (the same tables, shared by many runs)
+or - (stdout). Rerunning the same command resumes where it
 stopped; a finished backfill is not fetched again.
 """
 
@@ -35,7 +38,11 @@ def add_parser(subparsers: Any) -> None:
     add_search_options(parser)
     parser.add_argument(
         "--output", "-o", required=True, metavar="FILE",
-        help="FILE.jsonl, FILE.sqlite, FILE.db, or - for stdout",
+        help="FILE.jsonl, FILE.sqlite, FILE.db, postgresql://USER@HOST/DB, or - for stdout",
+    )  # fmt: skip
+    parser.add_argument(
+        "--account", default="default", metavar="NAME",
+        help="the account name recorded with PostgreSQL rows (default: default)",
     )  # fmt: skip
     parser.add_argument(
         "--overwrite", action="store_true",
@@ -61,8 +68,15 @@ async def run(args: argparse.Namespace) -> int:
             vcc = client_from_args(args, {}, forced=demo.client_settings(server))
         else:
             vcc = client_from_args(args)
-        sink = open_sink(args.output, query, overwrite=args.overwrite)
-        stack.callback(sink.close)
+        sink: Sink | PostgresQuerySink
+        if is_postgres_url(args.output):
+            sink = await PostgresQuerySink.open(
+                args.output, query, account=args.account, overwrite=args.overwrite
+            )
+            stack.push_async_callback(sink.close)
+        else:
+            sink = open_sink(args.output, query, overwrite=args.overwrite)
+            stack.callback(sink.close)
         checkpoint = sink.checkpoint
         if checkpoint.done:
             say(
@@ -92,7 +106,9 @@ async def run(args: argparse.Namespace) -> int:
         try:
             with display_for(tally, sys.stderr, quiet=args.quiet) as display:
                 async for page in search.pages():
-                    sink.write_page(page)
+                    written = sink.write_page(page)
+                    if inspect.isawaitable(written):  # PostgreSQL
+                        await written
                     tally.advance(page)
                     display.refresh()
         except AuthenticationError:

@@ -1,0 +1,66 @@
+"""``vccasync plan``: a backfill of many accounts as JSON tasks, one a line, for ``run-task``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from vccasync.config import DEFAULT_RATE
+from vccasync.tasks import SPLITS, plan
+
+from .common import _positive, add_search_options
+
+__all__ = ["add_parser", "run"]
+
+DESCRIPTION = """\
+Print the tasks of a backfill, one JSON object a line: each account's range cut at calendar
+months (or weeks from Monday, days, or not at all), with the filters and each task's share of
+its account's request budget (at most --parallel tasks of an account running at once). Tasks
+name their account and never carry credentials. Run them with `vccasync run-task`, or on Dask
+with vccasync.dask.run_tasks.
+"""
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register the subcommand."""
+    parser = subparsers.add_parser(
+        "plan", help="print a many-account backfill as JSON tasks", description=DESCRIPTION
+    )
+    add_search_options(parser)
+    parser.add_argument(
+        "--account", action="append", required=True, metavar="NAME",
+        help="an account to back up (repeat for more)",
+    )  # fmt: skip
+    parser.add_argument("--split-by", choices=SPLITS, default="month", help="default: month")
+    parser.add_argument(
+        "--requests-per-minute", "--rpm", type=_positive(float, "number"), default=DEFAULT_RATE,
+        metavar="N", dest="requests_per_minute",
+        help=f"each account's request budget (default {DEFAULT_RATE:g})",
+    )  # fmt: skip
+    parser.add_argument(
+        "--parallel", type=_positive(int, "whole number"), default=4, metavar="K",
+        help="tasks of one account running at once; each gets a K-th of the budget (default 4)",
+    )  # fmt: skip
+    parser.set_defaults(run=run)
+
+
+async def run(args: argparse.Namespace) -> int:
+    """Print the tasks."""
+    tasks = plan(
+        args.start,
+        args.end,
+        accounts=args.account,
+        filters={
+            "direction": args.direction,
+            "connect_from": args.connect_from,
+            "connect_to": args.connect_to,
+            "handling_agent_id": args.agent_id,
+        },
+        split_by=args.split_by,
+        requests_per_minute=args.requests_per_minute,
+        parallel=args.parallel,
+    )
+    sys.stdout.write("".join(json.dumps(t.to_json()) + "\n" for t in tasks))
+    return 0

@@ -1,0 +1,374 @@
+"""PostgreSQL sink: interactions upserted, the checkpoint in the same transaction (asyncpg).
+
+Any number of processes may write into one database at once: every page is one transaction
+that upserts its interactions and content and moves its window's checkpoint, so a killed
+writer loses nothing and a rerun writes nothing twice. Needs the ``postgres`` extra.
+
+Tables (created when missing; see the README's "Many accounts" section)::
+
+    interactions(guid PK, account, start timestamptz, connect_from, connect_to, direction,
+                 agents text[], data jsonb, updated_at)
+    content(guid, content_key, PK (guid, content_key), type, content_type, content_length,
+            last_modified, owning_agent, properties jsonb)
+    vccasync_tasks(account, task, PK (account, task), query jsonb, windows_total, written,
+                   created_at, finished_at)
+    vccasync_windows(account, task, window_key, PK (account, task, window_key), token)
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from types import TracebackType
+from typing import Any, Self
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+from .checkpoint import Checkpoint, query_identity
+from .converter import to_api
+from .errors import InvalidRequestError, VccError
+from .query import SearchQuery
+from .search import Page
+from .windows import Window, split
+
+try:
+    import asyncpg
+except ImportError:  # pragma: no cover - exercised only without the extra
+    asyncpg = None  # type: ignore[assignment]
+
+try:  # orjson (the ``fast`` extra) serialises pages faster
+    import orjson
+except ImportError:  # pragma: no cover - exercised only without the extra
+    orjson = None  # type: ignore[assignment]
+
+__all__ = [
+    "SCHEMA",
+    "PostgresQuerySink",
+    "PostgresSink",
+    "is_postgres_url",
+    "redact_url",
+    "require_postgres",
+]
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS interactions (
+    guid text PRIMARY KEY,
+    account text NOT NULL,
+    start timestamptz NOT NULL,
+    connect_from text,
+    connect_to text,
+    direction text,
+    agents text[] NOT NULL DEFAULT '{}',
+    data jsonb NOT NULL,
+    updated_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS interactions_account_start ON interactions (account, start);
+CREATE TABLE IF NOT EXISTS content (
+    guid text NOT NULL REFERENCES interactions (guid) ON DELETE CASCADE,
+    content_key text NOT NULL,
+    type text NOT NULL,
+    content_type text,
+    content_length bigint,
+    last_modified timestamptz,
+    owning_agent text,
+    properties jsonb NOT NULL DEFAULT '{}',
+    PRIMARY KEY (guid, content_key)
+);
+CREATE INDEX IF NOT EXISTS content_type ON content (type);
+CREATE TABLE IF NOT EXISTS vccasync_tasks (
+    account text NOT NULL,
+    task text NOT NULL,
+    query jsonb NOT NULL,
+    windows_total integer NOT NULL DEFAULT 0,
+    written bigint NOT NULL DEFAULT 0,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    finished_at timestamptz,
+    PRIMARY KEY (account, task)
+);
+CREATE TABLE IF NOT EXISTS vccasync_windows (
+    account text NOT NULL,
+    task text NOT NULL,
+    window_key text NOT NULL,
+    token text,
+    PRIMARY KEY (account, task, window_key),
+    FOREIGN KEY (account, task) REFERENCES vccasync_tasks ON DELETE CASCADE
+);
+"""
+
+_SCHEMA_LOCK = 0x76636361  # advisory lock: concurrent writers create the tables one at a time
+
+# One JSON array per page; columns are read from the API's own JSON inside the database.
+# DISTINCT ON + ORDER BY guid: one row per guid, locked in a fixed order (no deadlocks).
+_UPSERT_INTERACTIONS = """
+INSERT INTO interactions AS i
+    (guid, account, start, connect_from, connect_to, direction, agents, data)
+SELECT DISTINCT ON (d->>'guid')
+    d->>'guid', $2, (d->>'start')::timestamptz, d->>'connectFrom', d->>'connectTo',
+    d->>'direction',
+    ARRAY(SELECT a->>'id' FROM jsonb_array_elements(d->'handlingAgents') a), d
+FROM jsonb_array_elements($1::jsonb) d
+ORDER BY d->>'guid'
+ON CONFLICT (guid) DO UPDATE SET
+    account = EXCLUDED.account, start = EXCLUDED.start, connect_from = EXCLUDED.connect_from,
+    connect_to = EXCLUDED.connect_to, direction = EXCLUDED.direction, agents = EXCLUDED.agents,
+    data = EXCLUDED.data, updated_at = now()
+WHERE (i.account, i.data) IS DISTINCT FROM (EXCLUDED.account, EXCLUDED.data)
+"""
+
+_DELETE_STALE_CONTENT = """
+DELETE FROM content c
+WHERE c.guid = ANY($2::text[])
+  AND (c.guid, c.content_key) NOT IN (
+      SELECT d->>'guid', x->>'contentKey'
+      FROM jsonb_array_elements($1::jsonb) d, jsonb_array_elements(d->'content') x)
+"""
+
+_UPSERT_CONTENT = """
+INSERT INTO content AS c
+    (guid, content_key, type, content_type, content_length, last_modified, owning_agent,
+     properties)
+SELECT DISTINCT ON (d->>'guid', x->>'contentKey')
+    d->>'guid', x->>'contentKey', x->>'type', x->>'contentType',
+    (x->>'contentLength')::numeric::bigint, (x->>'lastModified')::timestamptz,
+    x->'owningAgent'->>'id', coalesce(x->'properties', '{}')
+FROM jsonb_array_elements($1::jsonb) d, jsonb_array_elements(d->'content') x
+ORDER BY d->>'guid', x->>'contentKey'
+ON CONFLICT (guid, content_key) DO UPDATE SET
+    type = EXCLUDED.type, content_type = EXCLUDED.content_type,
+    content_length = EXCLUDED.content_length, last_modified = EXCLUDED.last_modified,
+    owning_agent = EXCLUDED.owning_agent, properties = EXCLUDED.properties
+WHERE (c.type, c.content_type, c.content_length, c.last_modified, c.owning_agent, c.properties)
+    IS DISTINCT FROM (EXCLUDED.type, EXCLUDED.content_type, EXCLUDED.content_length,
+                      EXCLUDED.last_modified, EXCLUDED.owning_agent, EXCLUDED.properties)
+"""
+
+
+def is_postgres_url(target: str) -> bool:
+    """Whether an ``--output`` names a PostgreSQL database."""
+    return target.startswith(("postgresql://", "postgres://"))
+
+
+def require_postgres(output: str) -> str:
+    """``output`` when it is a PostgreSQL URL, else ``InvalidRequestError``."""
+    if not is_postgres_url(output):
+        raise InvalidRequestError(
+            f"tasks write to PostgreSQL: --output must be a postgresql:// URL, got {output!r}"
+        )
+    return output
+
+
+def redact_url(url: str) -> str:
+    """``url`` without its password, for logs and errors."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _dumps(value: Any) -> str:
+    if orjson is not None:
+        return orjson.dumps(value).decode()
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+class PostgresSink:
+    """Writes pages of one account's searches into PostgreSQL; use ``async with``.
+
+    ``begin(task, query, windows)`` returns what is left of ``task`` (all of ``windows`` on a
+    first run); ``write(task, page)`` stores a page and its checkpoint in one transaction.
+    ``task`` is any stable name of one search (the same search must get the same name).
+    """
+
+    def __init__(self, dsn: str, *, account: str = "default") -> None:
+        if asyncpg is None:  # pragma: no cover - exercised only without the extra
+            raise VccError("the PostgreSQL sink needs asyncpg: pip install 'vccasync[postgres]'")
+        if not account:
+            raise VccError("account must be a non-empty name")
+        self.dsn = dsn
+        self.account = account
+        self.written = 0
+        self._conn: asyncpg.Connection | None = None
+
+    def __repr__(self) -> str:
+        return f"PostgresSink({redact_url(self.dsn)!r}, account={self.account!r})"
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def open(self) -> None:
+        """Connect and create the tables if they are missing."""
+        try:
+            conn = await asyncpg.connect(self.dsn)
+        except (OSError, asyncpg.PostgresError) as exc:
+            raise VccError(f"cannot connect to {redact_url(self.dsn)}: {exc}") from exc
+        try:
+            async with conn.transaction():
+                await conn.execute("SELECT pg_advisory_xact_lock($1)", _SCHEMA_LOCK)
+                await conn.execute(SCHEMA)
+        except BaseException:
+            await conn.close()
+            raise
+        self._conn = conn
+
+    async def close(self) -> None:
+        """Close the connection (an open transaction is rolled back)."""
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            await conn.close()
+
+    @property
+    def connection(self) -> asyncpg.Connection:
+        """The open connection."""
+        if self._conn is None:
+            raise VccError("use the sink inside 'async with PostgresSink(...) as sink:'")
+        return self._conn
+
+    async def begin(
+        self, task: str, query: Mapping[str, Any], windows: Sequence[Window]
+    ) -> list[tuple[Window, str | None]]:
+        """The windows still to run for ``task``, each with its token (``[]`` once finished).
+
+        On a first run ``windows`` are recorded as pending, all from the start. ``query``
+        describes the search and must match what was recorded for ``task``.
+        """
+        conn = self.connection
+        async with conn.transaction():
+            created = await conn.fetchval(
+                "INSERT INTO vccasync_tasks (account, task, query, windows_total)"
+                " VALUES ($1, $2, $3::jsonb, $4) ON CONFLICT DO NOTHING RETURNING true",
+                self.account,
+                task,
+                _dumps(query),
+                len(windows),
+            )
+            if created:
+                await conn.executemany(
+                    "INSERT INTO vccasync_windows (account, task, window_key) VALUES ($1, $2, $3)",
+                    [(self.account, task, w.key) for w in windows],
+                )
+                return [(w, None) for w in windows]
+            stored = await conn.fetchval(
+                "SELECT query FROM vccasync_tasks WHERE account = $1 AND task = $2",
+                self.account,
+                task,
+            )
+            if json.loads(stored) != json.loads(_dumps(query)):
+                raise VccError(
+                    f"task {task!r} of account {self.account!r} was recorded with another"
+                    f" query ({stored}): give this search another name"
+                )
+            rows = await conn.fetch(
+                "SELECT window_key, token FROM vccasync_windows"
+                " WHERE account = $1 AND task = $2 ORDER BY window_key",
+                self.account,
+                task,
+            )
+        return [(Window.from_key(r["window_key"]), r["token"]) for r in rows]
+
+    async def totals(self, task: str) -> tuple[int, int]:
+        """``(written, windows_total)`` of ``task`` so far, all runs together."""
+        row = await self.connection.fetchrow(
+            "SELECT written, windows_total FROM vccasync_tasks WHERE account = $1 AND task = $2",
+            self.account,
+            task,
+        )
+        return (0, 0) if row is None else (int(row["written"]), int(row["windows_total"]))
+
+    async def write(self, task: str, page: Page) -> None:
+        """Upsert ``page``'s interactions and advance ``task``'s checkpoint, atomically."""
+        conn = self.connection
+        key = page.window.key
+        async with conn.transaction():
+            if page.items:
+                doc = _dumps([to_api(item) for item in page.items])
+                await conn.execute(_UPSERT_INTERACTIONS, doc, self.account)
+                guids = [item.guid for item in page.items]
+                await conn.execute(_DELETE_STALE_CONTENT, doc, guids)
+                await conn.execute(_UPSERT_CONTENT, doc)
+            if page.last:
+                await conn.execute(
+                    "DELETE FROM vccasync_windows"
+                    " WHERE account = $1 AND task = $2 AND window_key = $3",
+                    self.account,
+                    task,
+                    key,
+                )
+            else:
+                await conn.execute(
+                    "UPDATE vccasync_windows SET token = $4"
+                    " WHERE account = $1 AND task = $2 AND window_key = $3",
+                    self.account,
+                    task,
+                    key,
+                    page.next_token,
+                )
+            if page.spawned:
+                await conn.executemany(
+                    "INSERT INTO vccasync_windows (account, task, window_key) VALUES ($1, $2, $3)"
+                    " ON CONFLICT DO NOTHING",
+                    [(self.account, task, w.key) for w in page.spawned],
+                )
+            await conn.execute(
+                "UPDATE vccasync_tasks SET written = written + $3, windows_total = windows_total"
+                " + $4, finished_at = CASE WHEN $5 AND finished_at IS NULL AND NOT EXISTS"
+                " (SELECT 1 FROM vccasync_windows w WHERE w.account = $1 AND w.task = $2)"
+                " THEN now() ELSE finished_at END WHERE account = $1 AND task = $2",
+                self.account,
+                task,
+                len(page.items),
+                len(page.spawned),
+                page.last,
+            )
+        self.written += len(page.items)
+
+
+class PostgresQuerySink:
+    """One search into PostgreSQL behind the CLI's sink protocol (``write_page`` and ``close``
+    are coroutines here). ``open`` resumes the search's checkpoint from the database."""
+
+    def __init__(self, sink: PostgresSink, task: str, checkpoint: Checkpoint) -> None:
+        self.target = redact_url(sink.dsn)
+        self.checkpoint = checkpoint
+        self._sink = sink
+        self._task = task
+
+    @classmethod
+    async def open(
+        cls, url: str, query: SearchQuery, *, account: str = "default", overwrite: bool = False
+    ) -> PostgresQuerySink:
+        """Connect, create the tables if missing, and load (or start) the checkpoint."""
+        identity = query_identity(query)
+        task = "interactions?" + urlencode(identity)
+        sink = PostgresSink(url, account=account)
+        await sink.open()
+        try:
+            if overwrite:
+                await sink.connection.execute(
+                    "DELETE FROM vccasync_tasks WHERE account = $1 AND task = $2", account, task
+                )
+            pending = await sink.begin(task, identity, split(query.start, query.end))
+            written, total = await sink.totals(task)
+        except BaseException:
+            await sink.close()
+            raise
+        checkpoint = Checkpoint(identity, {w.key: t for w, t in pending}, total, written)
+        return cls(sink, task, checkpoint)
+
+    async def write_page(self, page: Page) -> None:
+        """Write the page and its checkpoint in one transaction."""
+        await self._sink.write(self._task, page)
+        self.checkpoint.advance(page)
+
+    async def close(self) -> None:
+        """Close the connection."""
+        await self._sink.close()
