@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import sqlite3
@@ -24,6 +25,13 @@ def api_shape(item: dict[str, Any]) -> dict[str, Any]:
         if isinstance(out.get(key), int):
             out[key] = str(out[key])
     return out
+
+
+class Terminal(io.StringIO):
+    """A text stream that says it is a terminal (so progress is drawn with rich)."""
+
+    def isatty(self) -> bool:
+        return True
 
 
 def cli_env(fake: FakeVccServer | None, **overrides: str) -> dict[str, str]:

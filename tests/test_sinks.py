@@ -21,6 +21,8 @@ from vccasync.query import make_query
 from vccasync.session import SessionStats
 from vccasync.sinks import JsonlSink, SqliteSink, StdoutSink, checkpoint_path, open_sink
 
+from .cli_helpers import Terminal
+
 START = datetime(2025, 1, 1, tzinfo=UTC)
 QUERY = make_query(START, START + timedelta(days=20))
 
@@ -217,11 +219,6 @@ def test_sqlite_refusals(tmp_path: Path, items: list[Any]) -> None:
 # --- progress -----------------------------------------------------------------------------
 
 
-class _Terminal(io.StringIO):
-    def isatty(self) -> bool:
-        return True
-
-
 def test_progress_displays(items: list[Any]) -> None:
     state = Checkpoint.start(QUERY)
     stats = SessionStats(requests=12, retries=2, rate_limited=1)
@@ -234,7 +231,7 @@ def test_progress_displays(items: list[Any]) -> None:
     assert "2 retries, 1 rate-limited" in tally.line()
     line = summary(tally, "out.jsonl", "complete")
     assert line.startswith("vccasync: complete: 10 interactions in out.jsonl (0/3 windows)")
-    terminal = _Terminal()
+    terminal = Terminal()
     with display_for(tally, terminal, quiet=False) as display:  # rich, on a "terminal"
         display.refresh()
     assert "10 interactions" in terminal.getvalue() and "0/3 windows" in terminal.getvalue()
@@ -242,7 +239,7 @@ def test_progress_displays(items: list[Any]) -> None:
     with display_for(tally, piped, quiet=False, interval=0.01):
         time.sleep(0.05)
     assert piped.getvalue().startswith("vccasync: 0/3 windows")
-    quiet = _Terminal()
+    quiet = Terminal()
     with display_for(tally, quiet, quiet=True):
         pass
     assert quiet.getvalue() == ""

@@ -19,7 +19,8 @@ from vccasync.query import make_query
 
 from . import demo
 from .common import add_client_options, add_search_options, client_from_args, say
-from .content_progress import ContentTally, content_display
+from .content_progress import ContentTally
+from .progress import display_for
 
 __all__ = ["add_parser", "run"]
 
@@ -127,7 +128,7 @@ async def run(args: argparse.Namespace) -> int:
         )
         tally = ContentTally(BulkProgress(), vcc.stats)
         try:
-            with content_display(tally, sys.stderr, quiet=args.quiet):
+            with display_for(tally, sys.stderr, quiet=args.quiet):
                 await vcc.download_all(
                     search,
                     dest,

@@ -1,28 +1,25 @@
 """Progress of a bulk content download on stderr: bytes and files, read live from the counters.
 
 A rich display (a bar in bytes and one in files) on a terminal; otherwise a line every few
-seconds. Both read :class:`~vccasync.bulk.BulkProgress` and the session's request counters.
+seconds (the machinery is :func:`.progress.display_for`). Both read
+:class:`~vccasync.bulk.BulkProgress` and the session's request counters.
 """
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterable
-from types import TracebackType
-from typing import Protocol, TextIO
 
 from attrs import define, field
 from rich.console import Console, RenderableType
-from rich.progress import BarColumn, Progress, TextColumn
-from rich.text import Text
+from rich.progress import BarColumn, TextColumn
 
 from vccasync.bulk import BulkProgress
 from vccasync.session import SessionStats
 
-__all__ = ["ContentTally", "Display", "content_display"]
+from .progress import Bars
 
-LINE_INTERVAL = 5.0
+__all__ = ["ContentTally"]
 
 
 @define
@@ -63,30 +60,13 @@ class ContentTally:
             " files/s)"
         )
 
-
-class Display(Protocol):
-    """A progress display, used as ``with display:``."""
-
-    def __enter__(self) -> Display: ...
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
+    def bars(self, console: Console) -> Bars:
+        """The rich form: a bar in bytes, one in files, the counters below."""
+        return _ByteAndFileBars(self, console)
 
 
-class _Quiet:
-    def __enter__(self) -> _Quiet:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        return None
-
-
-class _Bars(Progress):
-    """Bytes and files bars, updated from the tally on every refresh."""
+class _ByteAndFileBars(Bars):
+    """Bytes and files bars, updated from the tally on every render."""
 
     def __init__(self, tally: ContentTally, console: Console) -> None:
         self._tally = tally
@@ -95,15 +75,13 @@ class _Bars(Progress):
             BarColumn(bar_width=None),
             TextColumn("{task.fields[detail]}"),
             console=console,
-            refresh_per_second=4,
-            expand=True,
         )
         self._bytes = self.add_task("bytes", total=None, detail="")
         self._files = self.add_task("files", total=None, detail="")
 
-    def get_renderables(self) -> Iterable[RenderableType]:
+    def sync(self) -> None:
         t = self._tally
-        p, s = t.progress, t.stats
+        p = t.progress
         plus = "+" if p.searching else ""
         self.update(
             self._bytes,
@@ -118,54 +96,16 @@ class _Bars(Progress):
             completed=p.files_finished,
             detail=f"{p.files_finished}/{p.files_found}{plus} files",
         )
-        yield self.make_tasks_table(self.tasks)
-        yield Text(
+
+    def counters(self) -> str:
+        t = self._tally
+        p, s = t.progress, t.stats
+        return (
             f"{p.files_done} downloaded · {p.files_skipped} already complete · {p.files_failed}"
-            f" failed · {s.requests} requests · {s.retries} retries · {t.elapsed:.0f}s",
-            style="cyan",
-            no_wrap=True,
-            overflow="ellipsis",
+            f" failed · {s.requests} requests · {s.retries} retries · {t.elapsed:.0f}s"
         )
 
-
-class _Bar:
-    def __init__(self, tally: ContentTally, stream: TextIO) -> None:
-        self._progress = _Bars(tally, Console(file=stream))
-
-    def __enter__(self) -> _Bar:
-        self._progress.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._progress.refresh()
-        self._progress.stop()
-
-
-class _Lines:
-    def __init__(self, tally: ContentTally, stream: TextIO, interval: float) -> None:
-        self._tally, self._stream, self._interval = tally, stream, interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="vccasync-progress", daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._interval):
-            print(self._tally.line(), file=self._stream, flush=True)
-
-    def __enter__(self) -> _Lines:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
-def content_display(
-    tally: ContentTally, stream: TextIO, *, quiet: bool, interval: float = LINE_INTERVAL
-) -> Display:
-    """None when quiet, bars on a terminal, else a line every ``interval`` seconds."""
-    if quiet:
-        return _Quiet()
-    if stream.isatty():
-        return _Bar(tally, stream)
-    return _Lines(tally, stream, interval)
+    def get_renderables(self) -> Iterable[RenderableType]:
+        if self.tasks:  # rich renders once before the bars are added
+            self.sync()  # downloads have no refresh after each step: read on every render
+        yield from super().get_renderables()

@@ -1,9 +1,14 @@
-"""Progress of a backfill on stderr: a rich bar on a terminal, a line every few seconds else."""
+"""Progress on stderr: a rich display on a terminal, a line every few seconds else.
+
+The machinery (:func:`display_for`) serves any :class:`Readout`; :class:`Tally` is the
+backfill's (``vccasync interactions``), ``content_progress.ContentTally`` the downloads'.
+"""
 
 from __future__ import annotations
 
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from types import TracebackType
 from typing import Protocol, TextIO
@@ -13,6 +18,7 @@ from rich.console import Console, RenderableType
 from rich.progress import (
     BarColumn,
     Progress,
+    ProgressColumn,
     TextColumn,
     TimeRemainingColumn,
 )
@@ -22,7 +28,7 @@ from vccasync.checkpoint import Checkpoint
 from vccasync.search import Page
 from vccasync.session import SessionStats
 
-__all__ = ["Display", "Tally", "display_for", "summary"]
+__all__ = ["Bars", "Display", "Readout", "Tally", "display_for", "summary"]
 
 LINE_INTERVAL = 5.0  # seconds between lines when stderr is not a terminal
 
@@ -73,6 +79,10 @@ class Tally:
             f" {self.elapsed:.0f}s"
         )
 
+    def bars(self, console: Console) -> Bars:
+        """The rich form: a bar of windows with ETA, the counters below."""
+        return _WindowBars(self, console)
+
 
 def summary(tally: Tally, target: str, outcome: str) -> str:
     """The closing line: interactions, requests, retries, wall time."""
@@ -86,8 +96,71 @@ def summary(tally: Tally, target: str, outcome: str) -> str:
     )
 
 
+class Readout(Protocol):
+    """What a display reads: a one-line form, and a rich one for a terminal."""
+
+    def line(self) -> str: ...
+
+    def bars(self, console: Console) -> Bars: ...
+
+
+class Bars(Progress, ABC):
+    """A rich display: the bars, and below them a line of counters, both read from a tally."""
+
+    def __init__(self, *columns: str | ProgressColumn, console: Console) -> None:
+        super().__init__(*columns, console=console, refresh_per_second=4, expand=True)
+
+    @abstractmethod
+    def sync(self) -> None:
+        """Bring the bars up to date with the tally."""
+
+    @abstractmethod
+    def counters(self) -> str:
+        """The line below the bars."""
+
+    def get_renderables(self) -> Iterable[RenderableType]:
+        yield self.make_tasks_table(self.tasks)
+        yield Text(self.counters(), style="cyan", no_wrap=True, overflow="ellipsis")
+
+
+class _WindowBars(Bars):
+    """A bar with windows and ETA, and below it the counters, read live from the tally."""
+
+    def __init__(self, tally: Tally, console: Console) -> None:
+        self._tally = tally
+        super().__init__(
+            BarColumn(bar_width=None),
+            TextColumn("{task.fields[windows]} windows"),
+            TextColumn("eta"),
+            TimeRemainingColumn(),
+            console=console,
+        )
+        self._task = self.add_task(
+            "backfill", total=tally.checkpoint.windows_total, windows=self._windows()
+        )
+
+    def _windows(self) -> str:
+        c = self._tally.checkpoint
+        return f"{c.windows_done}/{c.windows_total}"
+
+    def sync(self) -> None:
+        t = self._tally
+        self.update(
+            self._task, total=t.checkpoint.windows_total, completed=t.completed,
+            windows=self._windows(),
+        )  # fmt: skip
+
+    def counters(self) -> str:
+        t = self._tally
+        c, s = t.checkpoint, t.stats
+        return (
+            f"{c.written:,} interactions · {t.per_minute:.0f} req/min · {s.retries} retries"
+            f" · {s.rate_limited} rate-limited · {t.elapsed:.0f}s"
+        )
+
+
 class Display(Protocol):
-    """A progress display, used as ``with display:``; ``refresh`` after each page."""
+    """A progress display, used as ``with display:``; ``refresh`` after each step."""
 
     def __enter__(self) -> Display: ...
 
@@ -112,76 +185,36 @@ class _Quiet:
         return None
 
 
-class _TwoLines(Progress):
-    """A bar with windows and ETA, and below it the counters, read live from the tally."""
+class _Rich:
+    """The rich display (terminal only)."""
 
-    def __init__(self, tally: Tally, console: Console) -> None:
-        self._tally = tally
-        super().__init__(
-            BarColumn(bar_width=None),
-            TextColumn("{task.fields[windows]} windows"),
-            TextColumn("eta"),
-            TimeRemainingColumn(),
-            console=console,
-            refresh_per_second=4,
-            expand=True,
-        )
-
-    def get_renderables(self) -> Iterable[RenderableType]:
-        yield self.make_tasks_table(self.tasks)
-        t = self._tally
-        c, s = t.checkpoint, t.stats
-        yield Text(
-            f"{c.written:,} interactions · {t.per_minute:.0f} req/min · {s.retries} retries"
-            f" · {s.rate_limited} rate-limited · {t.elapsed:.0f}s",
-            style="cyan",
-            no_wrap=True,
-            overflow="ellipsis",
-        )
-
-
-class _Bar:
-    """The rich progress display (terminal only)."""
-
-    def __init__(self, tally: Tally, stream: TextIO) -> None:
-        self._tally = tally
-        self._progress = _TwoLines(tally, Console(file=stream))
-        self._task = self._progress.add_task(
-            "backfill", total=tally.checkpoint.windows_total, windows=self._windows()
-        )
+    def __init__(self, readout: Readout, stream: TextIO) -> None:
+        self._bars = readout.bars(Console(file=stream))
         self.refresh()
 
-    def _windows(self) -> str:
-        c = self._tally.checkpoint
-        return f"{c.windows_done}/{c.windows_total}"
-
-    def __enter__(self) -> _Bar:
-        self._progress.start()
+    def __enter__(self) -> _Rich:
+        self._bars.start()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.refresh()
-        self._progress.stop()
+        self._bars.stop()
 
     def refresh(self) -> None:
-        t = self._tally
-        self._progress.update(
-            self._task, total=t.checkpoint.windows_total, completed=t.completed,
-            windows=self._windows(),
-        )  # fmt: skip
+        self._bars.sync()
 
 
 class _Lines:
     """A short line every ``interval`` seconds (stderr is a file or a pipe)."""
 
-    def __init__(self, tally: Tally, stream: TextIO, interval: float) -> None:
-        self._tally, self._stream, self._interval = tally, stream, interval
+    def __init__(self, readout: Readout, stream: TextIO, interval: float) -> None:
+        self._readout, self._stream, self._interval = readout, stream, interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="vccasync-progress", daemon=True)
 
     def _run(self) -> None:
         while not self._stop.wait(self._interval):
-            print(self._tally.line(), file=self._stream, flush=True)
+            print(self._readout.line(), file=self._stream, flush=True)
 
     def __enter__(self) -> _Lines:
         self._thread.start()
@@ -196,11 +229,11 @@ class _Lines:
 
 
 def display_for(
-    tally: Tally, stream: TextIO, *, quiet: bool, interval: float = LINE_INTERVAL
+    readout: Readout, stream: TextIO, *, quiet: bool, interval: float = LINE_INTERVAL
 ) -> Display:
-    """The display that suits ``stream``: none when quiet, a bar on a terminal, else lines."""
+    """The display that suits ``stream``: none when quiet, bars on a terminal, else lines."""
     if quiet:
         return _Quiet()
     if stream.isatty():
-        return _Bar(tally, stream)
-    return _Lines(tally, stream, interval)
+        return _Rich(readout, stream)
+    return _Lines(readout, stream, interval)
