@@ -1,4 +1,5 @@
-"""Argument types and options shared by the subcommands; the client they configure."""
+"""Argument types and options shared by the subcommands; the client, search and closing line
+of a run."""
 
 from __future__ import annotations
 
@@ -6,24 +7,40 @@ import argparse
 import os
 import re
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AsyncExitStack, contextmanager
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, NoReturn
 
 from vccasync.client import VccClient
 from vccasync.config import REGIONS
+from vccasync.fake import DatasetSpec, FakeConfig
 from vccasync.models import Direction
-from vccasync.query import MAX_PREFIX
+from vccasync.query import MAX_PREFIX, SearchQuery, make_query
+from vccasync.search import InteractionSearch
 from vccasync.windows import RESOLUTION
 
+from . import demo
+
 __all__ = [
+    "RESUME",
     "OneLineParser",
     "add_client_options",
     "add_search_options",
     "client_from_args",
+    "connect",
     "instant",
+    "open_client",
+    "positive",
     "prefix",
+    "query_from_args",
+    "say",
+    "search",
+    "search_filters",
+    "summary_on_stop",
 ]
+
+RESUME = "; rerun the same command to resume"
 
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
@@ -74,7 +91,9 @@ def prefix(text: str) -> str:
     return text
 
 
-def _positive(kind: Callable[[str], Any], name: str) -> Callable[[str], Any]:
+def positive(kind: Callable[[str], Any], name: str) -> Callable[[str], Any]:
+    """An argument type: ``kind`` of the text, which must be above zero."""
+
     def convert(text: str) -> Any:
         try:
             value = kind(text)
@@ -114,16 +133,16 @@ def add_client_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--api-url", metavar="URL", help="default: $VCC_API_URL or the region's")
     group.add_argument("--auth-url", metavar="URL", help="default: $VCC_AUTH_URL or the region's")
     group.add_argument(
-        "--concurrency", type=_positive(int, "whole number"), metavar="N",
+        "--concurrency", type=positive(int, "whole number"), metavar="N",
         help="windows fetched at once (default 4)",
     )  # fmt: skip
     group.add_argument(
-        "--requests-per-minute", "--rpm", type=_positive(float, "number"), metavar="N",
+        "--requests-per-minute", "--rpm", type=positive(float, "number"), metavar="N",
         dest="requests_per_minute",
         help="the client's request budget (default 160, the vendor's fair-usage figure)",
     )  # fmt: skip
     group.add_argument(
-        "--max-attempts", type=_positive(int, "whole number"), metavar="N",
+        "--max-attempts", type=positive(int, "whole number"), metavar="N",
         help="tries per request before giving up (default 6)",
     )  # fmt: skip
     parser.add_argument(
@@ -156,6 +175,80 @@ def client_from_args(
     return VccClient.from_env(os.environ if environ is None else environ, **merged)
 
 
+async def open_client(
+    args: argparse.Namespace,
+    stack: AsyncExitStack,
+    *,
+    demo_spec: DatasetSpec = demo.DEMO_SPEC,
+    demo_config: FakeConfig = demo.DEMO_CONFIG,
+) -> VccClient:
+    """The client of a run (not yet open): from the environment and options, or with
+    ``--demo`` pointed at a demo API that ``stack`` keeps running (``VCC_*`` ignored), with
+    the demo server's rate limit as its default budget."""
+    if not args.demo:
+        return client_from_args(args)
+    server = await stack.enter_async_context(demo.demo_api(demo_spec, demo_config))
+    return client_from_args(
+        args,
+        {},
+        defaults={"requests_per_minute": demo_config.rate_limit_per_minute},
+        forced=demo.client_settings(server),
+    )
+
+
+async def connect(vcc: VccClient, stack: AsyncExitStack) -> None:
+    """Open ``vcc`` for the rest of ``stack`` and get a token first, so that wrong credentials
+    are one request and one clear error."""
+    await stack.enter_async_context(vcc)
+    await vcc.session.tokens.token()
+
+
+def search_filters(args: argparse.Namespace) -> dict[str, Any]:
+    """The filter options, by the names of ``make_query``'s arguments."""
+    return {
+        "direction": args.direction,
+        "connect_from": args.connect_from,
+        "connect_to": args.connect_to,
+        "handling_agent_id": args.agent_id,
+    }
+
+
+def query_from_args(args: argparse.Namespace) -> SearchQuery:
+    """The search of the range and filter options; ``InvalidRequestError`` if it is wrong."""
+    return make_query(args.start, args.end, **search_filters(args))
+
+
+def search(vcc: VccClient, query: SearchQuery, **options: Any) -> InteractionSearch:
+    """``vcc.interactions`` of ``query``; ``options`` such as ``ordered`` and ``plan``."""
+    return vcc.interactions(
+        query.start,
+        query.end,
+        direction=query.direction,
+        connect_from=query.connect_from,
+        connect_to=query.connect_to,
+        handling_agent_id=query.handling_agent_id,
+        limit=query.limit,
+        **options,
+    )
+
+
 def say(message: str) -> None:
     """One line on stderr."""
     print(message, file=sys.stderr, flush=True)
+
+
+@contextmanager
+def summary_on_stop(
+    line: Callable[[], str],
+    *,
+    unless: type[BaseException] | tuple[type[BaseException], ...] = (),
+) -> Iterator[None]:
+    """When the block ends by an exception (other than ``unless``), say ``line()`` and how to
+    resume, then let the exception go on."""
+    try:
+        yield
+    except unless:
+        raise
+    except BaseException:
+        say(line() + RESUME)
+        raise

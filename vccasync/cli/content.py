@@ -13,12 +13,19 @@ import attrs
 
 from vccasync.bulk import BulkProgress
 from vccasync.errors import InvalidRequestError
-from vccasync.fake import FakeVccServer, generate
 from vccasync.manifest import MANIFEST_NAME
-from vccasync.query import make_query
 
 from . import demo
-from .common import add_client_options, add_search_options, client_from_args, say
+from .common import (
+    add_client_options,
+    add_search_options,
+    connect,
+    open_client,
+    query_from_args,
+    say,
+    search,
+    summary_on_stop,
+)
 from .content_progress import ContentTally
 from .progress import display_for
 
@@ -89,56 +96,28 @@ def _check_dest(dest: Path) -> None:
 
 async def run(args: argparse.Namespace) -> int:
     """Validate everything, then search and download; exit 1 if any file failed."""
-    query = make_query(
-        args.start,
-        args.end,
-        direction=args.direction,
-        connect_from=args.connect_from,
-        connect_to=args.connect_to,
-        handling_agent_id=args.agent_id,
-    )
+    query = query_from_args(args)
     dest = Path(args.dest)
     _check_dest(dest)
     async with AsyncExitStack() as stack:
-        if args.demo:
-            server = FakeVccServer(generate(DEMO_SPEC), DEMO_CONFIG)
-            await stack.enter_async_context(server)
-            vcc = client_from_args(
-                args,
-                {},
-                defaults={"requests_per_minute": DEMO_RATE},
-                forced=demo.client_settings(server),
-            )
-        else:
-            vcc = client_from_args(args)
+        vcc = await open_client(args, stack, demo_spec=DEMO_SPEC, demo_config=DEMO_CONFIG)
         try:
             await asyncio.to_thread(dest.mkdir, parents=True, exist_ok=True)
         except OSError as exc:
             raise InvalidRequestError(f"cannot create --dest {dest}: {exc.strerror}") from None
-        await stack.enter_async_context(vcc)
-        await vcc.session.tokens.token()  # wrong credentials: one request, one clear error
-        search = vcc.interactions(
-            query.start,
-            query.end,
-            direction=query.direction,
-            connect_from=query.connect_from,
-            connect_to=query.connect_to,
-            handling_agent_id=query.handling_agent_id,
-            limit=query.limit,
-        )
+        await connect(vcc, stack)
         tally = ContentTally(BulkProgress(), vcc.stats)
-        try:
-            with display_for(tally, sys.stderr, quiet=args.quiet):
-                await vcc.download_all(
-                    search,
-                    dest,
-                    types=args.types,
-                    workers=args.workers or DEFAULT_WORKERS,
-                    progress=tally.progress,
-                )
-        except BaseException:
-            say(tally.summary("stopped") + "; rerun the same command to resume")
-            raise
+        with (
+            summary_on_stop(lambda: tally.summary("stopped")),
+            display_for(tally, sys.stderr, quiet=args.quiet),
+        ):
+            await vcc.download_all(
+                search(vcc, query),
+                dest,
+                types=args.types,
+                workers=args.workers or DEFAULT_WORKERS,
+                progress=tally.progress,
+            )
         progress = tally.progress
         for failure in progress.failures[:MAX_FAILURES_SHOWN]:
             say(f"vccasync: failed: {failure.guid} {failure.content_key!r}: {failure.error}")

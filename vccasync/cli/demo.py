@@ -22,9 +22,11 @@ DEMO_CONFIG = FakeConfig(page_latency=0.4, rate_limit_per_minute=160)
 
 
 @asynccontextmanager
-async def demo_api() -> AsyncIterator[FakeVccServer]:
+async def demo_api(
+    spec: DatasetSpec = DEMO_SPEC, config: FakeConfig = DEMO_CONFIG
+) -> AsyncIterator[FakeVccServer]:
     """The demo API, listening on a free loopback port while the context lasts."""
-    async with FakeVccServer(generate(DEMO_SPEC), DEMO_CONFIG) as server:
+    async with FakeVccServer(generate(spec), config) as server:
         yield server
 
 

@@ -5,16 +5,24 @@ from __future__ import annotations
 import argparse
 import inspect
 import sys
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, nullcontext
+from functools import partial
 from typing import Any
 
 from vccasync.errors import AuthenticationError
 from vccasync.pgsink import PostgresQuerySink, is_postgres_url
-from vccasync.query import make_query
 from vccasync.sinks import Sink, open_sink
 
-from . import demo
-from .common import add_client_options, add_search_options, client_from_args, say
+from .common import (
+    add_client_options,
+    add_search_options,
+    connect,
+    open_client,
+    query_from_args,
+    say,
+    search,
+    summary_on_stop,
+)
 from .progress import Tally, display_for, summary
 
 __all__ = ["add_parser", "run"]
@@ -54,20 +62,9 @@ def add_parser(subparsers: Any) -> None:
 
 async def run(args: argparse.Namespace) -> int:
     """Validate everything, open the output, then fetch page after page into it."""
-    query = make_query(
-        args.start,
-        args.end,
-        direction=args.direction,
-        connect_from=args.connect_from,
-        connect_to=args.connect_to,
-        handling_agent_id=args.agent_id,
-    )
+    query = query_from_args(args)
     async with AsyncExitStack() as stack:
-        if args.demo:
-            server = await stack.enter_async_context(demo.demo_api())
-            vcc = client_from_args(args, {}, forced=demo.client_settings(server))
-        else:
-            vcc = client_from_args(args)
+        vcc = await open_client(args, stack)
         sink: Sink | PostgresQuerySink
         if is_postgres_url(args.output):
             sink = await PostgresQuerySink.open(
@@ -84,38 +81,26 @@ async def run(args: argparse.Namespace) -> int:
                 f" {sink.target}; nothing to fetch (use --overwrite to fetch again)"
             )
             return 0
-        await stack.enter_async_context(vcc)
-        await vcc.session.tokens.token()  # wrong credentials: one request, one clear error
+        await connect(vcc, stack)
         tally = Tally(checkpoint, vcc.stats)
         if checkpoint.written or checkpoint.windows_done:
             say(
                 f"vccasync: resuming {sink.target}: {checkpoint.written:,} interactions"
                 f" and {checkpoint.windows_done}/{checkpoint.windows_total} windows already done"
             )
-        search = vcc.interactions(
-            query.start,
-            query.end,
-            direction=query.direction,
-            connect_from=query.connect_from,
-            connect_to=query.connect_to,
-            handling_agent_id=query.handling_agent_id,
-            limit=query.limit,
-            ordered=True,
-            plan=checkpoint.plan(),
+        pages = search(vcc, query, ordered=True, plan=checkpoint.plan()).pages()
+        stopped = partial(summary, tally, sink.target, "stopped")
+        on_stop = (
+            nullcontext()  # stdout: nothing to resume
+            if sink.target == "stdout"
+            else summary_on_stop(stopped, unless=AuthenticationError)
         )
-        try:
-            with display_for(tally, sys.stderr, quiet=args.quiet) as display:
-                async for page in search.pages():
-                    written = sink.write_page(page)
-                    if inspect.isawaitable(written):  # PostgreSQL
-                        await written
-                    tally.advance(page)
-                    display.refresh()
-        except AuthenticationError:
-            raise
-        except BaseException:
-            if sink.target != "stdout":
-                say(summary(tally, sink.target, "stopped") + "; rerun the same command to resume")
-            raise
+        with on_stop, display_for(tally, sys.stderr, quiet=args.quiet) as display:
+            async for page in pages:
+                written = sink.write_page(page)
+                if inspect.isawaitable(written):  # PostgreSQL
+                    await written
+                tally.advance(page)
+                display.refresh()
         say(summary(tally, sink.target, "complete"))
     return 0

@@ -10,7 +10,7 @@ from typing import Any
 from vccasync.config import DEFAULT_RATE
 from vccasync.tasks import SPLITS, plan
 
-from .common import _positive, add_search_options
+from .common import add_search_options, positive, search_filters
 
 __all__ = ["add_parser", "run"]
 
@@ -35,12 +35,12 @@ def add_parser(subparsers: Any) -> None:
     )  # fmt: skip
     parser.add_argument("--split-by", choices=SPLITS, default="month", help="default: month")
     parser.add_argument(
-        "--requests-per-minute", "--rpm", type=_positive(float, "number"), default=DEFAULT_RATE,
+        "--requests-per-minute", "--rpm", type=positive(float, "number"), default=DEFAULT_RATE,
         metavar="N", dest="requests_per_minute",
         help=f"each account's request budget (default {DEFAULT_RATE:g})",
     )  # fmt: skip
     parser.add_argument(
-        "--parallel", type=_positive(int, "whole number"), default=4, metavar="K",
+        "--parallel", type=positive(int, "whole number"), default=4, metavar="K",
         help="tasks of one account running at once; each gets a K-th of the budget (default 4)",
     )  # fmt: skip
     parser.set_defaults(run=run)
@@ -52,12 +52,7 @@ async def run(args: argparse.Namespace) -> int:
         args.start,
         args.end,
         accounts=args.account,
-        filters={
-            "direction": args.direction,
-            "connect_from": args.connect_from,
-            "connect_to": args.connect_to,
-            "handling_agent_id": args.agent_id,
-        },
+        filters=search_filters(args),
         split_by=args.split_by,
         requests_per_minute=args.requests_per_minute,
         parallel=args.parallel,

@@ -14,7 +14,7 @@ from vccasync.pgsink import redact_url, require_postgres
 from vccasync.tasks import run_task, task_from_json
 
 from . import demo
-from .common import _positive, say
+from .common import positive, say
 
 __all__ = ["add_parser", "run"]
 
@@ -40,7 +40,7 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument("--accounts-file", metavar="FILE", help="default: $VCCASYNC_ACCOUNTS")
     parser.add_argument(
-        "--concurrency", type=_positive(int, "whole number"), default=4, metavar="N",
+        "--concurrency", type=positive(int, "whole number"), default=4, metavar="N",
         help="windows fetched at once (default 4)",
     )  # fmt: skip
     parser.add_argument(
