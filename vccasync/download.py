@@ -142,12 +142,14 @@ async def download(
         raise InvalidRequestError("content_key must be a non-empty string")
     if expected_length is not None and expected_length < 0:
         raise InvalidRequestError("expected_length must not be negative")
-    url_path = content_url_path(guid, content_key)
     notify = on_bytes or (lambda n: None)
+    transfer = _Transfer(
+        session, content_url_path(guid, content_key), expected_length, chunk_size, notify
+    )
     if not isinstance(destination, (str, os.PathLike)):
         rewind = destination.tell() if destination.seekable() else None
         sink = _Sink(destination, rewind_to=rewind)
-        attempts = await _fetch(session, url_path, sink, expected_length, chunk_size, notify)
+        attempts = await transfer.fill(sink)
         return DownloadResult(None, sink.size, sink.digest.hexdigest(), 0, attempts)
 
     path = Path(destination)
@@ -164,7 +166,7 @@ async def download(
                 sink.restart()  # longer than the content: not a prefix of it
                 notify(-resumed)
                 resumed = 0
-            attempts = await _fetch(session, url_path, sink, expected_length, chunk_size, notify)
+            attempts = await transfer.fill(sink)
     except BaseException:
         if not sink.size:  # nothing worth continuing: leave no empty .part behind
             part.unlink(missing_ok=True)
@@ -173,76 +175,71 @@ async def download(
     return DownloadResult(path, sink.size, sink.digest.hexdigest(), resumed, attempts)
 
 
-async def _fetch(
-    session: Session,
-    url_path: str,
-    sink: _Sink,
-    expected: int | None,
-    chunk_size: int,
-    notify: Callable[[int], None],
-) -> int:
-    """Fill ``sink`` with the content; returns the number of requests made."""
-    attempts = 0
-    if expected is not None and sink.size == expected:
-        return attempts  # a complete .part left by a run killed before the rename
-    async for attempt in session.retrying():
-        with attempt:
-            attempts += 1
-            await _attempt(session, url_path, sink, expected, chunk_size, notify)
-    return attempts
+@frozen
+class _Transfer:
+    """One piece of content to fetch: where, how long, in what chunks, whom to tell of bytes."""
 
+    session: Session
+    url_path: str
+    expected: int | None
+    chunk_size: int
+    notify: Callable[[int], None]
 
-async def _attempt(
-    session: Session,
-    url_path: str,
-    sink: _Sink,
-    expected: int | None,
-    chunk_size: int,
-    notify: Callable[[int], None],
-) -> None:
-    """One request: continue from ``sink.size``, then check the total length.
+    async def fill(self, sink: _Sink) -> int:
+        """Fill ``sink`` with the content; returns the number of requests made."""
+        attempts = 0
+        if self.expected is not None and sink.size == self.expected:
+            return attempts  # a complete .part left by a run killed before the rename
+        async for attempt in self.session.retrying():
+            with attempt:
+                attempts += 1
+                await self._attempt(sink)
+        return attempts
 
-    A body cut off mid-way (a dropped connection) is kept and continued by the next attempt;
-    an answer that ends normally but with the wrong length is not this content (a gateway's
-    page, say) and is discarded.
-    """
-    headers = {"Range": f"bytes={sink.size}-"} if sink.size else {}
-    mark = sink.mark()
-    total: int | None = None
-    try:
-        async with session.stream(url_path, headers) as resp:
-            first, total = _range_start(resp)
-            if expected is not None and total is not None and total != expected:
-                raise ResponseValidationError(
-                    f"content length mismatch: the server offers {total} bytes,"
-                    f" the search item says {expected}",
-                    transient=True,
-                )
-            if first != sink.size:  # a 200 to a Range request: the whole content again
-                if first != 0:
+    async def _attempt(self, sink: _Sink) -> None:
+        """One request: continue from ``sink.size``, then check the total length.
+
+        A body cut off mid-way (a dropped connection) is kept and continued by the next attempt;
+        an answer that ends normally but with the wrong length is not this content (a gateway's
+        page, say) and is discarded.
+        """
+        headers = {"Range": f"bytes={sink.size}-"} if sink.size else {}
+        mark = sink.mark()
+        total: int | None = None
+        try:
+            async with self.session.stream(self.url_path, headers) as resp:
+                first, total = _range_start(resp)
+                if self.expected is not None and total is not None and total != self.expected:
                     raise ResponseValidationError(
-                        f"asked for bytes from {sink.size}, got bytes from {first}",
+                        f"content length mismatch: the server offers {total} bytes,"
+                        f" the search item says {self.expected}",
                         transient=True,
                     )
-                notify(-sink.size)
-                sink.restart()
-                mark = sink.mark()
-            async for chunk in resp.content.iter_chunked(chunk_size):
-                sink.write(chunk)
-                notify(len(chunk))
-    except APIStatusError as exc:
-        if exc.status != 416 or not sink.size:
-            raise
-        notify(-sink.size)  # the partial file is not a prefix of this content
-        sink.restart()
-        raise ResponseValidationError(
-            "the server refused the range of a partial file; starting over", transient=True
-        ) from exc
-    want = expected if expected is not None else total
-    if want is not None and sink.size != want:
-        got = sink.size
-        notify(mark[0] - got)
-        sink.rollback(mark)
-        raise ResponseValidationError(
-            f"content length mismatch: expected {want} bytes, got {got}", transient=True
-        )
+                if first != sink.size:  # a 200 to a Range request: the whole content again
+                    if first != 0:
+                        raise ResponseValidationError(
+                            f"asked for bytes from {sink.size}, got bytes from {first}",
+                            transient=True,
+                        )
+                    self.notify(-sink.size)
+                    sink.restart()
+                    mark = sink.mark()
+                async for chunk in resp.content.iter_chunked(self.chunk_size):
+                    sink.write(chunk)
+                    self.notify(len(chunk))
+        except APIStatusError as exc:
+            if exc.status != 416 or not sink.size:
+                raise
+            self.notify(-sink.size)  # the partial file is not a prefix of this content
+            sink.restart()
+            raise ResponseValidationError(
+                "the server refused the range of a partial file; starting over", transient=True
+            ) from exc
+        want = self.expected if self.expected is not None else total
+        if want is not None and sink.size != want:
+            got = sink.size
+            self.notify(mark[0] - got)
+            sink.rollback(mark)
+            raise ResponseValidationError(
+                f"content length mismatch: expected {want} bytes, got {got}", transient=True
+            )
