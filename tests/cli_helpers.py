@@ -18,15 +18,6 @@ from vccasync.sinks import checkpoint_path
 CLI = [sys.executable, "-m", "vccasync.cli"]
 
 
-def api_shape(item: dict[str, Any]) -> dict[str, Any]:
-    """The fake's JSON as vccasync writes it back: addresses as strings, nothing else changed."""
-    out = dict(item)
-    for key in ("connectFrom", "connectTo"):
-        if isinstance(out.get(key), int):
-            out[key] = str(out[key])
-    return out
-
-
 class Terminal(io.StringIO):
     """A text stream that says it is a terminal (so progress is drawn with rich)."""
 

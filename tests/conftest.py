@@ -1,4 +1,5 @@
-"""Shared fixtures: an aioresponses mock that works with the newest aiohttp, fast clients."""
+"""Shared fixtures and helpers: an aioresponses mock that works with the newest aiohttp, fast
+clients of the fake API, the API shape of its data."""
 
 from __future__ import annotations
 
@@ -17,6 +18,9 @@ import pytest
 from aioresponses import aioresponses
 from aioresponses import core as aioresponses_core
 
+from vccasync import VccClient
+from vccasync.fake import FakeVccServer
+
 from .pg import PgServer, find_bindir
 
 API = "https://emea.api.newvoicemedia.com/interaction-content"
@@ -29,6 +33,26 @@ FAST: dict[str, Any] = {
     "max_attempts": 4,
     "requests_per_minute": None,
 }
+
+
+def client_for(fake: FakeVccServer, **options: Any) -> VccClient:
+    """A client of ``fake`` with fast retries (``options`` override)."""
+    return VccClient(
+        client_id=fake.client_id,
+        client_secret=fake.client_secret,
+        api_url=fake.api_url,
+        auth_url=fake.auth_url,
+        **{**FAST, **options},
+    )
+
+
+def api_shape(item: dict[str, Any]) -> dict[str, Any]:
+    """The fake's JSON as vccasync writes it back: addresses as strings, nothing else changed."""
+    out = dict(item)
+    for key in ("connectFrom", "connectTo"):
+        if isinstance(out.get(key), int):
+            out[key] = str(out[key])
+    return out
 
 
 class _CompatResponse(aiohttp.ClientResponse):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -13,14 +12,13 @@ from typing import Any
 import pytest
 
 from vccasync import BulkProgress, VccClient
-from vccasync.converter import parse_instant, structure_interaction
+from vccasync.converter import structure_interaction
 from vccasync.fake import Dataset, DatasetSpec, FakeConfig, FakeVccServer, FaultConfig, generate
-from vccasync.fake.content import content_sha256
 from vccasync.manifest import MANIFEST_NAME, Manifest
 from vccasync.models import Interaction
-from vccasync.paths import content_path
 
-from .conftest import FAST
+from .conftest import client_for
+from .content_helpers import expected_files, tree
 
 START = datetime(2025, 2, 3, tzinfo=UTC)
 HOSTILE = (
@@ -56,38 +54,9 @@ def dataset() -> Dataset:
     return generate(SPEC)
 
 
-def client_for(srv: FakeVccServer, **options: Any) -> VccClient:
-    return VccClient(
-        client_id=srv.client_id,
-        client_secret=srv.client_secret,
-        api_url=srv.api_url,
-        auth_url=srv.auth_url,
-        **{**FAST, **options},
-    )
-
-
-def expected_files(dataset: Dataset, types: set[str] | None = None) -> dict[Path, str]:
+def expected(dataset: Dataset, types: set[str] | None = None) -> dict[Path, str]:
     """Relative path -> sha256 of every piece of content the search finds (ground truth)."""
-    out: dict[Path, str] = {}
-    for item in dataset.expected(START, END):
-        for c in item["content"]:
-            if types is None or c["type"] in types:
-                path = content_path(
-                    Path(), parse_instant(item["start"]), item["guid"], c["contentKey"],
-                    c["contentType"],
-                )  # fmt: skip
-                assert path not in out, "two keys map to one file"
-                out[path] = content_sha256(item["guid"], c["contentKey"], c["contentLength"])
-    return out
-
-
-def tree(root: Path) -> dict[Path, str]:
-    """Relative path -> sha256 of every file under ``root`` but the manifest."""
-    return {
-        p.relative_to(root): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in root.rglob("*")
-        if p.is_file() and p.name != MANIFEST_NAME
-    }
+    return expected_files(dataset, START, END, types)
 
 
 def files(root: Path, pattern: str) -> list[Path]:
@@ -107,7 +76,7 @@ async def run(vcc: VccClient, dest: Path, **kw: Any) -> BulkProgress:
 
 
 async def test_every_file_right_through_faults(dataset: Dataset, tmp_path: Path) -> None:
-    want = expected_files(dataset)
+    want = expected(dataset)
     assert len(want) > 60
     async with (
         FakeVccServer(dataset, FakeConfig(faults=FAULTS)) as srv,
@@ -133,7 +102,7 @@ async def test_hostile_keys_stay_inside_and_apart(dataset: Dataset, tmp_path: Pa
         progress = await run(vcc, dest, types={"attachment"})
     files = await asyncio.to_thread(tree, dest)
     assert progress.files_failed == 0 and len(files) == progress.files_found
-    assert files == expected_files(dataset, {"attachment"})
+    assert files == expected(dataset, {"attachment"})
     # nothing outside dest, every name distinct even on a case-insensitive file system
     outside = await asyncio.to_thread(lambda: sorted(p.name for p in tmp_path.iterdir()))
     assert outside == ["dest"]
@@ -147,14 +116,14 @@ async def test_type_filter(dataset: Dataset, tmp_path: Path) -> None:
     types = {"callRecording", "voicemail"}
     async with FakeVccServer(dataset) as srv, client_for(srv) as vcc:
         await run(vcc, tmp_path, types=types)
-    assert await asyncio.to_thread(tree, tmp_path) == expected_files(dataset, types)
+    assert await asyncio.to_thread(tree, tmp_path) == expected(dataset, types)
     assert {e["type"] for e in await asyncio.to_thread(manifest_lines, tmp_path)} <= types
 
 
 async def test_a_killed_run_resumes_without_fetching_twice(
     dataset: Dataset, tmp_path: Path
 ) -> None:
-    want = expected_files(dataset)
+    want = expected(dataset)
     total = sum(c["contentLength"] for it in dataset.expected(START, END) for c in it["content"])
     slow = FakeConfig(content_chunk_latency=0.01)
     async with FakeVccServer(dataset, slow) as srv, client_for(srv) as vcc:
@@ -206,7 +175,7 @@ async def test_a_changed_file_is_fetched_again(dataset: Dataset, tmp_path: Path)
         victim.write_bytes(b"short")
         again = await run(vcc, tmp_path, types={"interactionLog"})
     assert again.files_done == 1 and again.files_skipped == again.files_found - 1
-    assert await asyncio.to_thread(tree, tmp_path) == expected_files(dataset, {"interactionLog"})
+    assert await asyncio.to_thread(tree, tmp_path) == expected(dataset, {"interactionLog"})
 
 
 async def test_missing_content_is_reported_and_the_rest_goes_on(

@@ -15,7 +15,6 @@ import pytest
 from vccasync.fake import DatasetSpec, FakeConfig, FakeVccServer, generate, running_in_thread
 
 from .cli_helpers import (
-    api_shape,
     cli_env,
     read_output,
     read_sqlite,
@@ -23,6 +22,7 @@ from .cli_helpers import (
     start_cli,
     stored_checkpoint,
 )
+from .conftest import api_shape
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
 FAST = ["--requests-per-minute", "60000", "--quiet"]

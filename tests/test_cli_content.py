@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import signal
 import time
@@ -13,14 +12,12 @@ from typing import Any
 
 import pytest
 
-from vccasync.converter import parse_instant
 from vccasync.fake import DatasetSpec, FakeConfig, FakeVccServer, FaultConfig, generate
 from vccasync.fake import running_in_thread as serve
-from vccasync.fake.content import content_sha256
 from vccasync.manifest import MANIFEST_NAME, Manifest
-from vccasync.paths import content_path
 
 from .cli_helpers import cli_env, run_cli, start_cli
+from .content_helpers import expected_files, tree
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
 RANGE = ["--start", "2025-01-02", "--end", "2025-01-04"]
@@ -46,22 +43,7 @@ def faulty(dataset: Any) -> Iterator[FakeVccServer]:
 
 
 def expected(dataset: Any, types: set[str] | None = None) -> dict[Path, str]:
-    out: dict[Path, str] = {}
-    for item in dataset.expected(RANGE_START, RANGE_END - timedelta(milliseconds=1)):
-        for c in item["content"]:
-            if types is None or c["type"] in types:
-                start = parse_instant(item["start"])
-                path = content_path(Path(), start, item["guid"], c["contentKey"], c["contentType"])
-                out[path] = content_sha256(item["guid"], c["contentKey"], c["contentLength"])
-    return out
-
-
-def tree(root: Path) -> dict[Path, str]:
-    return {
-        p.relative_to(root): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in root.rglob("*")
-        if p.is_file() and p.name != MANIFEST_NAME
-    }
+    return expected_files(dataset, RANGE_START, RANGE_END - timedelta(milliseconds=1), types)
 
 
 def test_downloads_every_file_through_faults(

@@ -16,7 +16,8 @@ import pytest
 
 from vccasync.fake import DatasetSpec, FakeVccServer, generate, running_in_thread
 
-from .cli_helpers import api_shape, cli_env, run_cli
+from .cli_helpers import cli_env, run_cli
+from .conftest import api_shape
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
 

@@ -15,13 +15,13 @@ from vccasync.fake import DatasetSpec, FakeConfig, FakeVccServer, generate, runn
 from vccasync.sinks import checkpoint_path
 
 from .cli_helpers import (
-    api_shape,
     cli_env,
     read_output,
     run_cli,
     start_cli,
     stored_checkpoint,
 )
+from .conftest import api_shape
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
 DAYS = 60

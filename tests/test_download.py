@@ -25,7 +25,7 @@ from vccasync.download import content_url_path, part_path
 from vccasync.fake import Dataset, DatasetSpec, FakeConfig, FakeVccServer, FaultConfig, generate
 from vccasync.fake.content import BLOCK_SIZE, content_bytes, content_sha256
 
-from .conftest import API, FAST, token_answer
+from .conftest import API, FAST, client_for, token_answer
 
 SPEC = DatasetSpec(
     seed=11, start=datetime(2025, 2, 3, tzinfo=UTC), days=8, per_day=6, content_scale=0.02
@@ -47,22 +47,14 @@ def pieces(dataset: Dataset) -> list[tuple[str, dict[str, Any]]]:
     return [(it["guid"], c) for it in dataset.visible() for c in it["content"]]
 
 
-def big_piece(dataset: Dataset) -> tuple[str, dict[str, Any]]:
-    return max(pieces(dataset), key=lambda p: int(p[1]["contentLength"]))
+def big_piece(dataset: Dataset) -> tuple[str, str, int]:
+    """The guid, content key and length of the largest piece of content."""
+    guid, piece = max(pieces(dataset), key=lambda p: int(p[1]["contentLength"]))
+    return guid, piece["contentKey"], piece["contentLength"]
 
 
 def files(directory: Path, pattern: str = "*") -> list[Path]:
     return list(directory.glob(pattern))
-
-
-def client_for(srv: FakeVccServer, **options: Any) -> VccClient:
-    return VccClient(
-        client_id=srv.client_id,
-        client_secret=srv.client_secret,
-        api_url=srv.api_url,
-        auth_url=srv.auth_url,
-        **{**FAST, **options},
-    )
 
 
 @pytest.fixture
@@ -102,14 +94,11 @@ async def test_every_byte_right_through_faults(dataset: Dataset, tmp_path: Path)
 
 
 async def test_a_truncated_body_is_continued_with_range(dataset: Dataset, tmp_path: Path) -> None:
-    guid, piece = big_piece(dataset)
-    length = piece["contentLength"]
+    guid, key, length = big_piece(dataset)
     config = FakeConfig(faults=FaultConfig(rate=0.5, kinds=("truncate",), seed=1))
     async with FakeVccServer(dataset, config) as srv, client_for(srv, max_attempts=30) as vcc:
-        result = await vcc.download(
-            guid, piece["contentKey"], tmp_path / "x", expected_length=length
-        )
-        assert result.sha256 == content_sha256(guid, piece["contentKey"], length)
+        result = await vcc.download(guid, key, tmp_path / "x", expected_length=length)
+        assert result.sha256 == content_sha256(guid, key, length)
         assert srv.stats.faults["truncate"] > 0
         # each cut body is continued: the server sent less than twice the content
         assert srv.stats.content_bytes_sent < 2 * length
@@ -118,8 +107,7 @@ async def test_a_truncated_body_is_continued_with_range(dataset: Dataset, tmp_pa
 async def test_partial_file_resumes_with_range(
     dataset: Dataset, fake: FakeVccServer, tmp_path: Path
 ) -> None:
-    guid, piece = big_piece(dataset)
-    key, length = piece["contentKey"], piece["contentLength"]
+    guid, key, length = big_piece(dataset)
     dest = tmp_path / "rec.wav"
     prefix = BLOCK_SIZE + 123
     part_path(dest).write_bytes(content_bytes(guid, key, length)[:prefix])
@@ -135,8 +123,7 @@ async def test_partial_file_resumes_with_range(
 async def test_a_partial_file_longer_than_the_content_starts_over(
     dataset: Dataset, fake: FakeVccServer, tmp_path: Path
 ) -> None:
-    guid, piece = big_piece(dataset)
-    key, length = piece["contentKey"], piece["contentLength"]
+    guid, key, length = big_piece(dataset)
     dest = tmp_path / "rec.wav"
     part_path(dest).write_bytes(b"x" * (length + 10))
     async with client_for(fake) as vcc:
@@ -147,8 +134,7 @@ async def test_a_partial_file_longer_than_the_content_starts_over(
 async def test_without_expected_length_a_416_restarts(
     dataset: Dataset, fake: FakeVccServer, tmp_path: Path
 ) -> None:
-    guid, piece = big_piece(dataset)
-    key, length = piece["contentKey"], piece["contentLength"]
+    guid, key, length = big_piece(dataset)
     dest = tmp_path / "rec.wav"
     part_path(dest).write_bytes(b"x" * (length + 10))
     async with client_for(fake) as vcc:
@@ -160,20 +146,17 @@ async def test_without_expected_length_a_416_restarts(
 async def test_length_mismatch_is_retried_then_reported(
     dataset: Dataset, fake: FakeVccServer, tmp_path: Path
 ) -> None:
-    guid, piece = big_piece(dataset)
+    guid, key, length = big_piece(dataset)
     dest = tmp_path / "rec.wav"
     async with client_for(fake, max_attempts=3) as vcc:
         with pytest.raises(ResponseValidationError, match="length mismatch"):
-            await vcc.download(
-                guid, piece["contentKey"], dest, expected_length=piece["contentLength"] + 1
-            )
+            await vcc.download(guid, key, dest, expected_length=length + 1)
         assert vcc.stats.retries == 2
     assert not dest.exists()
 
 
 async def test_to_a_file_object(dataset: Dataset, fake: FakeVccServer) -> None:
-    guid, piece = big_piece(dataset)
-    key, length = piece["contentKey"], piece["contentLength"]
+    guid, key, length = big_piece(dataset)
     buffer = io.BytesIO(b"head:")
     buffer.seek(0, io.SEEK_END)
     async with client_for(fake) as vcc:
@@ -195,7 +178,7 @@ async def test_quirky_keys_are_fetched(dataset: Dataset, fake: FakeVccServer) ->
 async def test_not_found_and_bad_input(
     dataset: Dataset, fake: FakeVccServer, tmp_path: Path
 ) -> None:
-    guid, _ = big_piece(dataset)
+    guid, _, _ = big_piece(dataset)
     async with client_for(fake) as vcc:
         with pytest.raises(NotFoundError):
             await vcc.download(guid, "no-such-key", tmp_path / "a")
@@ -234,13 +217,13 @@ async def test_a_second_401_is_final(mocked: aioresponses) -> None:
 
 
 async def test_wrong_credentials_are_final(dataset: Dataset, fake: FakeVccServer) -> None:
-    guid, piece = big_piece(dataset)
+    guid, key, _ = big_piece(dataset)
     vcc = VccClient(
         client_id="nope", client_secret="nope", api_url=fake.api_url, auth_url=fake.auth_url
     )
     async with vcc:
         with pytest.raises(AuthenticationError):
-            await vcc.download(guid, piece["contentKey"], io.BytesIO())
+            await vcc.download(guid, key, io.BytesIO())
     assert fake.stats.content_requests == 0
 
 
@@ -248,8 +231,7 @@ async def test_wrong_credentials_are_final(dataset: Dataset, fake: FakeVccServer
 async def test_redirects_carry_the_token_only_to_the_api_origin(
     dataset: Dataset, tmp_path: Path, host: str, authorized: bool
 ) -> None:
-    guid, piece = big_piece(dataset)
-    key, length = piece["contentKey"], piece["contentLength"]
+    guid, key, length = big_piece(dataset)
     part_path(tmp_path / "x").write_bytes(content_bytes(guid, key, length)[:1000])
     config = FakeConfig(content_redirect_host=host)
     async with FakeVccServer(dataset, config) as srv, client_for(srv) as vcc:

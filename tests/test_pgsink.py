@@ -17,7 +17,7 @@ from vccasync.fake import DatasetSpec, FakeVccServer, generate
 from vccasync.pgsink import PostgresSink, is_postgres_url, redact_url
 from vccasync.search import Page
 
-from .test_search import api_shape, client_for
+from .conftest import api_shape, client_for
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
 

@@ -14,28 +14,9 @@ from aioresponses import aioresponses
 from vccasync import InvalidRequestError, NotFoundError, ResponseValidationError, VccClient, to_api
 from vccasync.fake import DatasetSpec, FakeConfig, FakeVccServer, FaultConfig, generate
 
-from .conftest import API, FAST, token_answer
+from .conftest import API, FAST, api_shape, client_for, token_answer
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
-
-
-def client_for(fake: FakeVccServer, **options: Any) -> VccClient:
-    return VccClient(
-        client_id=fake.client_id,
-        client_secret=fake.client_secret,
-        api_url=fake.api_url,
-        auth_url=fake.auth_url,
-        **{**FAST, **options},
-    )
-
-
-def api_shape(item: dict[str, Any]) -> dict[str, Any]:
-    """The fake's JSON as vccasync writes it back: addresses as strings, nothing else changed."""
-    out = dict(item)
-    for key in ("connectFrom", "connectTo"):
-        if isinstance(out.get(key), int):
-            out[key] = str(out[key])
-    return out
 
 
 @pytest.fixture(scope="module")
