@@ -120,23 +120,28 @@ async def test_partial_file_resumes_with_range(
     assert not part_path(dest).exists()
 
 
-async def test_a_partial_file_longer_than_the_content_starts_over(
-    dataset: Dataset, fake: FakeVccServer, tmp_path: Path
-) -> None:
+@pytest.fixture
+def too_long_part(dataset: Dataset, tmp_path: Path) -> tuple[str, str, int, Path]:
+    """The largest piece (guid, key, length) and a destination whose ``.part`` is longer."""
     guid, key, length = big_piece(dataset)
     dest = tmp_path / "rec.wav"
     part_path(dest).write_bytes(b"x" * (length + 10))
+    return guid, key, length, dest
+
+
+async def test_a_partial_file_longer_than_the_content_starts_over(
+    fake: FakeVccServer, too_long_part: tuple[str, str, int, Path]
+) -> None:
+    guid, key, length, dest = too_long_part
     async with client_for(fake) as vcc:
         result = await vcc.download(guid, key, dest, expected_length=length)
     assert result.resumed_from == 0 and result.sha256 == content_sha256(guid, key, length)
 
 
 async def test_without_expected_length_a_416_restarts(
-    dataset: Dataset, fake: FakeVccServer, tmp_path: Path
+    fake: FakeVccServer, too_long_part: tuple[str, str, int, Path]
 ) -> None:
-    guid, key, length = big_piece(dataset)
-    dest = tmp_path / "rec.wav"
-    part_path(dest).write_bytes(b"x" * (length + 10))
+    guid, key, length, dest = too_long_part
     async with client_for(fake) as vcc:
         result = await vcc.download(guid, key, dest)
     assert result.sha256 == content_sha256(guid, key, length) and result.attempts == 2

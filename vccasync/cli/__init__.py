@@ -71,10 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AuthenticationError as exc:
         say(f"vccasync: authentication failed: {exc}")
         return EXIT_AUTH
-    except VccError as exc:
-        say(f"vccasync: error: {exc}")
-        return EXIT_FAILURE
-    except OSError as exc:
+    except (VccError, OSError) as exc:
         say(f"vccasync: error: {exc}")
         return EXIT_FAILURE
     except KeyboardInterrupt:

@@ -106,13 +106,14 @@ async def run(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise InvalidRequestError(f"cannot create --dest {dest}: {exc.strerror}") from None
         await connect(vcc, stack)
+        found = search(vcc, query)
         tally = ContentTally(BulkProgress(), vcc.stats)
         with (
             summary_on_stop(lambda: tally.summary("stopped")),
             display_for(tally, sys.stderr, quiet=args.quiet),
         ):
             await vcc.download_all(
-                search(vcc, query),
+                found,
                 dest,
                 types=args.types,
                 workers=args.workers or DEFAULT_WORKERS,
