@@ -17,7 +17,7 @@ from asynciolimiter import Limiter
 __all__ = ["DECREASE", "INCREASE", "MIN_FRACTION", "NEAR_LIMIT", "RateLimiter"]
 
 DECREASE = 0.75  # a 429 episode cuts the rate to this fraction
-INCREASE = 0.01  # per second of successes, this fraction of the configured rate comes back
+INCREASE = 0.02  # per second of successes, this fraction of the configured rate comes back
 NEAR_LIMIT = 0.9  # above this fraction of the rate that drew the last 429, creep 4x slower
 MIN_FRACTION = 1 / 16  # the rate never falls below this fraction of the configured one
 
