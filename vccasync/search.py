@@ -223,12 +223,20 @@ class _Run:
 
     def spare(self) -> int:
         """Windows that could start fetching now and still find room in the budget."""
-        return self.search._want() - self.fetching - len(self.pending)
+        startable = min(len(self.pending), self._room())
+        return self.search._want() - self.fetching - startable
+
+    def _room(self) -> int:
+        # ``concurrency`` windows fetch at once; windows held by a full queue (ordered mode:
+        # later windows fetched ahead) do not count, up to as many again, which bounds memory
+        concurrency = self.search._concurrency
+        return max(0, min(concurrency - self.fetching, 2 * concurrency - len(self.tasks)))
 
     def fill(self) -> None:
         """Start the earliest pending windows while there is room."""
-        while self.pending and len(self.tasks) < self.search._concurrency:
+        while self.pending and self._room() > 0:
             _, _, window, token, node = heapq.heappop(self.pending)
+            self.fetching += 1
             task = asyncio.create_task(self.run(window, token, node))
             self.tasks.add(task)
             task.add_done_callback(self.done)
@@ -239,7 +247,6 @@ class _Run:
             self.fill()
 
     async def run(self, window: Window, token: str | None, node: _Node | None) -> None:
-        self.fetching += 1
         try:
             async for page in self.search._window_pages(window, token, self.spare):
                 after = node
@@ -250,6 +257,7 @@ class _Run:
                 queue = node.queue if node is not None else self.shared
                 if queue.full():
                     self.fetching -= 1
+                    self.fill()
                     try:
                         await queue.put(page)
                     finally:
