@@ -120,10 +120,10 @@ def test_split_rest_refuses_a_cut_outside_the_window() -> None:
     ("items", "hours_seen", "hours_left", "spare", "want"),
     [
         (1000, 1, 10, 3, 4),  # ten pages left, three chains to spare: four sub-windows
-        (1000, 1, 10, 20, 10),  # never less than a page each
-        (1000, 1, 1.5, 5, 1),  # under two pages left: not worth a split
+        (1000, 1, 10, 20, 5),  # never less than two pages each
+        (1000, 1, 3.5, 5, 1),  # under four pages left: not worth a split
         (1000, 1, 10, 0, 1),  # the budget is in use already
-        (600, 2, 24, 8, 7),  # a page of 1,000 that came back with 600 (filters): density
+        (600, 2, 48, 8, 7),  # a page of 1,000 that came back with 600 (filters): density
     ],
 )
 def test_sub_window_count_follows_density_and_spare_budget(

@@ -12,7 +12,7 @@ import heapq
 import itertools
 import math
 from collections.abc import AsyncIterator, Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 
 from attrs import frozen
 
@@ -24,6 +24,8 @@ from .session import Session
 from .windows import Window, floor_instant, split, split_rest, sub_window_count
 
 __all__ = ["InteractionSearch", "Page", "WindowPlan"]
+
+MAX_INSTANT = datetime.max.replace(tzinfo=UTC)
 
 WindowPlan = Sequence[tuple[Window, str | None]]  # windows to run, each from its token
 
@@ -207,7 +209,7 @@ class _Run:
         capacity = search._queue_pages
         self.shared = asyncio.Queue[Page](capacity)
         self.pending: list[tuple[datetime, int, Window, str | None, _Node | None]] = []
-        self.tasks: set[asyncio.Task[None]] = set()
+        self.tasks: dict[asyncio.Task[None], datetime] = {}  # running windows by start
         self.fetching = 0  # windows running and not held by a full queue
         self.order = itertools.count()
         node: _Node | None = None
@@ -228,9 +230,13 @@ class _Run:
 
     def _room(self) -> int:
         # ``concurrency`` windows fetch at once; windows held by a full queue (ordered mode:
-        # later windows fetched ahead) do not count, up to as many again, which bounds memory
+        # later windows fetched ahead) do not count, up to half as many, which bounds memory
         concurrency = self.search._concurrency
-        return max(0, min(concurrency - self.fetching, 2 * concurrency - len(self.tasks)))
+        free = concurrency - self.fetching
+        if self.pending and self.pending[0][0] < min(self.tasks.values(), default=MAX_INSTANT):
+            return max(0, free)  # the earliest window is waited for: it always may start
+        held = len(self.tasks) - self.fetching
+        return max(0, min(free, max(1, concurrency // 2) - held))
 
     def fill(self) -> None:
         """Start the earliest pending windows while there is room."""
@@ -238,11 +244,11 @@ class _Run:
             _, _, window, token, node = heapq.heappop(self.pending)
             self.fetching += 1
             task = asyncio.create_task(self.run(window, token, node))
-            self.tasks.add(task)
+            self.tasks[task] = window.start
             task.add_done_callback(self.done)
 
     def done(self, task: asyncio.Task[None]) -> None:
-        self.tasks.discard(task)
+        self.tasks.pop(task, None)
         if not self.failure.done():
             self.fill()
 

@@ -29,6 +29,7 @@ __all__ = [
 
 MAX_SPAN = timedelta(days=7)
 RESOLUTION = timedelta(milliseconds=1)  # the API's timestamps carry at most milliseconds
+MIN_PAGES = 2  # expected pages per sub-window at least: each window ends with a partial page
 
 
 @frozen(order=True)
@@ -114,12 +115,12 @@ def sub_window_count(
     """How many sub-windows should share ``[cut, end)`` (1: do not split).
 
     ``items`` interactions of a full page spanned ``[first, cut)``; at that density the rest
-    holds about ``pages`` pages. Each sub-window gets at least one expected page (every window
-    ends with a partial page, so more windows cost requests), and there are at most ``spare``
-    + 1 of them: as many as the request budget can run at once besides what already runs.
+    holds about ``pages`` pages. Each sub-window gets at least ``MIN_PAGES`` expected pages
+    (every window ends with a partial page, so more windows cost requests), and there are at
+    most ``spare`` + 1 of them: as many as the budget can run at once besides what runs.
     """
     span = (cut - first) / RESOLUTION
     if span <= 0 or spare < 1 or page_size < 1:
         return 1
     pages = (end - cut) / RESOLUTION * items / span / page_size
-    return max(1, min(spare + 1, math.floor(pages)))
+    return max(1, min(spare + 1, math.floor(pages / MIN_PAGES)))
