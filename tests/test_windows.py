@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vccasync.windows import MAX_SPAN, RESOLUTION, Window, split
+from vccasync.windows import MAX_SPAN, RESOLUTION, Window, split, split_rest, sub_window_count
 
 moments = st.datetimes(
     min_value=datetime(2015, 1, 1), max_value=datetime(2030, 1, 1), timezones=st.just(UTC)
@@ -79,3 +79,58 @@ def test_rejects_end_before_start() -> None:
     start = datetime(2025, 1, 2, tzinfo=UTC)
     with pytest.raises(ValueError):
         split(start, start - timedelta(seconds=1))
+
+
+@settings(max_examples=300)
+@given(
+    start=moments,
+    span=st.timedeltas(min_value=timedelta(milliseconds=2), max_value=MAX_SPAN),
+    at=st.floats(min_value=0.0, max_value=1.0),
+    parts=st.integers(min_value=1, max_value=40),
+    closed=st.booleans(),
+)
+def test_split_rest_owns_exactly_the_rest_of_the_window(
+    start: datetime, span: timedelta, at: float, parts: int, closed: bool
+) -> None:
+    window = split(start, start + span)[0]
+    window = Window(window.start, window.end, closed)
+    ticks = (window.end - window.start) // RESOLUTION
+    cut = window.start + RESOLUTION * max(1, min(ticks - 1, round(ticks * at)))
+    subs = split_rest(window, cut, parts)
+    assert 1 <= len(subs) <= parts
+    assert subs[0].start == cut and subs[-1].end == window.end
+    assert subs[-1].closed == closed and not any(w.closed for w in subs[:-1])
+    for a, b in itertools.pairwise(subs):
+        assert a.end == b.start and a.start < a.end  # shared boundary, never empty
+    probes = [cut - RESOLUTION, cut, *(w.start for w in subs), window.end - RESOLUTION]
+    probes.append(window.end)
+    for moment in probes:
+        owners = sum(w.owns(moment) for w in subs)
+        assert owners == (1 if window.owns(moment) and moment >= cut else 0)
+
+
+def test_split_rest_refuses_a_cut_outside_the_window() -> None:
+    window = Window(datetime(2025, 1, 1, tzinfo=UTC), datetime(2025, 1, 2, tzinfo=UTC))
+    for cut in (window.start, window.end, window.start + timedelta(microseconds=1500)):
+        with pytest.raises(ValueError, match="cut"):
+            split_rest(window, cut, 3)
+
+
+@pytest.mark.parametrize(
+    ("items", "hours_seen", "hours_left", "spare", "want"),
+    [
+        (1000, 1, 10, 3, 4),  # ten pages left, three chains to spare: four sub-windows
+        (1000, 1, 10, 20, 5),  # never less than two pages each
+        (1000, 1, 3.5, 5, 1),  # under four pages left: not worth a split
+        (1000, 1, 10, 0, 1),  # the budget is in use already
+        (600, 2, 48, 8, 7),  # a page of 1,000 that came back with 600 (filters): density
+    ],
+)
+def test_sub_window_count_follows_density_and_spare_budget(
+    items: int, hours_seen: float, hours_left: float, spare: int, want: int
+) -> None:
+    first = datetime(2025, 1, 1, tzinfo=UTC)
+    cut = first + timedelta(hours=hours_seen)
+    end = cut + timedelta(hours=hours_left)
+    got = sub_window_count(first=first, cut=cut, items=items, end=end, page_size=1000, spare=spare)
+    assert got == want

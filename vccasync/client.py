@@ -27,9 +27,10 @@ __all__ = ["VccClient"]
 class VccClient:
     """Async client of the VCC Interaction Content API.
 
-    ``concurrency`` bounds the windows fetched at once; ``requests_per_minute`` is the one
-    client-side budget shared by every request (None switches it off). Other keywords are
-    the fields of ``ClientConfig`` (retry attempts, backoff, timeouts).
+    ``concurrency`` (default 8) bounds the windows and sub-windows fetched at once;
+    ``requests_per_minute`` (default 160) is the one client-side budget shared by every
+    request (None switches it off); it is lowered after a 429 and creeps back. Other keywords
+    are the fields of ``ClientConfig`` (retry attempts, backoff, timeouts).
     """
 
     def __init__(

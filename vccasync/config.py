@@ -50,7 +50,7 @@ class ClientConfig:
     api_url: str = ""
     auth_url: str = ""
     scope: str = SCOPE
-    concurrency: int = 4
+    concurrency: int = 8
     requests_per_minute: float | None = DEFAULT_RATE
     max_attempts: int = 6
     backoff_initial: float = 0.5

@@ -107,27 +107,59 @@ def _address(value: Any, _: object = None) -> str | None:
     raise TypeError(f"an address cannot be {value!r}")
 
 
-def _known(value: Any, kind: type[Direction] | type[ContentType]) -> Any:
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise TypeError(f"expected a string, got {value!r}")
-    try:
-        return kind(value)
-    except ValueError:
-        return value  # new values appear over time: keep them as plain strings
+def _known(kind: type[Direction] | type[ContentType]) -> Callable[[Any, object], Any]:
+    """A hook for a known set of strings: members by value, new values kept as plain strings."""
+    members: dict[str, Any] = {m.value: m for m in kind}
+
+    def structure(value: Any, _: object = None) -> Any:
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise TypeError(f"expected a string, got {value!r}")
+        return members.get(value, value)
+
+    return structure
+
+
+def _optional(structure: Callable[[Any], T]) -> Callable[[Any, object], T | None]:
+    """A hook for ``X | None`` that calls ``structure`` directly (no per-value dispatch)."""
+
+    def hook(value: Any, _: object = None) -> T | None:
+        return None if value is None else structure(value)
+
+    return hook
+
+
+def _tuple_of(conv: cattrs.Converter, cls: type[T]) -> Callable[[Any, object], tuple[T, ...]]:
+    """A hook for ``tuple[cls, ...]`` that calls ``cls``'s hook directly."""
+    hook = conv.get_structure_hook(cls)
+
+    def structure(values: Any, _: object = None) -> tuple[T, ...]:
+        if isinstance(values, str | bytes | Mapping):
+            raise TypeError(f"expected a list, got {type(values).__name__}")
+        return tuple([hook(v, cls) for v in values])
+
+    return structure
+
+
+_NO_EXTRA: Mapping[str, Any] = EMPTY_PROPERTIES.extra
 
 
 def _structure_properties(raw: Mapping[str, Any], _: object = None) -> ContentProperties:
     if not raw:
         return EMPTY_PROPERTIES
-    extra = dict(raw)
     duration = version = None
-    if set(extra.get("duration") or ()) == {"value"}:
+    extra = dict(raw)
+    if _is_value(raw.get("duration")):
         duration = timedelta(milliseconds=extra.pop("duration")["value"])
-    if set(extra.get("version") or ()) == {"value"}:
+    if _is_value(raw.get("version")):
         version = int(extra.pop("version")["value"])
-    return ContentProperties(duration=duration, version=version, extra=extra)
+    return ContentProperties(duration=duration, version=version, extra=extra or _NO_EXTRA)
+
+
+def _is_value(node: Any) -> bool:
+    """Whether ``node`` is the API's ``{"value": ...}`` wrapper and nothing else."""
+    return isinstance(node, dict) and len(node) == 1 and "value" in node
 
 
 def _unstructure_properties(props: ContentProperties) -> dict[str, Any]:
@@ -166,9 +198,11 @@ def _register(conv: cattrs.Converter, cls: type[Any], **fields: Any) -> None:
 
     def structure_with_extra(data: Mapping[str, Any], _: object) -> Any:
         obj = structure(data, cls)
-        if known.issuperset(data):
-            return obj
-        return attrs.evolve(obj, extra={k: v for k, v in data.items() if k not in known})
+        if not known.issuperset(data):
+            # the instance is new and not yet shared: set its ``extra`` as attrs' own
+            # __init__ does for frozen classes (cheaper than attrs.evolve's second __init__)
+            object.__setattr__(obj, "extra", {k: v for k, v in data.items() if k not in known})
+        return obj
 
     def unstructure_with_extra(obj: Any) -> dict[str, Any]:
         out: dict[str, Any] = unstructure(obj)
@@ -188,22 +222,36 @@ def _make_converter() -> cattrs.Converter:
     conv.register_unstructure_hook(ContentProperties, _unstructure_properties)
     plain = {"unstruct_hook": lambda v: v}
     always = {"omit_if_default": False}  # the API always sends these, even when empty
-    _register(conv, AgentRef)
-    _register(conv, InteractionPlanRef)
+    # Field hooks call their structuring directly: cattrs' generic Optional/tuple dispatch
+    # costs more than the work itself on a 1,000-item page.
+    _register(conv, AgentRef, id={"struct_hook": lambda v, _: str(v)})
+    _register(conv, InteractionPlanRef, id={"struct_hook": lambda v, _: str(v)})
+    agent_hook = conv.get_structure_hook(AgentRef)
+    plan_hook = conv.get_structure_hook(InteractionPlanRef)
     _register(
         conv,
         Content,
-        type={"struct_hook": lambda v, _: _known(v, ContentType), **plain},
+        content_key={"struct_hook": lambda v, _: str(v)},
+        type={"struct_hook": _known(ContentType), **plain},
+        content_type={"struct_hook": _optional(str)},
+        content_length={"struct_hook": _optional(int)},
+        last_modified={"struct_hook": _optional(parse_instant)},
+        owning_agent={"struct_hook": _optional(lambda v: agent_hook(v, AgentRef))},
+        owning_interaction_plan={
+            "struct_hook": _optional(lambda v: plan_hook(v, InteractionPlanRef))
+        },
         properties=always,
     )
     _register(
         conv,
         Interaction,
+        guid={"struct_hook": lambda v, _: str(v)},
+        start={"struct_hook": lambda v, _: parse_instant(v)},
         connect_from={"struct_hook": _address},
         connect_to={"struct_hook": _address},
-        direction={"struct_hook": lambda v, _: _known(v, Direction), **plain},
-        handling_agents=always,
-        content=always,
+        direction={"struct_hook": _known(Direction), **plain},
+        handling_agents={"struct_hook": _tuple_of(conv, AgentRef), **always},
+        content={"struct_hook": _tuple_of(conv, Content), **always},
     )
     return conv
 

@@ -1,12 +1,18 @@
 """The fan-out: windows run concurrently, pages stream through bounded queues, in order.
 
-Memory is bounded by ``concurrency`` x ``queue_pages`` pages however long the range.
+Memory is bounded by about ``concurrency`` x ``queue_pages`` pages however long the range.
+Dense windows are split on the fly (``Page.spawned``) so that the request budget, not the
+latency of one chain of pages, bounds the speed.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+import heapq
+import itertools
+import math
+from collections.abc import AsyncIterator, Callable, Sequence
+from datetime import UTC, datetime
 
 from attrs import frozen
 
@@ -15,9 +21,11 @@ from .errors import ResponseValidationError
 from .models import Interaction
 from .query import SearchQuery
 from .session import Session
-from .windows import Window, split
+from .windows import Window, floor_instant, split, split_rest, sub_window_count
 
 __all__ = ["InteractionSearch", "Page", "WindowPlan"]
+
+MAX_INSTANT = datetime.max.replace(tzinfo=UTC)
 
 WindowPlan = Sequence[tuple[Window, str | None]]  # windows to run, each from its token
 
@@ -96,55 +104,58 @@ class InteractionSearch:
                 yield item
 
     async def pages(self) -> AsyncIterator[Page]:
-        """Every page of every window (empty and last pages included, for checkpoints)."""
+        """Every page of every window (empty and last pages included, for checkpoints).
+
+        A window whose page comes back full while the request budget has room to spare ends
+        with that page and hands the rest of its span to sub-windows (``Page.spawned``),
+        which run at once; ``ordered=True`` yields them in their chronological place.
+        """
         if not self.plan:
             return
-        count = len(self.plan)
-        queues = [
-            asyncio.Queue[Page](self._queue_pages) for _ in range(count if self._ordered else 1)
-        ]
-        failure: asyncio.Future[BaseException] = asyncio.get_running_loop().create_future()
-        slots = asyncio.Semaphore(self._concurrency)
-        tasks: list[asyncio.Task[None]] = []
-
-        async def run(queue: asyncio.Queue[Page], window: Window, token: str | None) -> None:
-            try:
-                async for page in self._window_pages(window, token):
-                    await queue.put(page)
-            except Exception as exc:
-                if not failure.done():
-                    failure.set_result(exc)
-            finally:
-                slots.release()
-
-        async def launch() -> None:
-            for index, (window, token) in enumerate(self.plan):
-                await slots.acquire()
-                queue = queues[index if self._ordered else 0]
-                tasks.append(asyncio.create_task(run(queue, window, token)))
-
-        launcher = asyncio.create_task(launch())
+        run = _Run(self)
         try:
-            for queue in queues:
-                remaining = 1 if self._ordered else count
+            if self._ordered:
+                node: _Node | None = run.head
+                while node is not None:
+                    page = await _next_page(node.queue, run.failure)
+                    if page.last:
+                        node = node.next
+                    yield page
+            else:
+                remaining = len(self.plan)
                 while remaining:
-                    page = await _next_page(queue, failure)
-                    remaining -= page.last
+                    page = await _next_page(run.shared, run.failure)
+                    remaining += len(page.spawned) - page.last
                     yield page
         finally:
-            for task in (launcher, *tasks):
-                task.cancel()
-            await asyncio.gather(launcher, *tasks, return_exceptions=True)
+            await run.close()
 
-    async def _window_pages(self, window: Window, token: str | None) -> AsyncIterator[Page]:
+    def _want(self) -> int:
+        """How many windows should be fetching at once to use the whole request budget."""
+        per_minute = self._session.limiter.current_per_minute
+        latency = self._session.stats.latency
+        if per_minute is None or not latency:
+            return self._concurrency
+        return min(self._concurrency, math.ceil(per_minute / 60 * latency * 1.25) + 1)
+
+    async def _window_pages(
+        self, window: Window, token: str | None, spare: Callable[[], int]
+    ) -> AsyncIterator[Page]:
         seen_tokens = {token} if token else set()
         guard = _TieGuard()
-        owns, covers = window.owns, self.query.covers
+        owns, covers, limit = window.owns, self.query.covers, self.query.limit
         while True:
             params = self.query.params(window, token)
             items, next_token = await self._session.get("/interactions", params, decode_page)
+            spawned: tuple[Window, ...] = ()
+            if next_token is not None and len(items) >= limit:
+                spawned = self._split(window, items, spare)
+                if spawned:  # the page ends the window; items from the cut on come again
+                    cut = spawned[0].start
+                    items = [i for i in items if i.start < cut]
+                    next_token = None
             kept = [i for i in items if owns(i.start) and covers(i.start) and guard.first_time(i)]
-            yield Page(window, kept, next_token)
+            yield Page(window, kept, next_token, spawned)
             if next_token is None:
                 return
             if next_token in seen_tokens:
@@ -154,6 +165,124 @@ class InteractionSearch:
                 )
             seen_tokens.add(next_token)
             token = next_token
+
+    def _split(
+        self, window: Window, items: list[Interaction], spare: Callable[[], int]
+    ) -> tuple[Window, ...]:
+        """Sub-windows for the rest of ``window`` after a full page, or () to keep paging.
+
+        The cut is the page's last instant (floored to the millisecond), never inside a tie
+        that fills the page: a page that is one instant only keeps following the token.
+        """
+        first, cut = items[0].start, floor_instant(items[-1].start)
+        if not (first < cut < window.end and window.start < cut):
+            return ()
+        parts = sub_window_count(
+            first=first,
+            cut=cut,
+            items=sum(1 for i in items if i.start < cut),
+            end=window.end,
+            page_size=self.query.limit,
+            spare=spare(),
+        )
+        return tuple(split_rest(window, cut, parts)) if parts > 1 else ()
+
+
+class _Node:
+    """A window's place in the ordered output: its queue, then the next window's node."""
+
+    __slots__ = ("next", "queue")
+
+    def __init__(self, capacity: int, after: _Node | None = None) -> None:
+        self.queue = asyncio.Queue[Page](capacity)
+        self.next: _Node | None = None
+        if after is not None:
+            self.next, after.next = after.next, self
+
+
+class _Run:
+    """The windows of one ``pages()`` call: at most ``concurrency`` run, earliest first."""
+
+    def __init__(self, search: InteractionSearch) -> None:
+        self.search = search
+        self.failure: asyncio.Future[BaseException] = asyncio.get_running_loop().create_future()
+        capacity = search._queue_pages
+        self.shared = asyncio.Queue[Page](capacity)
+        self.pending: list[tuple[datetime, int, Window, str | None, _Node | None]] = []
+        self.tasks: dict[asyncio.Task[None], datetime] = {}  # running windows by start
+        self.fetching = 0  # windows running and not held by a full queue
+        self.order = itertools.count()
+        node: _Node | None = None
+        self.head: _Node | None = None
+        for window, token in search.plan:
+            node = _Node(capacity, node) if search._ordered else None
+            self.head = self.head or node
+            self.push(window, token, node)
+        self.fill()
+
+    def push(self, window: Window, token: str | None, node: _Node | None) -> None:
+        heapq.heappush(self.pending, (window.start, next(self.order), window, token, node))
+
+    def spare(self) -> int:
+        """Windows that could start fetching now and still find room in the budget."""
+        startable = min(len(self.pending), self._room())
+        return self.search._want() - self.fetching - startable
+
+    def _room(self) -> int:
+        # ``concurrency`` windows fetch at once; windows held by a full queue (ordered mode:
+        # later windows fetched ahead) do not count, up to half as many, which bounds memory
+        concurrency = self.search._concurrency
+        free = concurrency - self.fetching
+        if self.pending and self.pending[0][0] < min(self.tasks.values(), default=MAX_INSTANT):
+            return max(0, free)  # the earliest window is waited for: it always may start
+        held = len(self.tasks) - self.fetching
+        return max(0, min(free, max(1, concurrency // 2) - held))
+
+    def fill(self) -> None:
+        """Start the earliest pending windows while there is room."""
+        while self.pending and self._room() > 0:
+            _, _, window, token, node = heapq.heappop(self.pending)
+            self.fetching += 1
+            task = asyncio.create_task(self.run(window, token, node))
+            self.tasks[task] = window.start
+            task.add_done_callback(self.done)
+
+    def done(self, task: asyncio.Task[None]) -> None:
+        self.tasks.pop(task, None)
+        if not self.failure.done():
+            self.fill()
+
+    async def run(self, window: Window, token: str | None, node: _Node | None) -> None:
+        try:
+            async for page in self.search._window_pages(window, token, self.spare):
+                after = node
+                for sub in page.spawned:  # in place before the page that ends its window
+                    after = _Node(self.search._queue_pages, after) if after else None
+                    self.push(sub, None, after)
+                self.fill()
+                queue = node.queue if node is not None else self.shared
+                if queue.full():
+                    self.fetching -= 1
+                    self.fill()
+                    try:
+                        await queue.put(page)
+                    finally:
+                        self.fetching += 1
+                else:
+                    queue.put_nowait(page)
+        except Exception as exc:
+            if not self.failure.done():
+                self.failure.set_result(exc)
+        finally:
+            self.fetching -= 1
+
+    async def close(self) -> None:
+        """Cancel what still runs (the consumer stopped or a window failed)."""
+        self.pending.clear()
+        tasks = list(self.tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def _next_page(queue: asyncio.Queue[Page], failure: asyncio.Future[BaseException]) -> Page:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -45,6 +46,7 @@ class SessionStats:
     rate_limited: int = 0
     in_flight: int = 0
     max_in_flight: int = 0
+    latency: float = 0.0  # seconds per answered request (moving average), 0 before the first
 
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
@@ -215,6 +217,7 @@ class Session:
         if isinstance(exc, RateLimitedError):
             # the whole account is over its limit: hold every request, not only this one
             pause = exc.retry_after if exc.retry_after is not None else delay
+            self.limiter.slow_down()
             self.limiter.pause(min(pause, self._config.retry_after_max))
             return 0.0
         return delay
@@ -238,6 +241,7 @@ class Session:
             if status == 429:
                 self.stats.rate_limited += 1
             raise error_for_status(status, body, headers, url)
+        self.limiter.speed_up()
         return body
 
     async def _send(
@@ -249,9 +253,13 @@ class Session:
         stats.requests += 1
         stats.in_flight += 1
         stats.max_in_flight = max(stats.max_in_flight, stats.in_flight)
+        began = time.monotonic()
         try:
             async with self._http.get(url, params=params, headers=headers) as resp:
-                return resp.status, await resp.read(), resp.headers
+                answer = resp.status, await resp.read(), resp.headers
+            took = time.monotonic() - began
+            stats.latency = took if not stats.latency else 0.8 * stats.latency + 0.2 * took
+            return answer
         except aiohttp.ClientPayloadError as exc:
             raise ResponseValidationError(
                 f"truncated body from {url}: {exc}", transient=True

@@ -9,16 +9,27 @@ nothing is yielded twice.
 
 from __future__ import annotations
 
+import itertools
+import math
 from datetime import datetime, timedelta
 
 from attrs import frozen
 
 from .converter import format_instant
 
-__all__ = ["MAX_SPAN", "RESOLUTION", "Window", "split"]
+__all__ = [
+    "MAX_SPAN",
+    "RESOLUTION",
+    "Window",
+    "floor_instant",
+    "split",
+    "split_rest",
+    "sub_window_count",
+]
 
 MAX_SPAN = timedelta(days=7)
 RESOLUTION = timedelta(milliseconds=1)  # the API's timestamps carry at most milliseconds
+MIN_PAGES = 2  # expected pages per sub-window at least: each window ends with a partial page
 
 
 @frozen(order=True)
@@ -51,12 +62,13 @@ class Window:
         return cls(datetime.fromisoformat(start), datetime.fromisoformat(end), key[-1] == "]")
 
 
-def _floor(moment: datetime) -> datetime:
+def floor_instant(moment: datetime) -> datetime:
+    """``moment`` rounded down to the API's resolution (a whole millisecond)."""
     return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
 def _ceil(moment: datetime) -> datetime:
-    floored = _floor(moment)
+    floored = floor_instant(moment)
     return floored if floored == moment else floored + RESOLUTION
 
 
@@ -70,7 +82,7 @@ def split(start: datetime, end: datetime, max_span: timedelta = MAX_SPAN) -> lis
         raise ValueError("end is before start")
     if max_span <= RESOLUTION:
         raise ValueError("max_span must be longer than the API's resolution")
-    first, last = _floor(start), _ceil(end)
+    first, last = floor_instant(start), _ceil(end)
     windows = []
     cursor = first
     while last + RESOLUTION - cursor > max_span:
@@ -78,3 +90,37 @@ def split(start: datetime, end: datetime, max_span: timedelta = MAX_SPAN) -> lis
         cursor += max_span
     windows.append(Window(cursor, last, closed=True))
     return windows
+
+
+def split_rest(window: Window, cut: datetime, parts: int) -> list[Window]:
+    """``[cut, window.end)`` as ``parts`` consecutive windows of about equal span.
+
+    ``cut`` is on a whole millisecond inside the window; boundaries fall on whole
+    milliseconds; the last window is ``closed`` when ``window`` is, so the sub-windows own
+    exactly the instants of ``window`` from ``cut`` on.
+    """
+    if not window.start < cut < window.end or floor_instant(cut) != cut:
+        raise ValueError("cut must be a whole millisecond strictly inside the window")
+    ticks = (window.end - cut) // RESOLUTION
+    parts = max(1, min(parts, ticks))
+    edges = [cut + RESOLUTION * (ticks * k // parts) for k in range(parts)] + [window.end]
+    return [
+        Window(a, b, closed=window.closed and b == window.end) for a, b in itertools.pairwise(edges)
+    ]
+
+
+def sub_window_count(
+    *, first: datetime, cut: datetime, items: int, end: datetime, page_size: int, spare: int
+) -> int:
+    """How many sub-windows should share ``[cut, end)`` (1: do not split).
+
+    ``items`` interactions of a full page spanned ``[first, cut)``; at that density the rest
+    holds about ``pages`` pages. Each sub-window gets at least ``MIN_PAGES`` expected pages
+    (every window ends with a partial page, so more windows cost requests), and there are at
+    most ``spare`` + 1 of them: as many as the budget can run at once besides what runs.
+    """
+    span = (cut - first) / RESOLUTION
+    if span <= 0 or spare < 1 or page_size < 1:
+        return 1
+    pages = (end - cut) / RESOLUTION * items / span / page_size
+    return max(1, min(spare + 1, math.floor(pages / MIN_PAGES)))

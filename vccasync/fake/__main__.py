@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import time
+from datetime import datetime, timedelta
 
 from vccasync.fake.app import FakeConfig
 from vccasync.fake.dataset import DatasetSpec, generate
@@ -19,6 +20,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--per-day", type=int, default=150)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--tie-size", type=int, default=0, help="interactions on one instant")
+    p.add_argument("--tie-day", type=float, default=None, help="days from start to the tie")
+    p.add_argument("--busy-day", type=int, default=None, help="day (0-based) with more traffic")
+    p.add_argument("--busy-factor", type=float, default=1.0, help="traffic of the busy day")
+    p.add_argument("--start", default="2025-01-01T00:00:00+00:00", help="ISO 8601, aware")
     p.add_argument("--fault-rate", type=float, default=0.0)
     p.add_argument("--fault-kinds", default=",".join(ALL_KINDS), help="comma-separated")
     p.add_argument("--page-latency", type=float, default=0.0, help="seconds per page")
@@ -31,7 +36,17 @@ def _parser() -> argparse.ArgumentParser:
 
 async def _serve(args: argparse.Namespace) -> None:
     began = time.perf_counter()
-    spec = DatasetSpec(seed=args.seed, days=args.days, per_day=args.per_day, tie_size=args.tie_size)
+    start = datetime.fromisoformat(args.start)
+    spec = DatasetSpec(
+        seed=args.seed,
+        start=start,
+        days=args.days,
+        per_day=args.per_day,
+        tie_size=args.tie_size,
+        tie_at=None if args.tie_day is None else start + timedelta(days=args.tie_day),
+        busy_day=args.busy_day,
+        busy_factor=args.busy_factor,
+    )
     dataset = generate(spec)
     dataset.build_guid_index()
     config = FakeConfig(

@@ -102,6 +102,8 @@ class DatasetSpec:
     start: datetime = attrs.field(default=datetime(2025, 1, 1, tzinfo=UTC), validator=_is_aware)
     days: int = attrs.field(default=90, validator=attrs.validators.ge(1))
     per_day: int = attrs.field(default=150, validator=attrs.validators.ge(0))
+    busy_day: int | None = None  # this day (0-based) has busy_factor times the traffic
+    busy_factor: float = attrs.field(default=1.0, validator=attrs.validators.ge(0.0))
     tie_size: int = attrs.field(default=0, validator=attrs.validators.ge(0))
     tie_at: datetime | None = attrs.field(default=None, validator=_is_aware)
     edge_every: timedelta | None = timedelta(days=7)
@@ -456,6 +458,8 @@ class _Builder:
         spec, rng = self.spec, self.rng
         weekday = (spec.start + timedelta(days=day)).weekday()
         scale = _WEEKDAY[weekday] * 7 / sum(_WEEKDAY) * (0.9 + 0.2 * rng.random())
+        if day == spec.busy_day:
+            scale *= spec.busy_factor
         count = round(spec.per_day * scale)
         hours = rng.choices(range(24), cum_weights=_HOUR_CUM, k=count)
         offsets = []
