@@ -1,7 +1,8 @@
 """One backfill in its own process, so its peak RSS is the client's alone.
 
 ``python -m benchmarks.stream API_URL AUTH_URL START END [--sink none|jsonl|sqlite] ...``
-prints one JSON line: items, seconds, requests, 429s, peak RSS (MiB).
+writes through the CLI's own sinks (pages as they arrive, as the CLI does; ``--ordered``
+for chronological order) and prints one JSON line: items, seconds, requests, 429s, peak RSS (MiB).
 """
 
 from __future__ import annotations
@@ -10,16 +11,15 @@ import argparse
 import asyncio
 import json
 import resource
-import sqlite3
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-import orjson
-
-from vccasync import VccClient, to_api
+from vccasync import VccClient
+from vccasync.query import make_query
+from vccasync.sinks import open_sink
 
 
 async def _run(args: argparse.Namespace, out: Path) -> dict[str, Any]:
@@ -33,25 +33,21 @@ async def _run(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     )
     items = 0
     began = time.perf_counter()
+    query = make_query(args.start, args.end)
+    sink = None if args.sink == "none" else open_sink(str(out), query)  # the CLI's own sinks
     async with client as vcc:
-        search = vcc.interactions(args.start, args.end, ordered=not args.unordered)
-        if args.sink == "jsonl":
-            with out.open("wb") as fh:
-                async for page in search.pages():
-                    fh.write(b"".join(orjson.dumps(to_api(i)) + b"\n" for i in page.items))
-                    items += len(page.items)
-        elif args.sink == "sqlite":
-            db = sqlite3.connect(out)
-            db.execute("create table interactions (guid text primary key, start text, json blob)")
-            async for page in search.pages():
-                rows = [(i.guid, i.start.isoformat(), orjson.dumps(to_api(i))) for i in page.items]
-                db.executemany("insert into interactions values (?, ?, ?)", rows)
-                db.commit()
-                items += len(rows)
-            db.close()
-        else:
-            async for page in search.pages():
-                items += len(page.items)
+        search = vcc.interactions(
+            query.start,
+            query.end,
+            ordered=args.ordered,
+            plan=sink.checkpoint.plan() if sink else None,
+        )
+        async for page in search.pages():
+            if sink is not None:
+                sink.write_page(page)
+            items += len(page.items)
+        if sink is not None:
+            sink.close()
         stats = vcc.stats
     return {
         "items": items,
@@ -71,7 +67,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--sink", choices=("none", "jsonl", "sqlite"), default="none")
     p.add_argument("--concurrency", type=int, default=8)
     p.add_argument("--rate", type=float, default=None, help="client requests per minute")
-    p.add_argument("--unordered", action="store_true")
+    p.add_argument("--ordered", action="store_true", help="chronological (default: as the CLI)")
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         result = asyncio.run(_run(args, Path(tmp) / f"out.{args.sink}"))

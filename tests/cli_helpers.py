@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -68,9 +69,15 @@ def read_sqlite(path: Path) -> list[dict[str, Any]]:
     return [json.loads(row[0]) for row in rows]
 
 
+def chronological(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows in the API's order, (start instant, guid); duplicates stay, to be caught."""
+    return sorted(rows, key=lambda row: (datetime.fromisoformat(row["start"]), row["guid"]))
+
+
 def read_output(path: Path) -> list[dict[str, Any]]:
-    """The interactions of a JSONL or SQLite output."""
-    return read_jsonl(path) if path.suffix == ".jsonl" else read_sqlite(path)
+    """The interactions of a JSONL or SQLite output, in the API's order (windows are written
+    as their pages arrive)."""
+    return chronological(read_jsonl(path) if path.suffix == ".jsonl" else read_sqlite(path))
 
 
 def stored_checkpoint(path: Path) -> dict[str, Any] | None:

@@ -15,6 +15,7 @@ import pytest
 from vccasync.fake import DatasetSpec, FakeConfig, FakeVccServer, generate, running_in_thread
 
 from .cli_helpers import (
+    chronological,
     cli_env,
     read_output,
     read_sqlite,
@@ -86,7 +87,7 @@ def test_outputs_hold_the_exact_set_for_each_filter(
     assert done.returncode == 0, done.stderr
     want = expected(dataset, **filters)
     assert want, "the filter must select something"
-    assert read_output(out) == want  # the API's values and chronological order, each once
+    assert read_output(out) == want  # the API's values, each once
     assert f"complete: {len(want):,} interactions" in done.stderr
 
 
@@ -124,7 +125,8 @@ def test_sqlite_columns_and_content_table(
 def test_stdout_sink(fake: FakeVccServer, dataset: Any) -> None:
     done = run_cli(["interactions", *RANGE, "-o", "-", *FAST], cli_env(fake))
     assert done.returncode == 0, done.stderr
-    assert [json.loads(line) for line in done.stdout.splitlines()] == expected(dataset)
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    assert chronological(lines) == expected(dataset)
 
 
 def test_rerun_of_a_finished_run_does_nothing(fake: FakeVccServer, tmp_path: Path) -> None:

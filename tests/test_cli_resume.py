@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import time
 from collections.abc import Callable, Iterator
@@ -15,6 +16,7 @@ from vccasync.fake import DatasetSpec, FakeConfig, FakeVccServer, generate, runn
 from vccasync.sinks import checkpoint_path
 
 from .cli_helpers import (
+    chronological,
     cli_env,
     read_output,
     run_cli,
@@ -78,18 +80,19 @@ def settle(fake: FakeVccServer) -> None:
 
 
 def assert_consistent(out: Path, want: list[dict[str, Any]]) -> dict[str, Any]:
-    """What the checkpoint covers is exactly the first interactions, each once."""
+    """What the checkpoint covers is exactly ``written`` interactions of the API's, each once."""
     state = stored_checkpoint(out)
     assert state is not None
     written = state["written"]
-    if out.suffix == ".jsonl":
-        covered = out.read_bytes()[: state["output_bytes"]]
-        assert covered.count(b"\n") == written
-    got = read_output(out)
-    if out.suffix == ".jsonl":
-        assert got[:written] == want[:written]  # beyond: lines the rerun cuts off
+    if out.suffix == ".jsonl":  # beyond the checkpointed length: lines the rerun cuts off
+        lines = out.read_bytes()[: state["output_bytes"]]
+        assert lines.count(b"\n") == written
+        covered = chronological([json.loads(line) for line in lines.splitlines()])
     else:
-        assert got == want[:written]  # rows and checkpoint commit together
+        covered = read_output(out)  # rows and checkpoint commit together
+    assert len(covered) == written == len({row["guid"] for row in covered})
+    by_guid = {row["guid"]: row for row in want}
+    assert all(by_guid.get(row["guid"]) == row for row in covered)
     return state
 
 

@@ -210,6 +210,7 @@ class _Run:
         self.shared = asyncio.Queue[Page](capacity)
         self.pending: list[tuple[datetime, int, Window, str | None, _Node | None]] = []
         self.tasks: dict[asyncio.Task[None], datetime] = {}  # running windows by start
+        self.held: dict[asyncio.Task[None], datetime] = {}  # of those, waiting on a full queue
         self.fetching = 0  # windows running and not held by a full queue
         self.order = itertools.count()
         node: _Node | None = None
@@ -233,10 +234,9 @@ class _Run:
         # later windows fetched ahead) do not count, up to half as many, which bounds memory
         concurrency = self.search._concurrency
         free = concurrency - self.fetching
-        if self.pending and self.pending[0][0] < min(self.tasks.values(), default=MAX_INSTANT):
-            return max(0, free)  # the earliest window is waited for: it always may start
-        held = len(self.tasks) - self.fetching
-        return max(0, min(free, max(1, concurrency // 2) - held))
+        if self.pending and self.pending[0][0] < min(self.held.values(), default=MAX_INSTANT):
+            return max(0, free)  # wanted before anything buffered: it always may start
+        return max(0, min(free, max(1, concurrency // 2) - len(self.held)))
 
     def fill(self) -> None:
         """Start the earliest pending windows while there is room."""
@@ -262,12 +262,16 @@ class _Run:
                 self.fill()
                 queue = node.queue if node is not None else self.shared
                 if queue.full():
+                    me = asyncio.current_task()
+                    assert me is not None
                     self.fetching -= 1
+                    self.held[me] = window.start
                     self.fill()
                     try:
                         await queue.put(page)
                     finally:
                         self.fetching += 1
+                        del self.held[me]
                 else:
                     queue.put_nowait(page)
         except Exception as exc:

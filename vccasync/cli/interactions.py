@@ -88,7 +88,8 @@ async def run(args: argparse.Namespace) -> int:
                 f"vccasync: resuming {sink.target}: {checkpoint.written:,} interactions"
                 f" and {checkpoint.windows_done}/{checkpoint.windows_total} windows already done"
             )
-        pages = search(vcc, query, ordered=True, plan=checkpoint.plan()).pages()
+        # pages as they arrive: no window waits behind another, so the budget is used whole
+        pages = search(vcc, query, ordered=False, plan=checkpoint.plan()).pages()
         stopped = partial(summary, tally, sink.target, "stopped")
         on_stop = (
             nullcontext()  # stdout: nothing to resume

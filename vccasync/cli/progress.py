@@ -47,7 +47,7 @@ class Tally:
         self.written_before = self.checkpoint.written
 
     def advance(self, page: Page) -> None:
-        """Account for a written page (ordered search: one window in progress at a time)."""
+        """Account for a written page (the share of its window that the page reaches)."""
         if page.last:
             self.partial = 0.0
             return
