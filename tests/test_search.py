@@ -207,3 +207,13 @@ async def test_repeated_continuation_token_ends_the_window(mocked: aioresponses)
         with pytest.raises(ResponseValidationError, match="repeated a continuation token"):
             async with asyncio.timeout(5):
                 await collect(vcc, START, START + timedelta(days=1))
+
+
+async def test_dot_only_guids_stay_one_path_segment(fake: FakeVccServer) -> None:
+    async with client_for(fake) as vcc:
+        for guid in ("..", ".", "a/b"):
+            with pytest.raises(NotFoundError) as info:
+                await vcc.interaction(guid)
+            assert "/interactions/" + guid.replace(".", "%2E").replace("/", "%2F") in str(
+                info.value
+            )

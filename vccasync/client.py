@@ -7,7 +7,6 @@ from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
-from urllib.parse import quote
 
 import aiohttp
 
@@ -19,7 +18,7 @@ from .errors import InvalidRequestError, VccError
 from .models import Direction, Interaction
 from .query import make_query
 from .search import InteractionSearch, WindowPlan
-from .session import Session, SessionStats
+from .session import Session, SessionStats, path_segment
 
 __all__ = ["VccClient"]
 
@@ -137,7 +136,7 @@ class VccClient:
         """One interaction by guid; ``NotFoundError`` when it does not exist or has no content."""
         if not isinstance(guid, str) or not guid.strip():
             raise InvalidRequestError("guid must be a non-empty string")
-        data = await self.session.get_json(f"/interactions/{quote(guid, safe='')}")
+        data = await self.session.get_json(f"/interactions/{path_segment(guid)}")
         return structure_interaction(data)
 
     async def download(

@@ -15,13 +15,12 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any, Final
-from urllib.parse import quote
 
 import aiohttp
 from attrs import frozen
 
 from .errors import APIStatusError, InvalidRequestError, ResponseValidationError
-from .session import Session
+from .session import Session, path_segment
 
 __all__ = [
     "CHUNK_SIZE",
@@ -49,15 +48,9 @@ class DownloadResult:
     attempts: int = 1
 
 
-def _segment(text: str) -> str:
-    quoted = quote(text, safe="")
-    # "." and ".." are unreserved yet mean "this/parent directory" in a path: escape them
-    return quoted.replace(".", "%2E") if not quoted.strip(".") else quoted
-
-
 def content_url_path(guid: str, content_key: str) -> str:
     """``/interactions/{guid}/content/{contentKey}``, each segment percent-encoded."""
-    return f"/interactions/{_segment(guid)}/content/{_segment(content_key)}"
+    return f"/interactions/{path_segment(guid)}/content/{path_segment(content_key)}"
 
 
 def part_path(path: Path) -> Path:

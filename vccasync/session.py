@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import aiohttp
 from attrs import define
@@ -29,7 +30,7 @@ from .errors import (
 )
 from .ratelimit import RateLimiter
 
-__all__ = ["Session", "SessionStats", "error_for_status", "parse_retry_after"]
+__all__ = ["Session", "SessionStats", "error_for_status", "parse_retry_after", "path_segment"]
 
 log = logging.getLogger("vccasync")
 T = TypeVar("T")
@@ -81,6 +82,13 @@ def error_for_status(status: int, body: bytes, headers: Mapping[str, str], url: 
     return APIStatusError(text, status=status, url=url)
 
 
+def path_segment(text: str) -> str:
+    """``text`` as one percent-encoded URL path segment (``/`` and dot-only names escaped)."""
+    quoted = quote(text, safe="")
+    # "." and ".." are unreserved yet mean "this/parent directory" in a path: escape them
+    return quoted.replace(".", "%2E") if not quoted.strip(".") else quoted
+
+
 def _is_transient(exc: BaseException) -> bool:
     if isinstance(exc, APIStatusError):
         return exc.status == 429 or exc.status == 408 or exc.status >= 500
@@ -112,8 +120,9 @@ class Session:
     async def get(
         self, path: str, params: Mapping[str, str] | None, parse: Callable[[bytes], T]
     ) -> T:
-        """GET ``api_url + path`` and ``parse`` the body; a body that is not JSON is retried."""
-        url = self._config.api_url + path
+        """GET ``api_url + path`` (``path`` already percent-encoded) and ``parse`` the body; a
+        body that is not JSON is retried."""
+        url = URL(self._config.api_url + path, encoded=True)
         async for attempt in self._retrying():
             with attempt:
                 body = await self._authorized_get(url, params or {})
@@ -227,7 +236,7 @@ class Session:
         exc = state.outcome.exception() if state.outcome else None
         log.info("retrying after attempt %d: %s", state.attempt_number, exc)
 
-    async def _authorized_get(self, url: str, params: Mapping[str, str]) -> bytes:
+    async def _authorized_get(self, url: URL, params: Mapping[str, str]) -> bytes:
         token = await self.tokens.token()
         status, body, headers = await self._send(url, params, token)
         if status == 401:  # expired or revoked early: one new token, one more try
@@ -240,12 +249,12 @@ class Session:
         if status >= 300:
             if status == 429:
                 self.stats.rate_limited += 1
-            raise error_for_status(status, body, headers, url)
+            raise error_for_status(status, body, headers, str(url))
         self.limiter.speed_up()
         return body
 
     async def _send(
-        self, url: str, params: Mapping[str, str], token: str
+        self, url: URL, params: Mapping[str, str], token: str
     ) -> tuple[int, bytes, Mapping[str, str]]:
         await self.limiter.acquire()
         headers = {"Authorization": f"Bearer {token}", "Accept": ACCEPT}
