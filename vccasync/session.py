@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
@@ -151,10 +151,7 @@ class Session:
         """
         url = URL(self._config.api_url + path, encoded=True)
         stats = self.stats
-        stats.requests += 1
-        stats.in_flight += 1
-        stats.max_in_flight = max(stats.max_in_flight, stats.in_flight)
-        try:
+        with self._in_flight(url):
             token = await self.tokens.token()
             resp = await self._open(url, headers or {}, token)
             if resp.status == 401 and resp.url.origin() == url.origin():
@@ -176,14 +173,6 @@ class Session:
                 yield resp
             finally:
                 resp.release()
-        except aiohttp.ClientPayloadError as exc:
-            raise ResponseValidationError(
-                f"truncated body from {url}: {exc}", transient=True
-            ) from exc
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise APIConnectionError(f"request to {url} failed: {_describe(exc)}") from exc
-        finally:
-            stats.in_flight -= 1
 
     async def _open(
         self, url: URL, headers: Mapping[str, str], token: str
@@ -259,16 +248,23 @@ class Session:
         await self.limiter.acquire()
         headers = {"Authorization": f"Bearer {token}", "Accept": ACCEPT}
         stats = self.stats
+        began = time.monotonic()
+        with self._in_flight(url):
+            async with self._http.get(url, params=params, headers=headers) as resp:
+                answer = resp.status, await resp.read(), resp.headers
+        took = time.monotonic() - began
+        stats.latency = took if not stats.latency else 0.8 * stats.latency + 0.2 * took
+        return answer
+
+    @contextmanager
+    def _in_flight(self, url: URL) -> Iterator[None]:
+        """Count one request while it runs; map aiohttp's failures to the library's errors."""
+        stats = self.stats
         stats.requests += 1
         stats.in_flight += 1
         stats.max_in_flight = max(stats.max_in_flight, stats.in_flight)
-        began = time.monotonic()
         try:
-            async with self._http.get(url, params=params, headers=headers) as resp:
-                answer = resp.status, await resp.read(), resp.headers
-            took = time.monotonic() - began
-            stats.latency = took if not stats.latency else 0.8 * stats.latency + 0.2 * took
-            return answer
+            yield
         except aiohttp.ClientPayloadError as exc:
             raise ResponseValidationError(
                 f"truncated body from {url}: {exc}", transient=True
