@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 
-from vccasync import VccClient
 from vccasync.fake import DatasetSpec, FakeConfig, FakeVccServer, generate
 from vccasync.ratelimit import DECREASE, MIN_FRACTION, RateLimiter
 
-from .conftest import FAST
+from .conftest import client_for
 
 
 async def test_a_429_episode_cuts_the_rate_once() -> None:
@@ -81,16 +79,8 @@ async def test_a_client_set_above_the_accounts_limit_draws_few_429s() -> None:
     dataset = generate(DatasetSpec(seed=5, start=start, days=7, per_day=1500))
     # the account allows 30 requests a second; the client was told 120
     config = FakeConfig(rate_limit_per_minute=30, rate_limit_window=1.0)
-    options: dict[str, Any] = {**FAST, "requests_per_minute": 7200, "max_attempts": 8}
     async with FakeVccServer(dataset, config) as fake:
-        client = VccClient(
-            client_id=fake.client_id,
-            client_secret=fake.client_secret,
-            api_url=fake.api_url,
-            auth_url=fake.auth_url,
-            **options,
-        )
-        async with client as vcc:
+        async with client_for(fake, requests_per_minute=7200, max_attempts=8) as vcc:
             got = [
                 i.guid async for i in vcc.interactions(start, start + timedelta(days=7), limit=50)
             ]
