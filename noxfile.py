@@ -8,7 +8,7 @@ nox.options.sessions = ["tests", "lint", "typecheck"]
 nox.options.default_venv_backend = "venv"
 
 
-@nox.session
+@nox.session(python=["3.11", "3.12", "3.13"])
 def tests(session: nox.Session) -> None:
     """The test suite on the newest aiohttp."""
     session.install("-e", ".[dev]")

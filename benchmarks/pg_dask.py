@@ -31,10 +31,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.pg import PgServer, find_bindir
 from vccasync import Window
 from vccasync.converter import structure_interaction
+from vccasync.distributed.tasks import plan, run_task
 from vccasync.fake import DatasetSpec, FakeConfig, generate, running_in_thread
-from vccasync.pgsink import PostgresSink, _dumps
 from vccasync.search import Page
-from vccasync.tasks import plan, run_task
+from vccasync.stores.postgres import PostgresSink, _dumps
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
 
@@ -104,7 +104,7 @@ async def bench_task(admin_dsn: str) -> dict[str, float]:
 def bench_accounts(admin_dsn: str) -> dict[str, float]:
     from distributed import Client, LocalCluster
 
-    from vccasync.dask import run_tasks
+    from vccasync.distributed.dask import run_tasks
 
     window, per_window = 2.0, 20  # a compressed minute: 20 requests per 2 s per account
     config = FakeConfig(rate_limit_per_minute=per_window, rate_limit_window=window)

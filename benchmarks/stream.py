@@ -19,7 +19,7 @@ from typing import Any
 
 from vccasync import VccClient
 from vccasync.query import make_query
-from vccasync.sinks import open_sink
+from vccasync.stores.sinks import open_sink
 
 
 async def _run(args: argparse.Namespace, out: Path) -> dict[str, Any]:

@@ -6,11 +6,11 @@ import hashlib
 from datetime import datetime
 from pathlib import Path
 
+from vccasync.content.manifest import MANIFEST_NAME
+from vccasync.content.paths import content_path
 from vccasync.converter import parse_instant
 from vccasync.fake import Dataset
 from vccasync.fake.content import content_sha256
-from vccasync.manifest import MANIFEST_NAME
-from vccasync.paths import content_path
 
 
 def expected_files(

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from vccasync import BulkProgress, VccClient
+from vccasync.content.manifest import MANIFEST_NAME, Manifest
 from vccasync.converter import structure_interaction
 from vccasync.fake import Dataset, DatasetSpec, FakeConfig, FakeVccServer, FaultConfig, generate
-from vccasync.manifest import MANIFEST_NAME, Manifest
 from vccasync.models import Interaction
 
 from .conftest import client_for

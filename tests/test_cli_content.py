@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
+from vccasync.content.manifest import MANIFEST_NAME, Manifest
 from vccasync.fake import DatasetSpec, FakeConfig, FakeVccServer, FaultConfig, generate
 from vccasync.fake import running_in_thread as serve
-from vccasync.manifest import MANIFEST_NAME, Manifest
 
 from .cli_helpers import cli_env, run_cli, start_cli
 from .content_helpers import expected_files, tree

@@ -5,9 +5,9 @@ from __future__ import annotations
 import io
 import time
 
-from vccasync.bulk import BulkProgress
 from vccasync.cli.content_progress import ContentTally
 from vccasync.cli.progress import display_for
+from vccasync.content.bulk import BulkProgress
 from vccasync.session import SessionStats
 
 from .cli_helpers import Terminal

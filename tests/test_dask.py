@@ -18,10 +18,10 @@ import asyncpg
 import pytest
 from distributed import Client, LocalCluster
 
-from vccasync.dask import Progress, run_tasks
+from vccasync.distributed.dask import Progress, run_tasks
+from vccasync.distributed.tasks import plan
 from vccasync.fake import DatasetSpec, FakeConfig, generate, running_in_thread
 from vccasync.fake.server import FakeVccServer
-from vccasync.tasks import plan
 
 START = datetime(2025, 3, 1, tzinfo=UTC)
 WINDOW = 2.0  # seconds: the fakes' rate-limit window (a compressed minute)

@@ -21,7 +21,7 @@ from vccasync import (
     ResponseValidationError,
     VccClient,
 )
-from vccasync.download import content_url_path, part_path
+from vccasync.content.download import content_url_path, part_path
 from vccasync.fake import Dataset, DatasetSpec, FakeConfig, FakeVccServer, FaultConfig, generate
 from vccasync.fake.content import BLOCK_SIZE, content_bytes, content_sha256
 

@@ -14,8 +14,8 @@ import pytest
 
 from vccasync import VccClient, VccError, Window
 from vccasync.fake import DatasetSpec, FakeVccServer, generate
-from vccasync.pgsink import PostgresSink, is_postgres_url, redact_url
 from vccasync.search import Page
+from vccasync.stores.postgres import PostgresSink, is_postgres_url, redact_url
 
 from .conftest import api_shape, client_for
 

@@ -13,13 +13,13 @@ from typing import Any
 import pytest
 
 from vccasync import InvalidRequestError, Page, Window, to_api
-from vccasync.checkpoint import Checkpoint, query_identity
 from vccasync.cli.progress import Tally, display_for, summary
 from vccasync.converter import structure_interaction
 from vccasync.fake import DatasetSpec, generate
 from vccasync.query import make_query
 from vccasync.session import SessionStats
-from vccasync.sinks import JsonlSink, SqliteSink, StdoutSink, checkpoint_path, open_sink
+from vccasync.stores.checkpoint import Checkpoint, query_identity
+from vccasync.stores.sinks import JsonlSink, SqliteSink, StdoutSink, checkpoint_path, open_sink
 
 from .cli_helpers import Terminal
 

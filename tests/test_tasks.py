@@ -12,9 +12,9 @@ import asyncpg
 import pytest
 
 from vccasync import InvalidRequestError
-from vccasync.accounts import credentials, env_prefix
+from vccasync.distributed.accounts import credentials, env_prefix
+from vccasync.distributed.tasks import Task, plan, run_task, share, task_from_json
 from vccasync.fake import DatasetSpec, FakeVccServer, generate
-from vccasync.tasks import Task, plan, run_task, share, task_from_json
 from vccasync.windows import RESOLUTION
 
 START = datetime(2025, 1, 1, tzinfo=UTC)

@@ -2,11 +2,11 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
-from .bulk import BulkProgress
 from .client import VccClient
 from .config import ClientConfig
+from .content.bulk import BulkProgress
+from .content.download import DownloadResult
 from .converter import to_api
-from .download import DownloadResult
 from .errors import (
     APIConnectionError,
     APIStatusError,

@@ -10,10 +10,10 @@ from typing import Any, Self
 
 import aiohttp
 
-from .bulk import BulkProgress, download_all
 from .config import ClientConfig, config_from_env
+from .content.bulk import BulkProgress, download_all
+from .content.download import Destination, DownloadResult, download
 from .converter import structure_interaction
-from .download import Destination, DownloadResult, download
 from .errors import InvalidRequestError, VccError
 from .models import Direction, Interaction
 from .query import make_query
@@ -169,7 +169,7 @@ class VccClient:
     ) -> BulkProgress:
         """Download the content of ``interactions`` (e.g. ``vcc.interactions(start, end)``)
         under ``dest``, ``workers`` at once (default: the client's ``concurrency``) while the
-        search pages on; resumable (see :mod:`vccasync.bulk`). Only ``types`` if given."""
+        search pages on; resumable (see :mod:`vccasync.content.bulk`). Only ``types`` if given."""
         return await download_all(
             self.session,
             interactions,

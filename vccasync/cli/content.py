@@ -11,9 +11,9 @@ from typing import Any, Final
 
 import attrs
 
-from vccasync.bulk import BulkProgress
+from vccasync.content.bulk import BulkProgress
+from vccasync.content.manifest import MANIFEST_NAME
 from vccasync.errors import InvalidRequestError
-from vccasync.manifest import MANIFEST_NAME
 
 from . import demo
 from .common import (

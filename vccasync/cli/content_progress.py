@@ -2,7 +2,7 @@
 
 A rich display (a bar in bytes and one in files) on a terminal; otherwise a line every few
 seconds (the machinery is :func:`.progress.display_for`). Both read
-:class:`~vccasync.bulk.BulkProgress` and the session's request counters.
+:class:`~vccasync.content.bulk.BulkProgress` and the session's request counters.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from attrs import define, field
 from rich.console import Console, RenderableType
 from rich.progress import BarColumn, TextColumn
 
-from vccasync.bulk import BulkProgress
+from vccasync.content.bulk import BulkProgress
 from vccasync.session import SessionStats
 
 from .progress import Bars

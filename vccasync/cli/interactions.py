@@ -10,8 +10,8 @@ from functools import partial
 from typing import Any
 
 from vccasync.errors import AuthenticationError
-from vccasync.pgsink import PostgresQuerySink, is_postgres_url
-from vccasync.sinks import Sink, open_sink
+from vccasync.stores.postgres import PostgresQuerySink, is_postgres_url
+from vccasync.stores.sinks import Sink, open_sink
 
 from .common import (
     add_client_options,

@@ -24,9 +24,9 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from vccasync.checkpoint import Checkpoint
 from vccasync.search import Page
 from vccasync.session import SessionStats
+from vccasync.stores.checkpoint import Checkpoint
 
 __all__ = ["Bars", "Display", "Readout", "Tally", "display_for", "summary"]
 

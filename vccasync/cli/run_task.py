@@ -8,10 +8,10 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
-from vccasync.accounts import credentials
+from vccasync.distributed.accounts import credentials
+from vccasync.distributed.tasks import run_task, task_from_json
 from vccasync.errors import InvalidRequestError
-from vccasync.pgsink import redact_url, require_postgres
-from vccasync.tasks import run_task, task_from_json
+from vccasync.stores.postgres import redact_url, require_postgres
 
 from . import demo
 from .common import positive, say

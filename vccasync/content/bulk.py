@@ -2,8 +2,8 @@
 
 Downloads start while the search is still paging; every request (search pages and downloads)
 shares the client's one token, rate budget and retry policy. Files go to
-``dest/YYYY/MM/DD/<guid>/<safe name>`` (:mod:`vccasync.paths`) and are recorded in
-``dest/manifest.jsonl`` (:mod:`vccasync.manifest`) as they complete.
+``dest/YYYY/MM/DD/<guid>/<safe name>`` (:mod:`vccasync.content.paths`) and are recorded in
+``dest/manifest.jsonl`` (:mod:`vccasync.content.manifest`) as they complete.
 
 Rerunning over the same destination resumes: a file whose manifest entry, size on disk and
 ``contentLength`` agree is skipped; a complete file missing from the manifest (a run killed
@@ -22,13 +22,13 @@ from typing import Final
 
 from attrs import define, field
 
-from .converter import format_instant
+from ..converter import format_instant
+from ..errors import VccError
+from ..models import Content, Interaction
+from ..session import Session
 from .download import download
-from .errors import VccError
 from .manifest import MANIFEST_NAME, Manifest, ManifestEntry
-from .models import Content, Interaction
 from .paths import content_path
-from .session import Session
 
 __all__ = ["BulkProgress", "Failure", "download_all"]
 

@@ -23,12 +23,12 @@ from types import TracebackType
 from typing import Any, Self
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
+from ..converter import to_api
+from ..errors import InvalidRequestError, VccError
+from ..query import SearchQuery
+from ..search import Page
+from ..windows import Window, split
 from .checkpoint import Checkpoint, query_identity
-from .converter import to_api
-from .errors import InvalidRequestError, VccError
-from .query import SearchQuery
-from .search import Page
-from .windows import Window, split
 
 try:
     import asyncpg

@@ -19,8 +19,8 @@ from typing import IO, Any, Final
 import aiohttp
 from attrs import frozen
 
-from .errors import APIStatusError, InvalidRequestError, ResponseValidationError
-from .session import Session, path_segment
+from ..errors import APIStatusError, InvalidRequestError, ResponseValidationError
+from ..session import Session, path_segment
 
 __all__ = [
     "CHUNK_SIZE",

@@ -26,12 +26,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, Final, Protocol
 
+from ..converter import loads, to_api
+from ..errors import InvalidRequestError
+from ..models import Interaction
+from ..query import SearchQuery
+from ..search import Page
 from .checkpoint import Checkpoint
-from .converter import loads, to_api
-from .errors import InvalidRequestError
-from .models import Interaction
-from .query import SearchQuery
-from .search import Page
 
 try:  # flock keeps two runs from writing one output (POSIX only)
     import fcntl

@@ -12,11 +12,11 @@ from typing import Any
 
 from attrs import define, field
 
-from .converter import format_instant
-from .errors import InvalidRequestError
-from .query import SearchQuery
-from .search import Page
-from .windows import Window, split
+from ..converter import format_instant
+from ..errors import InvalidRequestError
+from ..query import SearchQuery
+from ..search import Page
+from ..windows import Window, split
 
 __all__ = ["FORMAT", "Checkpoint", "query_identity"]
 

@@ -1,0 +1,1 @@
+"""Content pieces: download, bulk pipeline, safe paths, manifest."""

@@ -1,0 +1,1 @@
+"""Many accounts: tasks (plan as data), accounts, Dask."""

@@ -1,0 +1,1 @@
+"""Where interactions are kept: checkpoint (pure), JSONL, SQLite, PostgreSQL."""
