@@ -8,11 +8,18 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from attrs import field, frozen
+from attrs import field, fields, frozen
 
 from .errors import InvalidRequestError, InvalidTypeError
 
-__all__ = ["DELETE_SCOPE", "READ_SCOPE", "REGIONS", "ClientConfig", "config_from_env"]
+__all__ = [
+    "DELETE_SCOPE",
+    "READ_SCOPE",
+    "REGIONS",
+    "ClientConfig",
+    "config_from_env",
+    "make_config",
+]
 
 REGIONS = ("emea", "nam", "apac")
 READ_SCOPE = "interaction-content:read"
@@ -113,6 +120,14 @@ class ClientConfig:
         return f"{self.auth_url}/connect/token"
 
 
+def make_config(**values: Any) -> ClientConfig:
+    """A ``ClientConfig``; an unknown setting is an ``InvalidTypeError``, not a bare TypeError."""
+    unknown = sorted(set(values) - {a.name for a in fields(ClientConfig)})
+    if unknown:
+        raise InvalidTypeError(f"unknown client option(s): {', '.join(unknown)}")
+    return make_config(**values)
+
+
 def config_from_env(environ: Mapping[str, str] | None = None, **overrides: Any) -> ClientConfig:
     """A ``ClientConfig`` from ``VCC_*`` variables; keyword overrides win.
 
@@ -131,4 +146,4 @@ def config_from_env(environ: Mapping[str, str] | None = None, **overrides: Any) 
     values.update({k: v for k, v in overrides.items() if v is not None or k not in _FROM_ENV})
     if not values["client_id"] or not values["client_secret"]:
         raise InvalidRequestError("missing credentials: set VCC_CLIENT_ID and VCC_CLIENT_SECRET")
-    return ClientConfig(**values)
+    return make_config(**values)
