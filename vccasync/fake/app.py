@@ -222,7 +222,6 @@ async def _answer_token(
         basic_credentials(request.headers.get("Authorization")),
         client_id=state.config.client_id,
         client_secret=state.config.client_secret,
-        allowed=state.config.scopes,
     )
     if error is not None:
         return _json(400, {"error": error})

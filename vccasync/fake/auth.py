@@ -12,6 +12,7 @@ from urllib.parse import unquote_plus
 
 READ_SCOPE: Final = "interaction-content:read"
 DELETE_SCOPE: Final = "interaction-content:delete"
+SCOPES: Final = frozenset({READ_SCOPE, DELETE_SCOPE})
 
 
 class TokenStore:
@@ -61,10 +62,12 @@ def token_error(
     *,
     client_id: str,
     client_secret: str,
-    allowed: Collection[str] = (READ_SCOPE,),
 ) -> str | None:
-    """The OAuth2 error code for a token request, or None when a token is due (of the
-    :func:`granted` scopes: those asked for that the client may have)."""
+    """The OAuth2 error code for a token request, or None when a token is due.
+
+    Any known scope may be asked for; the token carries those the client is allowed
+    (:func:`granted`), so a client without the delete scope gets a token that the delete
+    endpoints answer with 403."""
     if form.get("grant_type") != "client_credentials":
         return "unsupported_grant_type"
     given = basic or (form.get("client_id", ""), form.get("client_secret", ""))
@@ -73,7 +76,8 @@ def token_error(
         and secrets.compare_digest(given[1].encode(), client_secret.encode())
     ):
         return "invalid_client"
-    if not granted(form, allowed):
+    asked = frozenset(form.get("scope", "").split())
+    if not asked or not asked <= SCOPES:
         return "invalid_scope"
     return None
 

@@ -3,17 +3,19 @@
 ``DELETE /interactions/{guid}`` and ``DELETE /interactions/{guid}/content/{key}`` answer 204,
 or 404 when there is nothing (left) to delete; ``POST /interactions/delete-batch`` takes
 ``{"guids": [...]}`` (1 to 1000) and answers 200 ``{"failures": [{guid, message,
-statusCode}]}``. Deleted data disappears from search, get-one and content (the dataset's
-``hide`` and ``removed_keys``). Like the real API, deletions must come one at a time: one that
-arrives while another is being served gets a 429, and so does one over
-``DeleteConfig.per_minute``. The shared rate limit, bearer token, scope (403 without
-``interaction-content:delete``) and faults are checked first, by the app.
+statusCode}]}`` (404 for a guid not there, 400 for one that is not a guid). Deleted data
+disappears from search, get-one and content (the dataset's ``hide`` and ``removed_keys``).
+Like the real API, deletions must come one at a time: one that arrives while another is
+being served gets a 429, and so does one over ``DeleteConfig.per_minute``. The shared rate
+limit, bearer token, scope (403 without ``interaction-content:delete``) and faults are
+checked first, by the app.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
@@ -26,6 +28,7 @@ from vccasync.fake.limits import SlidingWindow
 __all__ = ["MAX_BATCH", "DeleteConfig", "DeleteStats", "add_routes"]
 
 MAX_BATCH: Final = 1000
+_GUID: Final = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
 
 Handler = Callable[[web.Request, Any], Awaitable[tuple[int, object]]]
 Wrap = Callable[[Handler, str], Callable[[web.Request], Awaitable[web.StreamResponse]]]
@@ -105,6 +108,9 @@ class _Deletes:
             self.stats.batch_sizes.append(len(guids))
             failures = []
             for guid in guids:
+                if not _GUID.fullmatch(guid):
+                    failures.append({"guid": guid, "message": "Invalid guid.", "statusCode": 400})
+                    continue
                 status, body = self._remove(guid)
                 if status != 204:
                     message = body.get("message", "") if isinstance(body, dict) else ""
