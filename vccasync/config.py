@@ -125,7 +125,7 @@ def make_config(**values: Any) -> ClientConfig:
     unknown = sorted(set(values) - {a.name for a in fields(ClientConfig)})
     if unknown:
         raise InvalidTypeError(f"unknown client option(s): {', '.join(unknown)}")
-    return make_config(**values)
+    return ClientConfig(**values)
 
 
 def config_from_env(environ: Mapping[str, str] | None = None, **overrides: Any) -> ClientConfig:
