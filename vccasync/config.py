@@ -24,7 +24,6 @@ __all__ = [
 REGIONS = ("emea", "nam", "apac")
 READ_SCOPE = "interaction-content:read"
 DELETE_SCOPE = "interaction-content:delete"
-SCOPE = READ_SCOPE  # the old name
 ACCEPT = "application/vnd.newvoicemedia.v3+json"
 DEFAULT_RATE = 160.0  # requests per minute, the vendor's documented fair-usage figure
 DEFAULT_DELETE_RATE = 16.0  # deletions per minute, as the vendor's deletion sample
