@@ -34,7 +34,7 @@ from vccasync.fake import (
     generate,
     running_in_thread,
 )
-from vccasync.fake.dataset import iso
+from vccasync.fake.instants import iso
 
 V3 = "application/vnd.newvoicemedia.v3+json"
 SCOPE = "interaction-content:read"
