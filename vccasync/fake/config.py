@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Final, Literal
+from typing import Final
 
 import attrs
 
@@ -11,7 +11,7 @@ from vccasync.fake.faults import FaultConfig
 
 __all__ = ["ORDERS", "FakeConfig"]
 
-ORDERS: Final = ("start", "guid", "guid-pages")
+ORDERS: Final = ("start", "guid", "hour")
 
 
 @attrs.frozen
@@ -19,8 +19,8 @@ class FakeConfig:
     """Behaviour of the fake server. ``rate_limit_window`` (seconds) is for fast tests.
 
     ``order`` is how each search window is paged: ``"start"`` (the API's order), ``"guid"``
-    (by guid), or ``"guid-pages"`` (cut into pages by guid, each page sorted by start: every
-    page looks ordered, the chain is not). ``hold_after`` starts the gate holding after that
+    (by guid), or ``"hour"`` (by the hour of start, then guid, each page then sorted by start:
+    pages look ordered, but a page boundary inside an hour goes back in time). ``hold_after`` starts the gate holding after that
     many search and content answers (see :mod:`vccasync.fake.gate`).
     """
 
@@ -37,7 +37,5 @@ class FakeConfig:
     rate_limit_window: float = 60.0
     content_redirect_host: str | None = None
     content_chunk_latency: float = 0.0
-    order: Order | Literal["guid-pages"] = attrs.field(
-        default="start", validator=attrs.validators.in_(ORDERS)
-    )
+    order: Order = attrs.field(default="start", validator=attrs.validators.in_(ORDERS))
     hold_after: int | None = None

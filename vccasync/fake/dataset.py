@@ -25,8 +25,10 @@ __all__ = ["Dataset", "DatasetSpec", "Item", "Order", "Query", "SortKey"]
 
 SortKey = tuple[int, str]
 """``(start in epoch milliseconds, guid)``: the order of search results."""
-Order = Literal["start", "guid"]
-"""How a search pages: by ``(start, guid)`` (the API's order) or by guid alone."""
+Order = Literal["start", "guid", "hour"]
+"""How a search pages: by ``(start, guid)`` (the API's order), by guid alone, or by the hour of
+``start`` then guid."""
+HOUR_MS = 3_600_000
 
 
 @attrs.frozen
@@ -197,11 +199,11 @@ class Dataset:
         """Positions matching ``query`` after ``after`` (at most ``limit``), and whether more match.
 
         Bisects to the range, then filters within it; the scan stops at the first match past
-        ``limit``. In ``"guid"`` order the matches are sorted by guid and ``after`` is a guid
-        (its instant is ignored).
+        ``limit``. In ``"guid"`` order the matches are sorted by guid (``after``'s instant is
+        ignored), in ``"hour"`` order by the hour of their start, then guid.
         """
-        if order == "guid":
-            return self._search_by_guid(query, after, limit)
+        if order != "start":
+            return self._search_by_guid(query, after, limit, HOUR_MS if order == "hour" else 0)
         lo_ms, hi_ms = query.ms_bounds()
         pos = bisect.bisect_left(self.ms, lo_ms)
         if after is not None:
@@ -221,7 +223,7 @@ class Dataset:
         return found, False
 
     def _search_by_guid(
-        self, query: Query, after: SortKey | None, limit: int | None
+        self, query: Query, after: SortKey | None, limit: int | None, bucket_ms: int
     ) -> tuple[list[int], bool]:
         lo_ms, hi_ms = query.ms_bounds()
         lo = bisect.bisect_left(self.ms, lo_ms)
@@ -229,14 +231,23 @@ class Dataset:
         possible, match = self._matcher(query)
         if not possible:
             return [], False
-        floor = b"" if after is None else bytes.fromhex(after[1].replace("-", ""))
-        raw, flags = self.raw_guid, self.flags
+        ms, raw, flags = self.ms, self.raw_guid, self.flags
+
+        def key(p: int) -> tuple[int, bytes]:
+            return (ms[p] // bucket_ms if bucket_ms else 0, raw(p))
+
+        floor = (-1, b"")
+        if after is not None:
+            floor = (
+                after[0] // bucket_ms if bucket_ms else 0,
+                bytes.fromhex(after[1].replace("-", "")),
+            )
         found = [
             p
             for p in range(lo, stop)
-            if flags[p] & FLAG_CONTENT and (match is None or match(p)) and raw(p) > floor
+            if flags[p] & FLAG_CONTENT and (match is None or match(p)) and key(p) > floor
         ]
-        found.sort(key=raw)
+        found.sort(key=key)
         cap = len(found) if limit is None else limit
         return found[:cap], len(found) > cap
 

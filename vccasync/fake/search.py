@@ -8,7 +8,7 @@ from typing import Final
 from aiohttp import web
 
 from vccasync.fake.config import FakeConfig
-from vccasync.fake.dataset import Order, Query
+from vccasync.fake.dataset import Query
 from vccasync.fake.paging import decode_token, encode_token, parse_instant
 from vccasync.fake.respond import message
 from vccasync.fake.state import State
@@ -77,11 +77,10 @@ async def search(request: web.Request, state: State) -> tuple[int, object]:
         params.get("handlingagentid"),
     )
     data, order = state.dataset, state.config.order
-    paging: Order = "start" if order == "start" else "guid"
-    found, more = data.search(query, after=after, limit=int(limit_text), order=paging)
+    found, more = data.search(query, after=after, limit=int(limit_text), order=order)
     await latency(state.config, len(found))
     token = encode_token(data.key(found[-1])) if more else None  # stateless: the last key
-    if order == "guid-pages":
+    if order == "hour":
         found.sort(key=data.key)
     return 200, {"items": [data.item(p) for p in found], "meta": {"nextContinuationToken": token}}
 
