@@ -1,4 +1,4 @@
-"""Order checked, not assumed: a server that does not page by ``start`` loses and repeats nothing."""
+"""Order checked, not assumed: a server not paging by ``start`` loses and repeats nothing."""
 
 from __future__ import annotations
 
@@ -144,10 +144,10 @@ async def test_exact_in_every_paging_order(
 
 
 async def test_async_for_is_exact_in_hour_order(dense: Any, want: list[str]) -> None:
-    async with FakeVccServer(dense, FakeConfig(order="hour")) as fake:
-        async with client_for(fake, concurrency=6) as vcc:
-            got = [i.guid async for i in vcc.interactions(START, END, limit=500)]
-            unordered = [i.guid async for i in vcc.interactions(START, END, ordered=False)]
+    server = FakeVccServer(dense, FakeConfig(order="hour"))
+    async with server as fake, client_for(fake, concurrency=6) as vcc:
+        got = [i.guid async for i in vcc.interactions(START, END, limit=500)]
+        unordered = [i.guid async for i in vcc.interactions(START, END, ordered=False)]
     exact(got, want)
     exact(unordered, want)
 
@@ -155,10 +155,10 @@ async def test_async_for_is_exact_in_hour_order(dense: Any, want: list[str]) -> 
 async def test_ordered_iteration_keeps_windows_chronological(dense: Any) -> None:
     """In guid order, the planned windows still come one after the other in time."""
     start, end = START, START + timedelta(days=3)
-    async with FakeVccServer(dense, FakeConfig(order="guid")) as fake:
-        async with client_for(fake, concurrency=4) as vcc:
-            search = vcc.interactions(start, end, plan=[(w, None) for w in _days(start, end)])
-            pages = [page async for page in search.pages()]
+    server = FakeVccServer(dense, FakeConfig(order="guid"))
+    async with server as fake, client_for(fake, concurrency=4) as vcc:
+        search = vcc.interactions(start, end, plan=[(w, None) for w in _days(start, end)])
+        pages = [page async for page in search.pages()]
     windows = [page.window for page in pages]
     assert windows == sorted(windows)
     firsts = [p.items for p in pages if p.items]

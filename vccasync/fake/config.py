@@ -20,8 +20,9 @@ class FakeConfig:
 
     ``order`` is how each search window is paged: ``"start"`` (the API's order), ``"guid"``
     (by guid), or ``"hour"`` (by the hour of start, then guid, each page then sorted by start:
-    pages look ordered, but a page boundary inside an hour goes back in time). ``hold_after`` starts the gate holding after that
-    many search and content answers (see :mod:`vccasync.fake.gate`).
+    pages look ordered, but a page boundary inside an hour goes back in time). ``hold_after``
+    starts the gate holding after that many search and content answers (see
+    :mod:`vccasync.fake.gate`).
     """
 
     client_id: str = "demo-client"
