@@ -143,8 +143,9 @@ async def test_exact_in_every_paging_order(
     check_pages(fake, search.windows, pages)
 
 
-async def test_async_for_is_exact_in_hour_order(dense: Any, want: list[str]) -> None:
-    server = FakeVccServer(dense, FakeConfig(order="hour"))
+@pytest.mark.parametrize("order", ["guid", "hour"])
+async def test_async_for_is_exact_out_of_order(dense: Any, want: list[str], order: Any) -> None:
+    server = FakeVccServer(dense, FakeConfig(order=order))
     async with server as fake, client_for(fake, concurrency=6) as vcc:
         got = [i.guid async for i in vcc.interactions(START, END, limit=500)]
         unordered = [i.guid async for i in vcc.interactions(START, END, ordered=False)]

@@ -80,7 +80,8 @@ class Repair:
     """A window split at ``cut`` after a page with continuation ``token``: what it still owns.
 
     ``window`` is the repair window (``[split.start, cut)``), to run from ``token`` with the
-    guids the split window gave on its last page (``seen``) dropped.
+    guids the split window gave at its latest instant (``seen``) dropped: a few guids, so a
+    search holding many splits stays small.
     """
 
     window: Window

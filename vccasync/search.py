@@ -184,9 +184,9 @@ class InteractionSearch:
                     items = [i for i in items if i.start < cut]
             kept = [i for i in items if owns(i.start) and covers(i.start) and dedup.first_time(i)]
             if cut is not None and next_token is not None:
-                watch.split(
-                    Repair.of(window, cut, next_token, dedup.guids | {i.guid for i in kept})
-                )
+                # the chain goes on after ``next_token``; only a repeat at the latest instant
+                # (as ``Dedup`` drops while ordered) could come again: keep those guids only
+                watch.split(Repair.of(window, cut, next_token, dedup.guids))
                 next_token = None
             yield Page(window, kept, next_token, spawned)
             if next_token is None:
