@@ -17,6 +17,7 @@ from vccasync.fake import DatasetSpec, FakeConfig, FakeVccServer, generate, runn
 from vccasync.models import Interaction
 from vccasync.order import Dedup, Repair, in_order, last_start
 from vccasync.search import _OrderWatch
+from vccasync.stores.checkpoint import Checkpoint
 from vccasync.windows import Window
 
 from .cli_helpers import cli_env, read_jsonl, run_cli, start_cli
@@ -64,9 +65,11 @@ def test_repair_owns_what_the_split_window_kept() -> None:
     window = Window(START, START + timedelta(days=1), closed=True)
     cut = START + timedelta(hours=5)
     repair = Repair.of(window, cut, "tok", ["a"])
-    assert repair.window == Window(START, cut)
+    assert repair.window == Window(START, cut, after="tok") and repair.seen == {"a"}
     assert repair.window.owns(START) and not repair.window.owns(cut)
-    assert repair.token == "tok" and repair.seen == {"a"}
+    assert Window.from_key(repair.window.key) == repair.window
+    assert repair.window.key.endswith(")#tok") and "#" not in window.key
+    assert sorted([repair.window, Window(START, cut)])[0] == Window(START, cut)
 
 
 def test_watch_warns_once_and_hands_over_every_split(caplog: pytest.LogCaptureFixture) -> None:
@@ -164,6 +167,37 @@ async def test_ordered_iteration_keeps_windows_chronological(dense: Any) -> None
     assert windows == sorted(windows)
     firsts = [p.items for p in pages if p.items]
     assert any(not in_order(items, None) for items in firsts)  # the server's order, kept
+
+
+@pytest.mark.parametrize("pages_after", [0, 1, 4])
+async def test_resume_after_a_repair_from_the_checkpoint_is_exact(
+    dense: Any, want: list[str], pages_after: int
+) -> None:
+    """Stop just after the page that spawned repairs (or a few later), keep only what a
+    checkpoint keeps, resume in a new search: each interaction exactly once."""
+    server = FakeVccServer(dense, FakeConfig(order="hour"))
+    async with server as fake, client_for(fake, concurrency=6) as vcc:
+        search = vcc.interactions(START, END, limit=500, ordered=False)
+        checkpoint = Checkpoint.start(search.query)
+        written: list[str] = []
+        left: int | None = None
+        pages = search.pages()
+        async for page in pages:
+            checkpoint.advance(page)
+            written += [item.guid for item in page.items]
+            if page.spawned and not page.last:
+                left = pages_after
+                assert all(w.after for w in page.spawned)  # repairs follow a dropped token
+            elif left is not None:
+                left -= 1
+            if left == 0:
+                break
+        await pages.aclose()  # type: ignore[attr-defined]
+        assert left == 0 and any("#" in key for key in checkpoint.pending)
+        plan = checkpoint.plan()
+        rest = vcc.interactions(START, END, limit=500, ordered=False, plan=plan)
+        written += [item.guid async for item in rest]
+    exact(written, want)
 
 
 def _days(start: datetime, end: datetime) -> list[Window]:

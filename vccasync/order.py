@@ -77,18 +77,17 @@ class Dedup:
 
 @frozen
 class Repair:
-    """A window split at ``cut`` after a page with continuation ``token``: what it still owns.
+    """What a window split at a cut still owns, and the guids it gave at its latest instant.
 
-    ``window`` is the repair window (``[split.start, cut)``), to run from ``token`` with the
-    guids the split window gave at its latest instant (``seen``) dropped: a few guids, so a
-    search holding many splits stays small.
+    ``window`` (``[split.start, cut)``) follows the split window's chain from the token it
+    dropped (``window.after``), so a checkpoint that holds it resumes it exactly; ``seen``
+    (a few guids) are dropped if they come again, so a search holding many splits stays small.
     """
 
     window: Window
-    token: str
     seen: frozenset[str]
 
     @classmethod
     def of(cls, split: Window, cut: datetime, token: str, seen: Iterable[str]) -> Repair:
         """The repair of ``split``, cut at ``cut`` after the page that continued at ``token``."""
-        return cls(Window(split.start, cut), token, frozenset(seen))
+        return cls(Window(split.start, cut, after=token), frozenset(seen))

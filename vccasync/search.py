@@ -162,6 +162,7 @@ class InteractionSearch:
         self, window: Window, token: str | None, run: _Run
     ) -> AsyncIterator[Page]:
         watch = run.watch
+        token = token or window.after
         seen_tokens = {token} if token else set()
         repair = watch.repairs.get(window)
         dedup = Dedup(repair.seen if repair else (), by_guid=watch.broken)
@@ -292,8 +293,7 @@ class _Run:
                 after = node
                 for sub in page.spawned:  # in place before the page that ends its window
                     after = _Node(self.search._queue_pages, after) if after else None
-                    repair = self.watch.repairs.get(sub)
-                    self.push(sub, repair.token if repair else None, after)
+                    self.push(sub, None, after)
                 self.fill()
                 queue = node.queue if node is not None else self.shared
                 if queue.full():
