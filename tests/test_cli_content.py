@@ -107,12 +107,14 @@ def test_kill_9_then_rerun_fetches_only_what_is_missing(dataset: Any, tmp_path: 
     dest = tmp_path / "content"
     args = ["content", *RANGE, "--dest", str(dest), *FAST, "--workers", "4"]
     want = expected(dataset)
-    with serve(dataset, FakeConfig(content_chunk_latency=0.01)) as fake:
+    with serve(dataset, FakeConfig(hold_after=1 + len(want) // 3)) as fake:  # 1 search page
         process = start_cli(args, cli_env(fake))
-        deadline = time.monotonic() + 60
-        while len(Manifest.load(dest / MANIFEST_NAME).entries) < len(want) // 3:
-            assert process.poll() is None and time.monotonic() < deadline
-            time.sleep(0.02)
+        assert fake.gate.wait_held(60), "the run never reached the gate"
+        for _ in range(6000):  # held: wait (at most a minute) for a finished file
+            if Manifest.load(dest / MANIFEST_NAME).entries:
+                break
+            assert process.poll() is None
+            time.sleep(0.01)
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=10)
         if process.stderr is not None:

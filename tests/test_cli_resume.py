@@ -1,11 +1,15 @@
-"""Kill -9 a long backfill at several moments; every rerun resumes, the end holds each once."""
+"""Kill -9 a long backfill at several moments; every rerun resumes, the end holds each once.
+
+Every interruption lands while the fake holds a search request at its gate, so the run cannot
+have finished before the signal: nothing races a process against a signal.
+"""
 
 from __future__ import annotations
 
 import json
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -28,12 +32,11 @@ from .conftest import api_shape
 START = datetime(2025, 1, 1, tzinfo=UTC)
 DAYS = 60
 ARGS = ["interactions", "--start", "2025-01-01", "--end", "2025-03-01", "--quiet"]
-# a budget of 5 requests a second paces the ~27 pages of the run over about six seconds
-ARGS += ["--requests-per-minute", "300"]
-# kill once this many of the ~22,000 interactions are checkpointed (0: once the first search
-# request is seen), then after a short, varied delay so that kills land anywhere in a write;
-# the last moment leaves several pages (over a second) still to fetch
-KILL_AT = [(0, 0.0), (2_500, 0.011), (8_000, 0.0), (12_000, 0.023), (15_000, 0.037)]
+ARGS += ["--requests-per-minute", "100000"]
+# the ~27 pages of ~22,000 interactions: each run is let through this many search answers,
+# then held; it is killed once this many interactions are checkpointed (pages of ~1,000, at
+# least ~800, so each threshold is within reach of the answers let through), or at once (0)
+KILL_AT = [(0, 0), (3, 1), (6, 3_000), (6, 6_000), (8, 10_000)]
 
 
 @pytest.fixture(scope="module")
@@ -49,13 +52,14 @@ def want(dataset: Any) -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def fake(dataset: Any) -> Iterator[FakeVccServer]:
-    with running_in_thread(dataset, FakeConfig(page_latency=0.05)) as server:
+    with running_in_thread(dataset, FakeConfig()) as server:
         yield server
 
 
 @pytest.fixture(scope="module")
 def full_run_requests(fake: FakeVccServer, tmp_path_factory: pytest.TempPathFactory) -> int:
     """Search requests of one uninterrupted run (the figure a resumed run must stay under)."""
+    fake.gate.open()
     fake.reset_stats()
     out = tmp_path_factory.mktemp("baseline") / "full.jsonl"
     done = run_cli([*ARGS, "-o", str(out)], cli_env(fake))
@@ -63,18 +67,22 @@ def full_run_requests(fake: FakeVccServer, tmp_path_factory: pytest.TempPathFact
     return fake.stats.search_requests
 
 
-def wait_for(condition: Callable[[], bool], process: Any, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert process.poll() is None, "the run ended before the kill moment"
-        assert time.monotonic() < deadline, "the kill moment never came"
-        time.sleep(0.003)
+def held_with(fake: FakeVccServer, out: Path, written: int, process: Any) -> None:
+    """Wait until the fake holds a request of ``process`` and ``written`` are checkpointed."""
+    assert fake.gate.wait_held(60), "the run never reached the gate"
+    for _ in range(6000):  # at most a minute
+        if (stored_checkpoint(out) or {}).get("written", 0) >= written:
+            return
+        assert process.poll() is None, "the run ended while the fake held it"
+        time.sleep(0.01)
+    raise AssertionError(f"{written} interactions were never checkpointed")
 
 
 def settle(fake: FakeVccServer) -> None:
     """Let the server notice the dead client's connections, then zero its counters."""
-    deadline = time.monotonic() + 5
-    while fake.stats.in_flight and time.monotonic() < deadline:
+    for _ in range(500):
+        if not fake.stats.in_flight:
+            break
         time.sleep(0.01)
     fake.reset_stats()
 
@@ -121,14 +129,11 @@ def test_kill_9_at_several_moments_then_rerun(
     out = tmp_path / f"backfill{suffix}"
     args, env = [*ARGS, "-o", str(out)], cli_env(fake)
     state: dict[str, Any] | None = None
-    for threshold, delay in KILL_AT:
+    for answers, threshold in KILL_AT:
         settle(fake)
+        fake.gate.hold_after(answers)
         process = start_cli(args, env)
-        if threshold == 0:
-            wait_for(lambda: fake.stats.search_requests > 0, process)
-        else:
-            wait_for(lambda: (stored_checkpoint(out) or {}).get("written", 0) >= threshold, process)  # noqa: B023
-        time.sleep(delay)
+        held_with(fake, out, threshold, process)
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=10)
         assert process.returncode == -signal.SIGKILL, "the run ended before it was killed"
@@ -138,6 +143,7 @@ def test_kill_9_at_several_moments_then_rerun(
         assert new_state["written"] >= threshold
         state = new_state
     settle(fake)
+    fake.gate.open()
     done = run_cli(args, env)
     assert done.returncode == 0, done.stderr
     assert f"resuming {out}: {state['written']:,} interactions" in done.stderr
@@ -159,14 +165,17 @@ def test_ctrl_c_exits_130_and_resumes(
     out = tmp_path / "backfill.sqlite"
     args, env = [*ARGS, "-o", str(out)], cli_env(fake)
     settle(fake)
+    fake.gate.hold_after(8)
     process = start_cli(args, env)
-    wait_for(lambda: (stored_checkpoint(out) or {}).get("written", 0) >= 5_000, process)
+    held_with(fake, out, 5_000, process)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=20)
     assert process.returncode == 130, stderr
     assert b"interrupted" in stderr and b"Traceback" not in stderr
     state = assert_consistent(out, want)
+    assert state["written"] >= 5_000 and state["pending"]
     settle(fake)
+    fake.gate.open()
     done = run_cli(args, env)
     assert done.returncode == 0, done.stderr
     assert_resumed(fake, state)

@@ -7,7 +7,6 @@ import base64
 import json
 import subprocess
 import sys
-import time
 import urllib.parse
 import urllib.request
 from collections import Counter
@@ -34,7 +33,7 @@ from vccasync.fake import (
     generate,
     running_in_thread,
 )
-from vccasync.fake.dataset import iso
+from vccasync.fake.instants import iso
 
 V3 = "application/vnd.newvoicemedia.v3+json"
 SCOPE = "interaction-content:read"
@@ -439,9 +438,8 @@ async def test_fault_stall(dataset: Dataset, session: aiohttp.ClientSession) -> 
         with pytest.raises(asyncio.TimeoutError):
             async with session.get(url, params=WINDOW, headers=headers, timeout=timeout):
                 pass
-        began = time.monotonic()
         assert (await search(session, srv, headers, **WINDOW))[0] == 200
-        assert time.monotonic() - began >= 0.3
+        assert srv.stats.faults["stall"] == 2 and srv.stats.statuses[200] >= 1
 
 
 async def test_fault_429_retry_after_forms(
@@ -577,6 +575,100 @@ def test_running_in_thread(dataset: Dataset) -> None:
         url = srv.url
     with pytest.raises(OSError):
         urllib.request.urlopen(url, timeout=1)
+
+
+# --- paging order and the gate -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("order", ["start", "guid", "hour"])
+async def test_paging_orders_cover_the_window_once(
+    dataset: Dataset, session: aiohttp.ClientSession, order: str
+) -> None:
+    window = {"start": "2025-01-02T00:00:00Z", "end": "2025-01-05T00:00:00Z", "limit": "97"}
+    async with FakeVccServer(dataset, FakeConfig(order=order)) as srv:  # type: ignore[arg-type]
+        items, pages = await search_all(session, srv, await headers_for(session, srv), **window)
+    want = dataset.expected(datetime(2025, 1, 2, tzinfo=UTC), datetime(2025, 1, 5, tzinfo=UTC))
+    assert sorted(i["guid"] for i in items) == sorted(i["guid"] for i in want)
+    assert len(items) == len(want) and pages == -(-len(want) // 97)
+    guids = [i["guid"] for i in items]
+    starts = [i["start"] for i in items]
+    if order == "start":
+        assert items == want
+    elif order == "guid":
+        assert guids == sorted(guids) and starts != sorted(starts)
+    else:  # each page sorted by start, the whole not
+        assert all(starts[k : k + 97] == sorted(starts[k : k + 97]) for k in range(0, 999, 97))
+        assert starts != sorted(starts)
+
+
+def test_unknown_paging_order_is_refused() -> None:
+    with pytest.raises(ValueError, match="order"):
+        FakeConfig(order="random")  # type: ignore[arg-type]
+
+
+async def test_gate_holds_answers_until_opened(
+    dataset: Dataset, session: aiohttp.ClientSession
+) -> None:
+    async with FakeVccServer(dataset, FakeConfig(hold_after=2)) as srv:
+        headers = await headers_for(session, srv)
+        for _ in range(2):
+            assert (await search(session, srv, headers, **WINDOW))[0] == 200
+        third = asyncio.ensure_future(search(session, srv, headers, **WINDOW))
+        assert await srv.gate.until_held(10)
+        assert not third.done() and srv.gate.held == 1 and srv.gate.passed == 2
+        assert (await get_token(session, srv))["_status"] == 200  # tokens are not held
+        srv.gate.open()
+        assert (await third)[0] == 200
+        assert srv.gate.passed == 3 and srv.gate.held == 0
+        srv.gate.hold_after(0)
+        cancelled = asyncio.ensure_future(search(session, srv, headers, **WINDOW))
+        assert await srv.gate.until_held(10)
+        cancelled.cancel()  # the client goes away: the held request is dropped
+        for _ in range(500):
+            if not srv.gate.held:
+                break
+            await asyncio.sleep(0.01)
+        assert srv.gate.held == 0 and srv.gate.passed == 3
+    with pytest.raises(ValueError):
+        srv.gate.hold_after(-1)
+
+
+def test_gate_control_endpoint_of_a_fake_in_another_process() -> None:
+    argv = [sys.executable, "-m", "vccasync.fake", "--port", "0", "--days", "2"]
+    argv += ["--hold-after", "0", "--order", "guid"]
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, text=True) as proc:
+        try:
+            assert proc.stdout is not None
+            lines = [proc.stdout.readline() for _ in range(5)]
+            root = lines[1].split()[-1].removesuffix("/interaction-content")
+            secret = lines[4].split()[-1]
+            form = urllib.parse.urlencode(
+                {"grant_type": "client_credentials", "client_id": "demo-client",
+                 "client_secret": secret, "scope": SCOPE}
+            ).encode()  # fmt: skip
+            with urllib.request.urlopen(f"{root}/auth/connect/token", form, timeout=5) as r:
+                token = json.load(r)["access_token"]
+            request = urllib.request.Request(
+                f"{root}/interaction-content/interactions?{urllib.parse.urlencode(WINDOW)}",
+                headers={"Authorization": f"Bearer {token}", "Accept": V3},
+            )
+            with pytest.raises(TimeoutError):  # held: no answer
+                urllib.request.urlopen(request, timeout=1)
+            with urllib.request.urlopen(f"{root}/_fake/gate", timeout=5) as r:
+                assert json.load(r)["passed"] == 0
+            opened = urllib.request.Request(f"{root}/_fake/gate?open=1", method="POST")
+            with urllib.request.urlopen(opened, timeout=5) as r:
+                assert json.load(r)["passed"] == 0
+            with urllib.request.urlopen(request, timeout=5) as r:
+                items = json.load(r)["items"]
+            guids = [i["guid"] for i in items]
+            assert len(guids) > 1 and guids == sorted(guids)
+            hold = urllib.request.Request(f"{root}/_fake/gate?hold_after=x", method="POST")
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(hold, timeout=5)
+            assert refused.value.code == 400
+        finally:
+            proc.terminate()
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+import logging
 import math
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
@@ -19,6 +20,7 @@ from attrs import frozen
 from .converter import decode_page
 from .errors import ResponseValidationError
 from .models import Interaction
+from .order import Dedup, Repair, in_order, last_start
 from .query import SearchQuery
 from .session import Session
 from .windows import Window, floor_instant, split, split_rest, sub_window_count
@@ -26,6 +28,7 @@ from .windows import Window, floor_instant, split, split_rest, sub_window_count
 __all__ = ["InteractionSearch", "Page", "WindowPlan"]
 
 MAX_INSTANT = datetime.max.replace(tzinfo=UTC)
+log = logging.getLogger("vccasync")
 
 WindowPlan = Sequence[tuple[Window, str | None]]  # windows to run, each from its token
 
@@ -35,8 +38,9 @@ class Page:
     """One API page of a window, already filtered to what the window owns.
 
     A checkpoint follows pages generically: after a page, ``window`` resumes from
-    ``next_token`` (or is finished when ``last``), and each window of ``spawned`` (windows
-    that took over the rest of ``window``'s span) is pending from its start.
+    ``next_token`` (or is finished when ``last``), and each window of ``spawned`` is pending
+    from its start. Spawned windows take over the rest of ``window``'s span (a split) or,
+    on the first page out of order, re-cover what windows split earlier still own (repairs).
     """
 
     window: Window
@@ -50,21 +54,37 @@ class Page:
         return self.next_token is None
 
 
-class _TieGuard:
-    """Drops an interaction seen again at the same instant (bounded by the size of a tie)."""
+class _OrderWatch:
+    """One search's view of the server's order: checked on every page, repaired once broken.
+
+    Until a page breaks the order, every split is remembered (as the :class:`Repair` its
+    window would need); the first page that breaks it logs one warning, stops splitting and
+    takes the repairs of every split so far, to be spawned by that page.
+    """
 
     def __init__(self) -> None:
-        self._instant: object = None
-        self._guids: set[str] = set()
+        self.broken = False
+        self._splits: list[Repair] = []
+        self.repairs: dict[Window, Repair] = {}
 
-    def first_time(self, item: Interaction) -> bool:
-        if item.start != self._instant:
-            self._instant, self._guids = item.start, {item.guid}
-            return True
-        if item.guid in self._guids:
-            return False
-        self._guids.add(item.guid)
-        return True
+    def split(self, repair: Repair) -> None:
+        """Remember a split made on the strength of the order."""
+        self._splits.append(repair)
+
+    def violated(self, window: Window) -> tuple[Window, ...]:
+        """Note a page of ``window`` out of order; the repair windows to spawn now."""
+        if self.broken:
+            return ()
+        self.broken = True
+        log.warning(
+            "the API did not page window %s in ascending start: no more splitting in this"
+            " search, every window de-duplicated by guid, %d split window(s) re-covered",
+            window.key,
+            len(self._splits),
+        )
+        repairs, self._splits = sorted(self._splits, key=lambda r: r.window), []
+        self.repairs.update((r.window, r) for r in repairs)
+        return tuple(r.window for r in repairs)
 
 
 class InteractionSearch:
@@ -139,22 +159,36 @@ class InteractionSearch:
         return min(self._concurrency, math.ceil(per_minute / 60 * latency * 1.25) + 1)
 
     async def _window_pages(
-        self, window: Window, token: str | None, spare: Callable[[], int]
+        self, window: Window, token: str | None, run: _Run
     ) -> AsyncIterator[Page]:
+        watch = run.watch
+        token = token or window.after
         seen_tokens = {token} if token else set()
-        guard = _TieGuard()
+        repair = watch.repairs.get(window)
+        dedup = Dedup(repair.seen if repair else (), by_guid=watch.broken)
+        previous: datetime | None = None  # the last start of the previous page
         owns, covers, limit = window.owns, self.query.covers, self.query.limit
         while True:
             params = self.query.params(window, token)
             items, next_token = await self._session.get("/interactions", params, decode_page)
             spawned: tuple[Window, ...] = ()
-            if next_token is not None and len(items) >= limit:
-                spawned = self._split(window, items, spare)
+            if not watch.broken and not in_order(items, previous):
+                spawned = watch.violated(window)
+            if watch.broken:
+                dedup.by_guid()
+            previous = last_start(items, previous)
+            cut: datetime | None = None
+            if not watch.broken and next_token is not None and len(items) >= limit:
+                spawned = self._split(window, items, run.spare)
                 if spawned:  # the page ends the window; items from the cut on come again
                     cut = spawned[0].start
                     items = [i for i in items if i.start < cut]
-                    next_token = None
-            kept = [i for i in items if owns(i.start) and covers(i.start) and guard.first_time(i)]
+            kept = [i for i in items if owns(i.start) and covers(i.start) and dedup.first_time(i)]
+            if cut is not None and next_token is not None:
+                # the chain goes on after ``next_token``; only a repeat at the latest instant
+                # (as ``Dedup`` drops while ordered) could come again: keep those guids only
+                watch.split(Repair.of(window, cut, next_token, dedup.guids))
+                next_token = None
             yield Page(window, kept, next_token, spawned)
             if next_token is None:
                 return
@@ -213,6 +247,7 @@ class _Run:
         self.held: dict[asyncio.Task[None], datetime] = {}  # of those, waiting on a full queue
         self.fetching = 0  # windows running and not held by a full queue
         self.order = itertools.count()
+        self.watch = _OrderWatch()
         node: _Node | None = None
         self.head: _Node | None = None
         for window, token in search.plan:
@@ -254,7 +289,7 @@ class _Run:
 
     async def run(self, window: Window, token: str | None, node: _Node | None) -> None:
         try:
-            async for page in self.search._window_pages(window, token, self.spare):
+            async for page in self.search._window_pages(window, token, self):
                 after = node
                 for sub in page.spawned:  # in place before the page that ends its window
                     after = _Node(self.search._queue_pages, after) if after else None

@@ -13,7 +13,7 @@ import itertools
 import math
 from datetime import datetime, timedelta
 
-from attrs import frozen
+from attrs import field, frozen
 
 from .converter import format_instant
 
@@ -34,11 +34,17 @@ MIN_PAGES = 2  # expected pages per sub-window at least: each window ends with a
 
 @frozen(order=True)
 class Window:
-    """One search query's time span; ``closed`` windows own their ``end`` instant too."""
+    """One search query's time span; ``closed`` windows own their ``end`` instant too.
+
+    ``after`` is a continuation token the window's chain of pages starts from when it is
+    pending from its start: the window re-covers part of a split window's span, following
+    that window's chain (see :mod:`vccasync.order`).
+    """
 
     start: datetime
     end: datetime
     closed: bool = False
+    after: str | None = field(default=None, order=lambda token: token or "")
 
     @property
     def query_end(self) -> datetime:
@@ -51,15 +57,23 @@ class Window:
 
     @property
     def key(self) -> str:
-        """A stable text form, for checkpoints and logs."""
+        """A stable text form, for checkpoints and logs (``#token`` after a span with ``after``)."""
         bracket = "]" if self.closed else ")"
-        return f"{format_instant(self.start)}/{format_instant(self.end)}{bracket}"
+        span = f"{format_instant(self.start)}/{format_instant(self.end)}{bracket}"
+        return span if self.after is None else f"{span}#{self.after}"
 
     @classmethod
     def from_key(cls, key: str) -> Window:
         """The inverse of ``key``."""
-        start, end = key[:-1].split("/")
-        return cls(datetime.fromisoformat(start), datetime.fromisoformat(end), key[-1] == "]")
+        span, mark, after = key.partition("#")
+        start, end = span[:-1].split("/")
+        closed = span[-1] == "]"
+        return cls(
+            datetime.fromisoformat(start),
+            datetime.fromisoformat(end),
+            closed,
+            after if mark else None,
+        )
 
 
 def floor_instant(moment: datetime) -> datetime:

@@ -1,13 +1,18 @@
 """A fake VCC Interaction Content API on 127.0.0.1, for tests, benchmarks and demos."""
 
-from vccasync.fake.app import STATS_KEY, FakeConfig, FakeStats, RequestRecord, build_app
-from vccasync.fake.dataset import Dataset, DatasetSpec, Item, Query, SortKey, generate
+from vccasync.fake.app import GATE_KEY, STATS_KEY, build_app
+from vccasync.fake.config import FakeConfig
+from vccasync.fake.dataset import Dataset, DatasetSpec, Item, Query, SortKey
 from vccasync.fake.faults import ALL_KINDS, Fault, FaultConfig, FaultInjector
+from vccasync.fake.gate import Gate
+from vccasync.fake.generate import generate
 from vccasync.fake.paging import decode_token, encode_token
 from vccasync.fake.server import FakeVccServer, running_in_thread
+from vccasync.fake.stats import FakeStats, RequestRecord
 
 __all__ = [
     "ALL_KINDS",
+    "GATE_KEY",
     "STATS_KEY",
     "Dataset",
     "DatasetSpec",
@@ -17,6 +22,7 @@ __all__ = [
     "Fault",
     "FaultConfig",
     "FaultInjector",
+    "Gate",
     "Item",
     "Query",
     "RequestRecord",

@@ -7,10 +7,11 @@ import asyncio
 import time
 from datetime import datetime, timedelta
 
-from vccasync.fake.app import FakeConfig
-from vccasync.fake.dataset import DatasetSpec, generate
+from vccasync.fake.config import ORDERS, FakeConfig
 from vccasync.fake.faults import ALL_KINDS, FaultConfig
+from vccasync.fake.generate import generate
 from vccasync.fake.server import FakeVccServer
+from vccasync.fake.spec import DatasetSpec
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -31,6 +32,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--rate-limit", type=int, default=None, help="API requests per minute")
     p.add_argument("--token-ttl", type=float, default=3600.0, help="seconds")
     p.add_argument("--end-exclusive", action="store_true", help="search end is exclusive")
+    p.add_argument("--order", choices=ORDERS, default="start", help="how windows are paged")
+    p.add_argument(
+        "--hold-after",
+        type=int,
+        default=None,
+        help="hold search/content answers after N of them (POST /_fake/gate?open=1 releases)",
+    )
     return p
 
 
@@ -55,6 +63,8 @@ async def _serve(args: argparse.Namespace) -> None:
         per_item_latency=args.item_latency,
         rate_limit_per_minute=args.rate_limit,
         end_inclusive=not args.end_exclusive,
+        order=args.order,
+        hold_after=args.hold_after,
         faults=FaultConfig(
             rate=args.fault_rate, kinds=tuple(args.fault_kinds.split(",")), seed=args.seed
         ),

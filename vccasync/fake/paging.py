@@ -8,7 +8,8 @@ import re
 from datetime import datetime
 from typing import Final
 
-from vccasync.fake.dataset import SortKey, iso, to_ms
+from vccasync.fake.dataset import SortKey
+from vccasync.fake.instants import iso, to_ms
 
 _GUID: Final = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _INSTANT: Final = re.compile(

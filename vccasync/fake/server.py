@@ -10,8 +10,11 @@ from types import TracebackType
 
 from aiohttp import web
 
-from vccasync.fake.app import STATS_KEY, FakeConfig, FakeStats, build_app
+from vccasync.fake.app import GATE_KEY, STATS_KEY, build_app
+from vccasync.fake.config import FakeConfig
 from vccasync.fake.dataset import Dataset
+from vccasync.fake.gate import Gate
+from vccasync.fake.stats import FakeStats
 
 HOST = "127.0.0.1"
 
@@ -52,6 +55,11 @@ class FakeVccServer:
     @property
     def stats(self) -> FakeStats:
         return self.app[STATS_KEY]
+
+    @property
+    def gate(self) -> Gate:
+        """Holds search and content answers on demand (see :mod:`vccasync.fake.gate`)."""
+        return self.app[GATE_KEY]
 
     def reset_stats(self) -> None:
         """Zero the counters (between phases of a test)."""
