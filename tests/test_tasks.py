@@ -137,7 +137,9 @@ async def test_run_task_writes_its_range_and_resumes(pg_dsn: str) -> None:
             await run_task(t, pg_dsn, credentials_for=lambda _: creds, page_size=30) for t in tasks
         ]
         assert [r.task for r in results] == [t.id for t in tasks]
-        again = await run_task(tasks[0], pg_dsn, credentials_for=lambda _: creds)
+        again = await run_task(tasks[0], pg_dsn, credentials_for=lambda _: creds, page_size=30)
+        # another page size is another search: fetched afresh, upserted onto the same rows
+        other = await run_task(tasks[0], pg_dsn, credentials_for=lambda _: creds, page_size=50)
         with pytest.raises(InvalidRequestError, match="postgresql://"):
             await run_task(tasks[0], "out.jsonl", credentials_for=lambda _: creds)
     want = {
@@ -152,6 +154,7 @@ async def test_run_task_writes_its_range_and_resumes(pg_dsn: str) -> None:
     assert {(r["account"], r["direction"]) for r in rows} == {("acme", "outbound")}
     assert sum(r.written for r in results) == len(want) and results[0].requests > 1
     assert (again.written, again.requests) == (0, 0)
+    assert other.written == results[0].written and other.requests > 0
 
 
 def test_a_task_without_a_rate_is_allowed_but_validated() -> None:

@@ -26,6 +26,7 @@ from .models import (
     Interaction,
     InteractionPlanRef,
 )
+from .query import SearchQuery, make_query
 from .search import InteractionSearch, Page
 from .windows import Window, split
 
@@ -54,10 +55,12 @@ __all__ = [
     "Page",
     "RateLimitedError",
     "ResponseValidationError",
+    "SearchQuery",
     "VccClient",
     "VccError",
     "Window",
     "__version__",
+    "make_query",
     "split",
     "to_api",
 ]

@@ -21,14 +21,15 @@ import json
 from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any, Self
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from ..converter import to_api
 from ..errors import InvalidRequestError, VccError
 from ..query import SearchQuery
 from ..search import Page
 from ..windows import Window, split
-from .checkpoint import Checkpoint, query_identity
+from .base import SinkContext
+from .checkpoint import Checkpoint, checkpoint_name, query_identity
 
 try:
     import asyncpg
@@ -332,15 +333,27 @@ class PostgresSink:
         self.written += len(page.items)
 
 
-class PostgresQuerySink:
-    """One search into PostgreSQL behind the CLI's sink protocol (``write_page`` and ``close``
-    are coroutines here). ``open`` resumes the search's checkpoint from the database."""
+class PostgresQuerySink(SinkContext):
+    """One search into PostgreSQL as a ``Sink``; its checkpoint is kept in the database under
+    ``checkpoint_name(query)``, shared by every run of the same search and account."""
 
     def __init__(self, sink: PostgresSink, task: str, checkpoint: Checkpoint) -> None:
-        self.target = redact_url(sink.dsn)
-        self.checkpoint = checkpoint
         self._sink = sink
         self._task = task
+        self._checkpoint = checkpoint
+
+    def __repr__(self) -> str:
+        return f"PostgresQuerySink({self.target!r}, account={self._sink.account!r})"
+
+    @property
+    def target(self) -> str:
+        """The database URL without its password."""
+        return redact_url(self._sink.dsn)
+
+    @property
+    def checkpoint(self) -> Checkpoint:
+        """What has been written so far, all runs together."""
+        return self._checkpoint
 
     @classmethod
     async def open(
@@ -348,7 +361,7 @@ class PostgresQuerySink:
     ) -> PostgresQuerySink:
         """Connect, create the tables if missing, and load (or start) the checkpoint."""
         identity = query_identity(query)
-        task = "interactions?" + urlencode(identity)
+        task = checkpoint_name(query)
         sink = PostgresSink(url, account=account)
         await sink.open()
         try:
@@ -364,10 +377,10 @@ class PostgresQuerySink:
         checkpoint = Checkpoint(identity, {w.key: t for w, t in pending}, total, written)
         return cls(sink, task, checkpoint)
 
-    async def write_page(self, page: Page) -> None:
+    async def write(self, page: Page) -> None:
         """Write the page and its checkpoint in one transaction."""
         await self._sink.write(self._task, page)
-        self.checkpoint.advance(page)
+        self._checkpoint.advance(page)
 
     async def close(self) -> None:
         """Close the connection."""
