@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from contextlib import AsyncExitStack, aclosing, nullcontext
+from contextlib import AsyncExitStack, nullcontext
 from functools import partial
 from typing import Any
 
 from vccasync.errors import AuthenticationError
+from vccasync.search import Page
+from vccasync.stores.base import write_search
 from vccasync.stores.output import open_sink
 
 from .common import (
@@ -80,7 +82,7 @@ async def run(args: argparse.Namespace) -> int:
                 f" and {checkpoint.windows_done}/{checkpoint.windows_total} windows already done"
             )
         # pages as they arrive: no window waits behind another, so the budget is used whole
-        pages = vcc.search(query, ordered=False, plan=checkpoint.plan()).pages()
+        search = vcc.search(query, ordered=False, plan=checkpoint.plan())
         stopped = partial(summary, tally, sink.target, "stopped")
         on_stop = (
             nullcontext()  # stdout: nothing to resume
@@ -88,10 +90,11 @@ async def run(args: argparse.Namespace) -> int:
             else summary_on_stop(stopped, unless=AuthenticationError)
         )
         with on_stop, display_for(tally, sys.stderr, quiet=args.quiet) as display:
-            async with aclosing(pages):  # stopped while writing: the search ends first
-                async for page in pages:
-                    await sink.write(page)
-                    tally.advance(page)
-                    display.refresh()
+
+            def written(page: Page) -> None:
+                tally.advance(page)
+                display.refresh()
+
+            await write_search(sink, search, written)
         say(summary(tally, sink.target, "complete"))
     return 0

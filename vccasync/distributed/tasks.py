@@ -19,7 +19,6 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Callable, Mapping, Sequence
-from contextlib import aclosing
 from datetime import datetime, timedelta
 from typing import Any, Literal
 from urllib.parse import urlencode
@@ -31,6 +30,7 @@ from ..config import DEFAULT_RATE
 from ..converter import converter, format_instant, loads, parse_instant
 from ..errors import InvalidRequestError
 from ..query import MAX_LIMIT, SearchQuery, make_query
+from ..stores.base import write_search
 from ..stores.postgres import PostgresQuerySink, require_postgres
 from ..windows import RESOLUTION
 from .accounts import credentials
@@ -284,9 +284,6 @@ async def run_task(
         if not checkpoint.done:
             if task.requests_per_minute is not None:
                 await vcc.session.limiter.acquire()  # the hand-over gap (see the module doc)
-            pages = vcc.search(query, ordered=False, plan=checkpoint.plan()).pages()
-            async with aclosing(pages):
-                async for page in pages:
-                    await sink.write(page)
+            await write_search(sink, vcc.search(query, ordered=False, plan=checkpoint.plan()))
         written, requests = checkpoint.written - before, vcc.stats.requests
     return TaskResult(task.account, task.id, written, requests, time.monotonic() - began)

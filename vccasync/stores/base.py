@@ -16,15 +16,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import aclosing
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any, Protocol, Self, TypeVar
+from typing import IO, Any, Protocol, Self, TypeVar, cast
 
 from ..errors import InvalidRequestError
 from ..query import SearchQuery
-from ..search import Page
+from ..search import InteractionSearch, Page
 from .checkpoint import Checkpoint
 
 try:  # flock keeps two runs from writing one output (POSIX only)
@@ -51,6 +52,7 @@ __all__ = [
     "dumps",
     "lock",
     "refuse_other_query",
+    "write_search",
 ]
 
 T = TypeVar("T")
@@ -81,6 +83,22 @@ class Sink(Protocol):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None: ...
+
+
+async def write_search(
+    sink: Sink, search: InteractionSearch, on_page: Callable[[Page], None] | None = None
+) -> None:
+    """Write every page of ``search`` into ``sink``, calling ``on_page`` after each.
+
+    Stopped meanwhile (an error, a cancellation, Ctrl-C), the search is closed before the
+    exception goes on, so no fetch outlives the run.
+    """
+    pages = cast(AsyncGenerator[Page, None], search.pages())
+    async with aclosing(pages):
+        async for page in pages:
+            await sink.write(page)
+            if on_page is not None:
+                on_page(page)
 
 
 class SinkContext:
