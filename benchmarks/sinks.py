@@ -21,7 +21,7 @@ from typing import Any
 
 from vccasync import Page, VccClient, make_query
 from vccasync.query import SearchQuery
-from vccasync.stores.base import BlockingStore, Sink, SinkContext
+from vccasync.stores.base import BlockingStore, Sink, SinkContext, write_search
 from vccasync.stores.jsonl import JsonlFile
 from vccasync.stores.output import open_sink
 from vccasync.stores.sqlite import SqliteFile
@@ -36,6 +36,7 @@ class OnTheLoop(SinkContext):
 
     def __init__(self, store: BlockingStore) -> None:
         self.store = store
+        self.target = store.target
         self.checkpoint = store.checkpoint
 
     async def write(self, page: Page) -> None:
@@ -54,7 +55,7 @@ async def ticker(lags: list[float]) -> None:
 
 
 async def backfill(
-    api_url: str, query: SearchQuery, open_: Callable[[], Awaitable[Sink | OnTheLoop | None]]
+    api_url: str, query: SearchQuery, open_: Callable[[], Awaitable[Sink | None]]
 ) -> dict[str, Any]:
     client = VccClient(
         client_id="demo-client",
@@ -70,15 +71,20 @@ async def backfill(
         sink = await open_()
         watching = asyncio.create_task(ticker(lags))
         began, items = time.perf_counter(), 0
+
+        def count(page: Page) -> None:
+            nonlocal items
+            items += len(page.items)
+
         plan = sink.checkpoint.plan() if sink else None
         # chronological: pages as they arrive may bring a split window's page before the
         # page that split it, which a checkpoint refuses (see the report of this benchmark)
         search = vcc.search(query, plan=plan)
-        async for page in search.pages():
-            if sink is not None:
-                await sink.write(page)
-            items += len(page.items)
-        if sink is not None:
+        if sink is None:
+            async for page in search.pages():
+                count(page)
+        else:
+            await write_search(sink, search, count)
             await sink.close()
         seconds = time.perf_counter() - began
         watching.cancel()

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from types import TracebackType
 from typing import Any, Self
 from urllib.parse import urlsplit, urlunsplit
 
@@ -173,7 +172,7 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
-class PostgresSink:
+class PostgresSink(SinkContext):
     """Writes pages of one account's searches into PostgreSQL; use ``async with``.
 
     ``begin(task, query, windows)`` returns what is left of ``task`` (all of ``windows`` on a
@@ -197,14 +196,6 @@ class PostgresSink:
     async def __aenter__(self) -> Self:
         await self.open()
         return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     async def open(self) -> None:
         """Connect and create the tables if they are missing."""
