@@ -26,9 +26,9 @@ from ..converter import to_api
 from ..errors import InvalidRequestError, VccError
 from ..query import SearchQuery
 from ..search import Page
-from ..windows import Window, split
+from ..windows import Window
 from .base import SinkContext
-from .checkpoint import Checkpoint, checkpoint_name, query_identity
+from .checkpoint import Checkpoint, checkpoint_name
 
 try:
     import asyncpg
@@ -351,8 +351,7 @@ class PostgresQuerySink(SinkContext):
         cls, url: str, query: SearchQuery, *, account: str = "default", overwrite: bool = False
     ) -> PostgresQuerySink:
         """Connect, create the tables if missing, and load (or start) the checkpoint."""
-        identity = query_identity(query)
-        task = checkpoint_name(query)
+        fresh, task = Checkpoint.start(query), checkpoint_name(query)
         sink = PostgresSink(url, account=account)
         await sink.open()
         try:
@@ -360,12 +359,12 @@ class PostgresQuerySink(SinkContext):
                 await sink.connection.execute(
                     "DELETE FROM vccasync_tasks WHERE account = $1 AND task = $2", account, task
                 )
-            pending = await sink.begin(task, identity, split(query.start, query.end))
+            pending = await sink.begin(task, fresh.query, [w for w, _ in fresh.plan()])
             written, total = await sink.totals(task)
         except BaseException:
             await sink.close()
             raise
-        checkpoint = Checkpoint(identity, {w.key: t for w, t in pending}, total, written)
+        checkpoint = Checkpoint(fresh.query, {w.key: t for w, t in pending}, total, written)
         return cls(sink, task, checkpoint)
 
     async def write(self, page: Page) -> None:
