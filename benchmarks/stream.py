@@ -19,7 +19,7 @@ from typing import Any
 
 from vccasync import VccClient
 from vccasync.query import make_query
-from vccasync.stores.sinks import open_sink
+from vccasync.stores.output import open_sink
 
 
 async def _run(args: argparse.Namespace, out: Path) -> dict[str, Any]:
@@ -34,20 +34,17 @@ async def _run(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     items = 0
     began = time.perf_counter()
     query = make_query(args.start, args.end)
-    sink = None if args.sink == "none" else open_sink(str(out), query)  # the CLI's own sinks
+    sink = None if args.sink == "none" else await open_sink(str(out), query)  # the CLI's own
     async with client as vcc:
-        search = vcc.interactions(
-            query.start,
-            query.end,
-            ordered=args.ordered,
-            plan=sink.checkpoint.plan() if sink else None,
+        search = vcc.search(
+            query, ordered=args.ordered, plan=sink.checkpoint.plan() if sink else None
         )
         async for page in search.pages():
             if sink is not None:
-                sink.write_page(page)
+                await sink.write(page)
             items += len(page.items)
         if sink is not None:
-            sink.close()
+            await sink.close()
         stats = vcc.stats
     return {
         "items": items,

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from vccasync.fake import FakeVccServer
-from vccasync.stores.sinks import checkpoint_path
+from vccasync.stores.jsonl import checkpoint_path
 
 CLI = [sys.executable, "-m", "vccasync.cli"]
 

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from vccasync.fake import DatasetSpec, FakeConfig, FakeVccServer, generate, running_in_thread
-from vccasync.stores.sinks import checkpoint_path
+from vccasync.stores.jsonl import checkpoint_path
 
 from .cli_helpers import (
     chronological,

@@ -19,14 +19,16 @@ import pytest
 from distributed import Client, LocalCluster
 
 from vccasync.distributed.dask import Progress, run_tasks
-from vccasync.distributed.tasks import plan
+from vccasync.distributed.tasks import Task, plan
 from vccasync.fake import DatasetSpec, FakeConfig, generate, running_in_thread
 from vccasync.fake.server import FakeVccServer
+from vccasync.stores.checkpoint import checkpoint_name
 
 START = datetime(2025, 3, 1, tzinfo=UTC)
 WINDOW = 2.0  # seconds: the fakes' rate-limit window (a compressed minute)
 PER_WINDOW = 20  # each account's budget: requests per window
 BUDGET = PER_WINDOW * 60 / WINDOW  # the same budget in requests per minute
+PAGE_SIZE = 40
 
 pytestmark = pytest.mark.slow
 
@@ -104,6 +106,11 @@ async def mid_window_tasks(dsn: str) -> list[tuple[str, str]]:
     return [(r["account"], r["task"]) for r in rows]
 
 
+def task_of(tasks: list[Task], page_size: int) -> dict[str, str]:
+    """Task ids by the name of their checkpoint in the database."""
+    return {checkpoint_name(t.search_query(page_size)): t.id for t in tasks}
+
+
 def test_two_accounts_on_two_workers_survive_a_killed_worker(
     cluster: Client, fakes: dict[str, FakeVccServer], pg_dsn: str, tmp_path: Path
 ) -> None:
@@ -133,7 +140,8 @@ def test_two_accounts_on_two_workers_survive_a_killed_worker(
         if killed:
             return
         # kill the worker of a task that stands mid-window (pages written, a token saved)
-        mid = asyncio.run(mid_window_tasks(pg_dsn))
+        ids = task_of(tasks, PAGE_SIZE)
+        mid = [(account, ids[name]) for account, name in asyncio.run(mid_window_tasks(pg_dsn))]
         for worker, keys in cluster.processing().items():
             hit = [m for m in mid if any(f"-{m[0]}-{m[1]}" in str(key) for key in keys)]
             if hit:
@@ -148,7 +156,7 @@ def test_two_accounts_on_two_workers_survive_a_killed_worker(
         pg_dsn,
         accounts_file=creds,
         progress=on_progress,
-        page_size=40,
+        page_size=PAGE_SIZE,
         concurrency=2,
         backoff_initial=0.01,
     )
@@ -172,7 +180,9 @@ def test_two_accounts_on_two_workers_survive_a_killed_worker(
     # a rerun of the whole plan finds every task finished: no search, nothing new
     for fake in fakes.values():
         fake.reset_stats()
-    again = run_tasks(cluster, tasks, pg_dsn, accounts_file=creds, progress=None)
+    again = run_tasks(
+        cluster, tasks, pg_dsn, accounts_file=creds, progress=None, page_size=PAGE_SIZE
+    )
     assert sum(r.written for r in again) == 0
     assert all(fake.stats.search_requests == 0 for fake in fakes.values())
     assert sorted(asyncio.run(stored(pg_dsn))) == sorted(got)

@@ -14,7 +14,9 @@ import pytest
 
 from vccasync import VccClient, VccError, Window
 from vccasync.fake import DatasetSpec, FakeVccServer, generate
+from vccasync.query import make_query
 from vccasync.search import Page
+from vccasync.stores.output import open_sink
 from vccasync.stores.postgres import PostgresSink, is_postgres_url, redact_url
 
 from .conftest import api_shape, client_for
@@ -190,6 +192,24 @@ async def test_a_task_name_is_bound_to_its_query(pg_dsn: str) -> None:
             await sink.begin("t", {"q": 2}, [window])
     async with PostgresSink(pg_dsn, account="other") as sink:  # accounts are separate
         assert await sink.begin("t", {"q": 2}, [window]) == [(window, None)]
+
+
+async def test_a_search_resumes_its_own_page_size_only(pg_dsn: str, fake: FakeVccServer) -> None:
+    query = make_query(START, START + timedelta(days=3), limit=25)
+    async with client_for(fake) as vcc:
+        async with await open_sink(pg_dsn, query, account="acme") as sink:
+            async for page in vcc.search(query, ordered=False, plan=sink.checkpoint.plan()).pages():
+                await sink.write(page)
+        written = sink.checkpoint.written
+        assert sink.checkpoint.done and written == len(
+            fake.dataset.expected(query.start, query.end)
+        )
+        async with await open_sink(pg_dsn, query, account="acme") as again:
+            assert again.checkpoint.done and again.checkpoint.written == written
+        other = attrs.evolve(query, limit=40)  # the same range, another page size
+        async with await open_sink(pg_dsn, other, account="acme") as fresh:
+            assert not fresh.checkpoint.done and fresh.checkpoint.written == 0
+            assert fresh.target == redact_url(pg_dsn)
 
 
 async def test_unreachable_database_is_one_clear_error() -> None:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
+import os
 import sqlite3
+import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,7 +23,9 @@ from vccasync.fake import DatasetSpec, generate
 from vccasync.query import make_query
 from vccasync.session import SessionStats
 from vccasync.stores.checkpoint import Checkpoint, query_identity
-from vccasync.stores.sinks import JsonlSink, SqliteSink, StdoutSink, checkpoint_path, open_sink
+from vccasync.stores.jsonl import JsonlSink, StdoutSink, checkpoint_path
+from vccasync.stores.output import open_sink
+from vccasync.stores.sqlite import SqliteFile, SqliteSink
 
 from .cli_helpers import Terminal
 
@@ -91,97 +97,99 @@ def test_damaged_checkpoint_is_refused(data: Any) -> None:
 # --- JSONL --------------------------------------------------------------------------------
 
 
-def test_jsonl_resume_cuts_back_to_the_checkpoint(tmp_path: Path, items: list[Any]) -> None:
+async def test_jsonl_resume_cuts_back_to_the_checkpoint(tmp_path: Path, items: list[Any]) -> None:
     out = tmp_path / "out.jsonl"
     first, second, *rest = pages(items)
-    sink = JsonlSink(out, QUERY)
-    sink.write_page(first)
-    sink.close()
+    sink = await JsonlSink.open(out, QUERY)
+    await sink.write(first)
+    await sink.close()
     with out.open("ab") as torn:  # a crash after writing lines, before the checkpoint
         torn.write(b"".join(json.dumps(to_api(i)).encode() + b"\n" for i in second.items))
         torn.write(b'{"guid": "half a li')
-    sink = JsonlSink(out, QUERY)
+    sink = await JsonlSink.open(out, QUERY)
     assert sink.checkpoint.written == 10 and out.stat().st_size == len(out.read_bytes())
     assert len(out.read_bytes().splitlines()) == 10
     for page in (second, *rest):
-        sink.write_page(page)
-    sink.close()
+        await sink.write(page)
+    await sink.close()
     lines = [json.loads(line) for line in out.read_bytes().splitlines()]
     assert lines == [to_api(i) for i in items[:40]]
     stored = json.loads(checkpoint_path(out).read_bytes())
     assert stored["pending"] == {} and stored["output_bytes"] == out.stat().st_size
-    assert JsonlSink(out, QUERY).checkpoint.done
+    async with await JsonlSink.open(out, QUERY) as done:
+        assert done.checkpoint.done
 
 
-def test_jsonl_refusals(tmp_path: Path, items: list[Any]) -> None:
+async def test_jsonl_refusals(tmp_path: Path, items: list[Any]) -> None:
     out = tmp_path / "out.jsonl"
     out.write_text("someone else's\n")
     with pytest.raises(InvalidRequestError, match="not written by vccasync"):
-        JsonlSink(out, QUERY)
-    sink = JsonlSink(out, QUERY, overwrite=True)
+        await JsonlSink.open(out, QUERY)
+    sink = await JsonlSink.open(out, QUERY, overwrite=True)
     assert out.stat().st_size == 0
     with pytest.raises(InvalidRequestError, match="another vccasync run"):
-        JsonlSink(out, QUERY)
-    sink.write_page(pages(items)[0])
-    sink.close()
+        await JsonlSink.open(out, QUERY)
+    await sink.write(pages(items)[0])
+    await sink.close()
     with pytest.raises(InvalidRequestError, match="different backfill"):
-        JsonlSink(out, make_query(START, START + timedelta(days=2)))
+        await JsonlSink.open(out, make_query(START, START + timedelta(days=2)))
     out.write_bytes(b"")
     with pytest.raises(InvalidRequestError, match="shorter"):
-        JsonlSink(out, QUERY)
+        await JsonlSink.open(out, QUERY)
     checkpoint_path(out).write_text("{not json")
     with pytest.raises(InvalidRequestError, match="damaged"):
-        JsonlSink(out, QUERY)
+        await JsonlSink.open(out, QUERY)
 
 
-def test_stdout_sink_writes_lines() -> None:
+async def test_stdout_sink_writes_lines() -> None:
     stream = io.BytesIO()
-    sink = StdoutSink(QUERY, stream)
+    sink = await StdoutSink.open(QUERY, stream)
     window = sink.checkpoint.plan()[0][0]
-    sink.write_page(Page(window, [], None))
-    sink.close()
+    await sink.write(Page(window, [], None))
+    await sink.close()
     assert stream.getvalue() == b"" and sink.checkpoint.windows_done == 1
 
 
-def test_open_sink_by_name(tmp_path: Path) -> None:
-    assert isinstance(open_sink("-", QUERY), StdoutSink)
+async def test_open_sink_by_name(tmp_path: Path) -> None:
+    async with await open_sink("-", QUERY) as stdout:
+        assert isinstance(stdout, StdoutSink)
     for name, kind in (("a.ndjson", JsonlSink), ("b.sqlite3", SqliteSink), ("c.DB", SqliteSink)):
-        sink = open_sink(str(tmp_path / name), QUERY)
+        sink = await open_sink(str(tmp_path / name), QUERY)
         assert isinstance(sink, kind)
-        sink.close()
+        await sink.close()
     with pytest.raises(InvalidRequestError, match="must end with"):
-        open_sink(str(tmp_path / "d.json"), QUERY)
+        await open_sink(str(tmp_path / "d.json"), QUERY)
 
 
 # --- SQLite -------------------------------------------------------------------------------
 
 
-def test_sqlite_rows_and_checkpoint_commit_together(tmp_path: Path, items: list[Any]) -> None:
+async def test_sqlite_rows_and_checkpoint_commit_together(tmp_path: Path, items: list[Any]) -> None:
     out = tmp_path / "out.sqlite"
     first, second, *_ = pages(items)
-    sink = SqliteSink(out, QUERY)
-    sink.write_page(first)
-    sink.close()
-    sink = SqliteSink(out, QUERY)
+    sink = await SqliteSink.open(out, QUERY)
+    await sink.write(first)
+    await sink.close()
+    sink = await SqliteSink.open(out, QUERY)
     assert sink.checkpoint.written == 10
     assert sink.checkpoint.plan()[0][1] == "t1"
-    sink.write_page(second)
-    sink.write_page(Page(second.window, items[10:25], "t2"))  # the same rows again: upserted
+    await sink.write(second)
+    await sink.write(Page(second.window, items[10:25], "t2"))  # the same rows again: upserted
     with sqlite3.connect(out) as db:
         query = "SELECT count(*), count(DISTINCT guid) FROM interactions"
         count, distinct = db.execute(query).fetchone()
         assert count == distinct == 25
         content = db.execute("SELECT count(*) FROM content").fetchone()[0]
         assert content == sum(len(i.content) for i in items[:25])
-    sink.close()
+    await sink.close()
 
 
-def test_sqlite_schema_is_plain_sql(tmp_path: Path, items: list[Any]) -> None:
+async def test_sqlite_schema_is_plain_sql(tmp_path: Path, items: list[Any]) -> None:
     out = tmp_path / "out.db"
-    sink = SqliteSink(out, QUERY)
+    sink = await SqliteSink.open(out, QUERY)
     for page in pages(items):
-        sink.write_page(page)
-    sink.close()
+        await sink.write(page)
+    await sink.close()
     with sqlite3.connect(out) as db:
         first = db.execute("SELECT guid, start FROM interactions ORDER BY start LIMIT 1").fetchone()
         by_type = dict(db.execute("SELECT type, count(*) FROM content GROUP BY type").fetchall())
@@ -194,26 +202,94 @@ def test_sqlite_schema_is_plain_sql(tmp_path: Path, items: list[Any]) -> None:
     assert agents == sum(len(i.handling_agents) for i in items[:40])
 
 
-def test_sqlite_refusals(tmp_path: Path, items: list[Any]) -> None:
+async def test_sqlite_refusals(tmp_path: Path, items: list[Any]) -> None:
     foreign = tmp_path / "foreign.sqlite"
     with sqlite3.connect(foreign) as db:
         db.execute("CREATE TABLE notes (body TEXT)")
     with pytest.raises(InvalidRequestError, match="did not create"):
-        SqliteSink(foreign, QUERY)
-    SqliteSink(foreign, QUERY, overwrite=True).close()
+        await SqliteSink.open(foreign, QUERY)
+    await (await SqliteSink.open(foreign, QUERY, overwrite=True)).close()
     with sqlite3.connect(foreign) as db:
         tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert "notes" not in tables and "interactions" in tables
     text = tmp_path / "text.sqlite"
     text.write_text("not a database at all, just some text\n" * 50)
     with pytest.raises(InvalidRequestError, match="not an SQLite database"):
-        SqliteSink(text, QUERY)
-    held = SqliteSink(tmp_path / "held.sqlite", QUERY)
+        await SqliteSink.open(text, QUERY)
+    held = await SqliteSink.open(tmp_path / "held.sqlite", QUERY)
     with pytest.raises(InvalidRequestError, match="another vccasync run"):
-        SqliteSink(tmp_path / "held.sqlite", QUERY)
-    held.close()
+        await SqliteSink.open(tmp_path / "held.sqlite", QUERY)
+    await held.close()
     with pytest.raises(InvalidRequestError, match="different backfill"):
-        SqliteSink(tmp_path / "held.sqlite", make_query(START, START + timedelta(days=1)))
+        await SqliteSink.open(
+            tmp_path / "held.sqlite", make_query(START, START + timedelta(days=1))
+        )
+
+
+# --- off the event loop -------------------------------------------------------------------
+
+
+class Gate:
+    """A blocking call held on the writer thread until the test lets it go."""
+
+    def __init__(self, call: Callable[..., Any]) -> None:
+        self.entered, self.release = threading.Event(), threading.Event()
+        self.call = call
+
+    def __call__(self, *args: Any) -> Any:
+        self.entered.set()
+        if not self.release.wait(30):
+            raise AssertionError("the held call was never released")
+        return self.call(*args)
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".sqlite"])
+async def test_the_loop_runs_while_a_sink_syncs(
+    tmp_path: Path, items: list[Any], suffix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / f"out{suffix}"
+    first, second, *_ = pages(items)
+    sink = await open_sink(str(out), QUERY)
+    if suffix == ".jsonl":
+        gate = Gate(os.fsync)
+        monkeypatch.setattr(os, "fsync", gate)  # the lines' fsync
+    else:
+        gate = Gate(SqliteFile._store)
+        # inside the page's transaction
+        monkeypatch.setattr(SqliteFile, "_store", lambda store, state: gate(store, state))
+    ticks, goal, reached = 0, 0, asyncio.Event()
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            if goal and ticks >= goal:
+                reached.set()
+            await asyncio.sleep(0)
+
+    ticking = asyncio.create_task(ticker())
+    writes = [asyncio.create_task(sink.write(page)) for page in (first, second)]
+    await asyncio.to_thread(gate.entered.wait)  # the loop runs while the thread waits
+    goal = ticks + 100
+    await reached.wait()  # the loop goes on while the writer is held
+    assert not any(w.done() for w in writes)
+    gate.release.set()
+    await asyncio.gather(*writes)
+    ticking.cancel()
+    await sink.close()
+    assert sink.checkpoint.written == 25 and sink.checkpoint.plan()[0][1] == "t2"
+    if suffix == ".jsonl":  # written in the order asked
+        lines = [json.loads(line) for line in out.read_bytes().splitlines()]
+        assert lines == [to_api(i) for i in items[:25]]
+
+
+async def test_another_page_size_is_another_backfill(tmp_path: Path, items: list[Any]) -> None:
+    for name in ("out.jsonl", "out.sqlite"):
+        async with await open_sink(str(tmp_path / name), QUERY) as sink:
+            await sink.write(pages(items)[0])
+        smaller = make_query(QUERY.start, QUERY.end, limit=500)
+        with pytest.raises(InvalidRequestError, match=r"different backfill.*limit=1000"):
+            await open_sink(str(tmp_path / name), smaller)
 
 
 # --- progress -----------------------------------------------------------------------------

@@ -11,9 +11,9 @@ from typing import Any
 import asyncpg
 import pytest
 
-from vccasync import InvalidRequestError
+from vccasync import InvalidRequestError, VccClient, make_query
 from vccasync.distributed.accounts import credentials, env_prefix
-from vccasync.distributed.tasks import Task, plan, run_task, share, task_from_json
+from vccasync.distributed.tasks import Task, plan, plan_search, run_task, share, task_from_json
 from vccasync.fake import DatasetSpec, FakeVccServer, generate
 from vccasync.windows import RESOLUTION
 
@@ -137,7 +137,9 @@ async def test_run_task_writes_its_range_and_resumes(pg_dsn: str) -> None:
             await run_task(t, pg_dsn, credentials_for=lambda _: creds, page_size=30) for t in tasks
         ]
         assert [r.task for r in results] == [t.id for t in tasks]
-        again = await run_task(tasks[0], pg_dsn, credentials_for=lambda _: creds)
+        again = await run_task(tasks[0], pg_dsn, credentials_for=lambda _: creds, page_size=30)
+        # another page size is another search: fetched afresh, upserted onto the same rows
+        other = await run_task(tasks[0], pg_dsn, credentials_for=lambda _: creds, page_size=50)
         with pytest.raises(InvalidRequestError, match="postgresql://"):
             await run_task(tasks[0], "out.jsonl", credentials_for=lambda _: creds)
     want = {
@@ -152,6 +154,7 @@ async def test_run_task_writes_its_range_and_resumes(pg_dsn: str) -> None:
     assert {(r["account"], r["direction"]) for r in rows} == {("acme", "outbound")}
     assert sum(r.written for r in results) == len(want) and results[0].requests > 1
     assert (again.written, again.requests) == (0, 0)
+    assert other.written == results[0].written and other.requests > 0
 
 
 def test_a_task_without_a_rate_is_allowed_but_validated() -> None:
@@ -159,3 +162,22 @@ def test_a_task_without_a_rate_is_allowed_but_validated() -> None:
     assert task.requests_per_minute is None and task.parallel == 1
     with pytest.raises(InvalidRequestError, match="positive"):
         Task(account="a", start=START, end=START, requests_per_minute=0)
+
+
+async def test_one_query_from_plan_to_search() -> None:
+    query = make_query(START, START + timedelta(days=40), direction="inbound", connect_to="02")
+    tasks = plan_search(query, accounts=["a"], split_by="month")
+    assert tasks == plan(
+        START, START + timedelta(days=40), accounts=["a"],
+        filters={"direction": "inbound", "connect_to": "02"},
+    )  # fmt: skip
+    first = tasks[0].search_query(limit=50)
+    end = START + timedelta(days=31) - RESOLUTION
+    assert first == make_query(START, end, direction="inbound", connect_to="02", limit=50)
+    settings = {"client_id": "id", "client_secret": "secret", "api_url": "http://127.0.0.1:9/x"}
+    async with VccClient(**settings) as vcc:  # nothing is sent
+        assert vcc.search(first).query == first
+        wrapped = vcc.interactions(START, end, direction="inbound", connect_to="02", limit=50)
+        assert wrapped.query == first
+        with pytest.raises(InvalidRequestError, match="SearchQuery"):
+            vcc.search({"start": "2025-01-01"})  # type: ignore[arg-type]

@@ -29,6 +29,7 @@ from .models import (
     Interaction,
     InteractionPlanRef,
 )
+from .query import SearchQuery, make_query
 from .search import InteractionSearch, Page
 from .windows import Window, split
 
@@ -61,10 +62,12 @@ __all__ = [
     "PermissionDeniedError",
     "RateLimitedError",
     "ResponseValidationError",
+    "SearchQuery",
     "VccClient",
     "VccError",
     "Window",
     "__version__",
+    "make_query",
     "split",
     "to_api",
 ]

@@ -17,7 +17,7 @@ from .converter import structure_interaction
 from .deletes import DeleteFailure, DeleteOutcome, Deleter
 from .errors import InvalidRequestError, VccError
 from .models import Direction, Interaction
-from .query import make_query
+from .query import SearchQuery, make_query
 from .search import InteractionSearch, WindowPlan
 from .session import Session, SessionStats, path_segment
 
@@ -135,6 +135,14 @@ class VccClient:
             handling_agent_id=handling_agent_id,
             limit=limit,
         )
+        return self.search(query, ordered=ordered, plan=plan)
+
+    def search(
+        self, query: SearchQuery, *, ordered: bool = True, plan: WindowPlan | None = None
+    ) -> InteractionSearch:
+        """The search ``query`` describes (see ``make_query``), as ``interactions`` runs it."""
+        if not isinstance(query, SearchQuery):
+            raise InvalidRequestError(f"query must be a SearchQuery (make_query), got {query!r}")
         return InteractionSearch(
             self.session, query, concurrency=self.config.concurrency, ordered=ordered, plan=plan
         )

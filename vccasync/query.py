@@ -49,6 +49,16 @@ class SearchQuery:
             params["limit"] = str(self.limit)
         return params
 
+    def keywords(self) -> dict[str, str]:
+        """The filters that are set, by ``make_query``'s argument names, as text."""
+        named = {
+            "direction": self.direction.value if self.direction else None,
+            "connect_from": self.connect_from,
+            "connect_to": self.connect_to,
+            "handling_agent_id": self.handling_agent_id,
+        }
+        return {k: v for k, v in named.items() if v is not None}
+
     def filters(self) -> dict[str, str]:
         """The filters as CLI/checkpoint-friendly text (no range, no paging)."""
         return {

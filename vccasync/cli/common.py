@@ -19,7 +19,6 @@ from vccasync.config import REGIONS, ClientConfig
 from vccasync.fake import DatasetSpec, FakeConfig
 from vccasync.models import Direction
 from vccasync.query import MAX_PREFIX, SearchQuery, make_query
-from vccasync.search import InteractionSearch
 from vccasync.windows import RESOLUTION
 
 from . import demo
@@ -37,8 +36,6 @@ __all__ = [
     "prefix",
     "query_from_args",
     "say",
-    "search",
-    "search_filters",
     "summary_on_stop",
 ]
 
@@ -211,32 +208,15 @@ async def connect(vcc: VccClient, stack: AsyncExitStack) -> None:
     await vcc.session.tokens.token()
 
 
-def search_filters(args: argparse.Namespace) -> dict[str, Any]:
-    """The filter options, by the names of ``make_query``'s arguments."""
-    return {
-        "direction": args.direction,
-        "connect_from": args.connect_from,
-        "connect_to": args.connect_to,
-        "handling_agent_id": args.agent_id,
-    }
-
-
 def query_from_args(args: argparse.Namespace) -> SearchQuery:
     """The search of the range and filter options; ``InvalidRequestError`` if it is wrong."""
-    return make_query(args.start, args.end, **search_filters(args))
-
-
-def search(vcc: VccClient, query: SearchQuery, **options: Any) -> InteractionSearch:
-    """``vcc.interactions`` of ``query``; ``options`` such as ``ordered`` and ``plan``."""
-    return vcc.interactions(
-        query.start,
-        query.end,
-        direction=query.direction,
-        connect_from=query.connect_from,
-        connect_to=query.connect_to,
-        handling_agent_id=query.handling_agent_id,
-        limit=query.limit,
-        **options,
+    return make_query(
+        args.start,
+        args.end,
+        direction=args.direction,
+        connect_from=args.connect_from,
+        connect_to=args.connect_to,
+        handling_agent_id=args.agent_id,
     )
 
 

@@ -23,7 +23,6 @@ from .common import (
     open_client,
     query_from_args,
     say,
-    search,
     summary_on_stop,
 )
 from .content_progress import ContentTally
@@ -106,7 +105,7 @@ async def run(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise InvalidRequestError(f"cannot create --dest {dest}: {exc.strerror}") from None
         await connect(vcc, stack)
-        found = search(vcc, query)
+        found = vcc.search(query)
         tally = ContentTally(BulkProgress(), vcc.stats)
         with (
             summary_on_stop(lambda: tally.summary("stopped")),

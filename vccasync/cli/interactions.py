@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import inspect
 import sys
 from contextlib import AsyncExitStack, nullcontext
 from functools import partial
 from typing import Any
 
 from vccasync.errors import AuthenticationError
-from vccasync.stores.postgres import PostgresQuerySink, is_postgres_url
-from vccasync.stores.sinks import Sink, open_sink
+from vccasync.search import Page
+from vccasync.stores.base import write_search
+from vccasync.stores.output import open_sink
 
 from .common import (
     add_client_options,
@@ -20,7 +20,6 @@ from .common import (
     open_client,
     query_from_args,
     say,
-    search,
     summary_on_stop,
 )
 from .progress import Tally, display_for, summary
@@ -65,15 +64,9 @@ async def run(args: argparse.Namespace) -> int:
     query = query_from_args(args)
     async with AsyncExitStack() as stack:
         vcc = await open_client(args, stack)
-        sink: Sink | PostgresQuerySink
-        if is_postgres_url(args.output):
-            sink = await PostgresQuerySink.open(
-                args.output, query, account=args.account, overwrite=args.overwrite
-            )
-            stack.push_async_callback(sink.close)
-        else:
-            sink = open_sink(args.output, query, overwrite=args.overwrite)
-            stack.callback(sink.close)
+        sink = await stack.enter_async_context(
+            await open_sink(args.output, query, overwrite=args.overwrite, account=args.account)
+        )
         checkpoint = sink.checkpoint
         if checkpoint.done:
             say(
@@ -89,7 +82,7 @@ async def run(args: argparse.Namespace) -> int:
                 f" and {checkpoint.windows_done}/{checkpoint.windows_total} windows already done"
             )
         # pages as they arrive: no window waits behind another, so the budget is used whole
-        pages = search(vcc, query, ordered=False, plan=checkpoint.plan()).pages()
+        search = vcc.search(query, ordered=False, plan=checkpoint.plan())
         stopped = partial(summary, tally, sink.target, "stopped")
         on_stop = (
             nullcontext()  # stdout: nothing to resume
@@ -97,11 +90,11 @@ async def run(args: argparse.Namespace) -> int:
             else summary_on_stop(stopped, unless=AuthenticationError)
         )
         with on_stop, display_for(tally, sys.stderr, quiet=args.quiet) as display:
-            async for page in pages:
-                written = sink.write_page(page)
-                if inspect.isawaitable(written):  # PostgreSQL
-                    await written
+
+            def written(page: Page) -> None:
                 tally.advance(page)
                 display.refresh()
+
+            await write_search(sink, search, written)
         say(summary(tally, sink.target, "complete"))
     return 0

@@ -8,9 +8,9 @@ import sys
 from typing import Any
 
 from vccasync.config import DEFAULT_RATE
-from vccasync.distributed.tasks import SPLITS, plan
+from vccasync.distributed.tasks import SPLITS, plan_search
 
-from .common import add_search_options, positive, search_filters
+from .common import add_search_options, positive, query_from_args
 
 __all__ = ["add_parser", "run"]
 
@@ -48,11 +48,9 @@ def add_parser(subparsers: Any) -> None:
 
 async def run(args: argparse.Namespace) -> int:
     """Print the tasks."""
-    tasks = plan(
-        args.start,
-        args.end,
+    tasks = plan_search(
+        query_from_args(args),
         accounts=args.account,
-        filters=search_filters(args),
         split_by=args.split_by,
         requests_per_minute=args.requests_per_minute,
         parallel=args.parallel,

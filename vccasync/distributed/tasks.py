@@ -3,7 +3,8 @@
 A task is plain JSON (account, range, filters, rate share); it names its account and never
 carries credentials (see ``vccasync.distributed.accounts``). Tasks of a plan do not
 overlap, so running all of them, in any order, anywhere, writes each interaction once; each
-resumes from the checkpoint it shares with every other run of the same task in the database.
+resumes from the checkpoint it shares in the database with every other run of the same task
+and page size.
 
 Rate shares: ``plan`` assumes at most ``parallel`` tasks of one account run at once and gives
 each ``budget / parallel`` minus one request per rate-limit window, the slack that keeps the
@@ -28,8 +29,9 @@ from ..client import VccClient
 from ..config import DEFAULT_RATE
 from ..converter import converter, format_instant, loads, parse_instant
 from ..errors import InvalidRequestError
-from ..query import make_query
-from ..stores.postgres import PostgresSink, require_postgres
+from ..query import MAX_LIMIT, SearchQuery, make_query
+from ..stores.base import write_search
+from ..stores.postgres import PostgresQuerySink, require_postgres
 from ..windows import RESOLUTION
 from .accounts import credentials
 
@@ -39,6 +41,7 @@ __all__ = [
     "Task",
     "TaskResult",
     "plan",
+    "plan_search",
     "run_task",
     "share",
     "task_from_json",
@@ -63,7 +66,8 @@ class Task:
     """One account's search over one range, with the share of the account's request budget.
 
     ``parallel`` is how many tasks of the account the share assumes run at once; ``id`` names
-    the task in the shared checkpoint (the same account, range and filters: the same id).
+    the task (the same account, range and filters: the same id). Its checkpoint in the
+    database is that of its search (``checkpoint_name``), page size included.
     """
 
     account: str
@@ -76,29 +80,21 @@ class Task:
     def __attrs_post_init__(self) -> None:
         if not self.account or not isinstance(self.account, str):
             raise InvalidRequestError("a task needs an account name")
-        make_query(self.start, self.end, **self.keywords())  # raises InvalidRequestError
+        self.search_query()  # raises InvalidRequestError
         if self.requests_per_minute is not None and self.requests_per_minute <= 0:
             raise InvalidRequestError("a task's requests_per_minute must be positive")
         if self.parallel < 1:
             raise InvalidRequestError("a task's parallel must be at least 1")
 
-    def keywords(self) -> dict[str, Any]:
-        """The filters as keywords of ``VccClient.interactions``."""
-        return dict(self.filters)
+    def search_query(self, limit: int = MAX_LIMIT) -> SearchQuery:
+        """The search this task runs, ``limit`` interactions a page."""
+        return make_query(self.start, self.end, limit=limit, **self.filters)
 
     @property
     def id(self) -> str:
-        """``START/END`` and the filters as a query string: the task's checkpoint name."""
+        """``START/END`` and the filters as a query string: the task's name."""
         span = f"{format_instant(self.start)}/{format_instant(self.end)}"
         return span + (f"?{urlencode(sorted(self.filters.items()))}" if self.filters else "")
-
-    def query(self) -> dict[str, Any]:
-        """The search this task runs, as JSON (recorded with its checkpoint)."""
-        return {
-            "start": format_instant(self.start),
-            "end": format_instant(self.end),
-            "filters": dict(sorted(self.filters.items())),
-        }
 
     def to_json(self) -> dict[str, Any]:
         """The task as JSON-ready data (``task_from_json`` reads it back)."""
@@ -178,9 +174,35 @@ def plan(
 ) -> list[Task]:
     """The tasks of a backfill of ``accounts`` over [start, end] (both included).
 
-    Each account's range is cut at calendar months (or weeks from Monday, days, or not at all)
-    into tasks that do not overlap. ``requests_per_minute`` is each account's budget (one
-    number, or one per account); ``parallel`` how many tasks of an account may run at once.
+    ``filters`` are ``make_query`` keywords; the rest is as for ``plan_search``.
+    """
+    kept: dict[str, Any] = {k: str(v) for k, v in (filters or {}).items() if v is not None}
+    _check_filters(None, None, kept)
+    return plan_search(
+        make_query(start, end, **kept),
+        accounts=accounts,
+        split_by=split_by,
+        requests_per_minute=requests_per_minute,
+        parallel=parallel,
+        rate_window=rate_window,
+    )
+
+
+def plan_search(
+    query: SearchQuery,
+    *,
+    accounts: Sequence[str],
+    split_by: Split = "month",
+    requests_per_minute: float | Mapping[str, float] = DEFAULT_RATE,
+    parallel: int = 4,
+    rate_window: float = API_WINDOW,
+) -> list[Task]:
+    """The tasks of a backfill of ``accounts``, each searching part of ``query``'s range.
+
+    The range is cut at calendar months (or weeks from Monday, days, or not at all) into
+    tasks that do not overlap, each with the query's filters (the page size is
+    ``run_task``'s). ``requests_per_minute`` is each account's budget (one number, or one
+    per account); ``parallel`` how many tasks of an account may run at once.
     ``rate_window`` is the length in seconds of the API's sliding rate-limit window.
     """
     if split_by not in SPLITS:
@@ -189,12 +211,10 @@ def plan(
         raise InvalidRequestError("accounts must be a non-empty list of distinct names")
     if parallel < 1:
         raise InvalidRequestError("parallel must be at least 1")
-    kept: dict[str, Any] = {k: str(v) for k, v in (filters or {}).items() if v is not None}
-    _check_filters(None, None, kept)
-    query = make_query(start, end, **kept)
     edges = [query.start, *_boundaries(query.start, query.end, split_by)]
     ranges = [(a, b - RESOLUTION) for a, b in itertools.pairwise(edges)]
     ranges.append((edges[-1], query.end))
+    filters = query.keywords()
     tasks = []
     for account in accounts:
         budget = (
@@ -211,7 +231,7 @@ def plan(
                 account=account,
                 start=a,
                 end=b,
-                filters=kept,
+                filters=filters,
                 requests_per_minute=rate,
                 parallel=slots,
             )
@@ -253,22 +273,17 @@ async def run_task(
         task.account
     )
     options = {**client_options, "requests_per_minute": task.requests_per_minute}
+    query = task.search_query(limit=page_size)
     began = time.monotonic()
     async with (
-        PostgresSink(output, account=task.account) as sink,
+        await PostgresQuerySink.open(output, query, account=task.account) as sink,
         VccClient(**found, **options) as vcc,
     ):
-        search = vcc.interactions(
-            task.start, task.end, ordered=False, limit=page_size, **task.keywords()
-        )
-        todo = await sink.begin(task.id, task.query(), search.windows)
-        if todo:
+        checkpoint = sink.checkpoint
+        before = checkpoint.written
+        if not checkpoint.done:
             if task.requests_per_minute is not None:
                 await vcc.session.limiter.acquire()  # the hand-over gap (see the module doc)
-            search = vcc.interactions(
-                task.start, task.end, ordered=False, limit=page_size, plan=todo, **task.keywords()
-            )
-            async for page in search.pages():
-                await sink.write(task.id, page)
-        requests = vcc.stats.requests
-    return TaskResult(task.account, task.id, sink.written, requests, time.monotonic() - began)
+            await write_search(sink, vcc.search(query, ordered=False, plan=checkpoint.plan()))
+        written, requests = checkpoint.written - before, vcc.stats.requests
+    return TaskResult(task.account, task.id, written, requests, time.monotonic() - began)

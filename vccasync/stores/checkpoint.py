@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlencode
 
 from attrs import define, field
 
@@ -18,7 +19,7 @@ from ..query import SearchQuery
 from ..search import Page
 from ..windows import Window, split
 
-__all__ = ["FORMAT", "Checkpoint", "query_identity"]
+__all__ = ["FORMAT", "Checkpoint", "checkpoint_name", "query_identity"]
 
 FORMAT = 1  # version of the stored form
 
@@ -31,6 +32,11 @@ def query_identity(query: SearchQuery) -> dict[str, str]:
         **query.filters(),
         "limit": str(query.limit),
     }
+
+
+def checkpoint_name(query: SearchQuery) -> str:
+    """The name under which a shared store keeps the checkpoint of ``query``."""
+    return "interactions?" + urlencode(query_identity(query))
 
 
 @define

@@ -19,16 +19,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from types import TracebackType
 from typing import Any, Self
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from ..converter import to_api
 from ..errors import InvalidRequestError, VccError
 from ..query import SearchQuery
 from ..search import Page
-from ..windows import Window, split
-from .checkpoint import Checkpoint, query_identity
+from ..windows import Window
+from .base import SinkContext
+from .checkpoint import Checkpoint, checkpoint_name
 
 try:
     import asyncpg
@@ -172,7 +172,7 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
-class PostgresSink:
+class PostgresSink(SinkContext):
     """Writes pages of one account's searches into PostgreSQL; use ``async with``.
 
     ``begin(task, query, windows)`` returns what is left of ``task`` (all of ``windows`` on a
@@ -196,14 +196,6 @@ class PostgresSink:
     async def __aenter__(self) -> Self:
         await self.open()
         return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     async def open(self) -> None:
         """Connect and create the tables if they are missing."""
@@ -332,23 +324,34 @@ class PostgresSink:
         self.written += len(page.items)
 
 
-class PostgresQuerySink:
-    """One search into PostgreSQL behind the CLI's sink protocol (``write_page`` and ``close``
-    are coroutines here). ``open`` resumes the search's checkpoint from the database."""
+class PostgresQuerySink(SinkContext):
+    """One search into PostgreSQL as a ``Sink``; its checkpoint is kept in the database under
+    ``checkpoint_name(query)``, shared by every run of the same search and account."""
 
     def __init__(self, sink: PostgresSink, task: str, checkpoint: Checkpoint) -> None:
-        self.target = redact_url(sink.dsn)
-        self.checkpoint = checkpoint
         self._sink = sink
         self._task = task
+        self._checkpoint = checkpoint
+
+    def __repr__(self) -> str:
+        return f"PostgresQuerySink({self.target!r}, account={self._sink.account!r})"
+
+    @property
+    def target(self) -> str:
+        """The database URL without its password."""
+        return redact_url(self._sink.dsn)
+
+    @property
+    def checkpoint(self) -> Checkpoint:
+        """What has been written so far, all runs together."""
+        return self._checkpoint
 
     @classmethod
     async def open(
         cls, url: str, query: SearchQuery, *, account: str = "default", overwrite: bool = False
     ) -> PostgresQuerySink:
         """Connect, create the tables if missing, and load (or start) the checkpoint."""
-        identity = query_identity(query)
-        task = "interactions?" + urlencode(identity)
+        fresh, task = Checkpoint.start(query), checkpoint_name(query)
         sink = PostgresSink(url, account=account)
         await sink.open()
         try:
@@ -356,18 +359,18 @@ class PostgresQuerySink:
                 await sink.connection.execute(
                     "DELETE FROM vccasync_tasks WHERE account = $1 AND task = $2", account, task
                 )
-            pending = await sink.begin(task, identity, split(query.start, query.end))
+            pending = await sink.begin(task, fresh.query, [w for w, _ in fresh.plan()])
             written, total = await sink.totals(task)
         except BaseException:
             await sink.close()
             raise
-        checkpoint = Checkpoint(identity, {w.key: t for w, t in pending}, total, written)
+        checkpoint = Checkpoint(fresh.query, {w.key: t for w, t in pending}, total, written)
         return cls(sink, task, checkpoint)
 
-    async def write_page(self, page: Page) -> None:
+    async def write(self, page: Page) -> None:
         """Write the page and its checkpoint in one transaction."""
         await self._sink.write(self._task, page)
-        self.checkpoint.advance(page)
+        self._checkpoint.advance(page)
 
     async def close(self) -> None:
         """Close the connection."""

@@ -1,0 +1,42 @@
+"""Opening the sink an ``--output`` names, resumed from its checkpoint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Final
+
+from ..errors import InvalidRequestError
+from ..query import SearchQuery
+from .base import Sink
+from .jsonl import JsonlSink, StdoutSink
+from .postgres import PostgresQuerySink, is_postgres_url
+from .sqlite import SqliteSink
+
+__all__ = ["JSONL_SUFFIXES", "SQLITE_SUFFIXES", "open_sink"]
+
+JSONL_SUFFIXES: Final = (".jsonl", ".ndjson")
+SQLITE_SUFFIXES: Final = (".sqlite", ".sqlite3", ".db")
+
+
+async def open_sink(
+    target: str, query: SearchQuery, *, overwrite: bool = False, account: str = "default"
+) -> Sink:
+    """The sink of ``target``: ``-`` (stdout), ``.jsonl``/``.ndjson``, ``.sqlite``/``.sqlite3``
+    /``.db`` or a ``postgresql://`` URL (rows recorded under ``account``).
+
+    Refuses (``InvalidRequestError``, before any request) an output it cannot write, an
+    output kept for a different query, or a file it did not create, unless ``overwrite``.
+    """
+    if target == "-":
+        return await StdoutSink.open(query)
+    if is_postgres_url(target):
+        return await PostgresQuerySink.open(target, query, account=account, overwrite=overwrite)
+    suffix = Path(target).suffix.lower()
+    if suffix in JSONL_SUFFIXES:
+        return await JsonlSink.open(Path(target), query, overwrite=overwrite)
+    if suffix in SQLITE_SUFFIXES:
+        return await SqliteSink.open(Path(target), query, overwrite=overwrite)
+    known = ", ".join((*JSONL_SUFFIXES, *SQLITE_SUFFIXES))
+    raise InvalidRequestError(
+        f"output {target!r}: the name must end with {known}, be a postgresql:// URL, or be '-'"
+    )
