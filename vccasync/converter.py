@@ -48,6 +48,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+A = TypeVar("A", bound=attrs.AttrsInstance)
 R = TypeVar("R", AgentRef, InteractionPlanRef)
 _CAMEL = re.compile(r"_([a-z])")
 _MILLISECOND = timedelta(milliseconds=1)
@@ -77,7 +78,7 @@ def _keep_unknown(obj: T, data: Mapping[str, Any], known: frozenset[str]) -> T:
     return obj
 
 
-def _constructor(cls: type[T]) -> Callable[..., T]:
+def _constructor(cls: type[A]) -> Callable[..., A]:
     """``cls``'s instances from every field positionally (``extra`` may be left out), set slot by
     slot: attrs' frozen ``__init__`` sets each field through ``object.__setattr__``, which is a
     fifth of a page's structuring. The models are frozen to their users, not to their reader.
