@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from vccasync import ContentType, Direction, ResponseValidationError, to_api
 from vccasync.converter import (
+    _constructor,
     converter,
     decode_page,
     format_instant,
@@ -243,3 +244,20 @@ def test_any_item_round_trips(content: list[dict[str, Any]], agents: list[str]) 
     assert to_api(structure_interaction(item)) == expected
     [again], _ = decode_page(_page(json.dumps(item)))
     assert to_api(again) == expected
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"slots": False},
+        {"cache_hash": True},
+        {"these": {"a": attrs.field(validator=attrs.validators.instance_of(int))}},
+        {"these": {"a": attrs.field(converter=int)}},
+    ],
+)
+def test_models_are_built_by_slot_only_when_init_does_nothing_more(options: Any) -> None:
+    cls = attrs.frozen(type("Model", (), {"__annotations__": {"a": "int"}}), **options)
+    with pytest.raises(TypeError, match="own __init__"):
+        _constructor(cls)
+    fast = _constructor(attrs.frozen(type("Model", (), {"__annotations__": {"a": "int"}})))
+    assert fast(1).a == 1

@@ -83,13 +83,18 @@ def _constructor(cls: type[A]) -> Callable[..., A]:
     slot: attrs' frozen ``__init__`` sets each field through ``object.__setattr__``, which is a
     fifth of a page's structuring. The models are frozen to their users, not to their reader.
 
-    Only for fields without validators or converters and classes without a post-init (checked
-    here: a model that gains one fails at import instead of being built unchecked).
+    Only for slotted classes without validators, converters, init hooks or a hash cache
+    (checked here: a model that gains one fails at import instead of being built unchecked).
     """
     fields = attrs.fields(cls)
-    if any(f.validator or f.converter for f in fields) or hasattr(cls, "__attrs_post_init__"):
-        raise TypeError(f"{cls.__name__} must be built by its own __init__")
     names = [f.name for f in fields]
+    hooks = ("__attrs_pre_init__", "__attrs_post_init__")
+    if (
+        set(getattr(cls, "__slots__", ())) - {"__weakref__"} != set(names)
+        or any(f.validator or f.converter for f in fields)
+        or any(hasattr(cls, hook) for hook in hooks)
+    ):
+        raise TypeError(f"{cls.__name__} must be built by its own __init__")
     scope: dict[str, Any] = {"new": object.__new__, "cls": cls}
     scope.update({f"set_{n}": getattr(cls, n).__set__ for n in names})  # the slots' descriptors
     scope.update({f"default_{f.name}": f.default for f in fields if f.kw_only})
