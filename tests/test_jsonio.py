@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from vccasync import jsonio
+from vccasync.fake import DatasetSpec, generate
 
 # 16 to 19 digits lose digits as floats; beyond 64 bits orjson itself reads a float
 WIDE = [
@@ -61,3 +62,12 @@ def test_stdlib_only_is_undone_on_exit() -> None:
 
 def test_dumps_is_compact_utf8(decoder: str) -> None:
     assert jsonio.dumps({"a": [1, "é"], "b": None}) == '{"a":[1,"é"],"b":null}'.encode()
+
+
+def test_only_wide_integers_leave_the_fast_path() -> None:
+    page = generate(DatasetSpec(seed=3, days=1, per_day=1000))
+    body = jsonio.dumps({"items": [page.item(p) for p in range(len(page))], "meta": {}})
+    assert not jsonio._may_overflow(body)  # a whole page of the fake: orjson reads it
+    assert not jsonio._may_overflow(b"[9999999999999999999,-999999999999999999]")
+    assert jsonio._may_overflow(b"[10000000000000000000]")
+    assert jsonio._may_overflow("[-1000000000000000000]")
