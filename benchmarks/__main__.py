@@ -28,6 +28,7 @@ import orjson
 
 from vccasync.converter import decode_page
 from vccasync.fake import DatasetSpec, generate
+from vccasync.jsonio import stdlib_only
 from vccasync.windows import RESOLUTION, split
 
 START = datetime(2025, 1, 6, tzinfo=UTC)  # a Monday
@@ -127,6 +128,17 @@ def cpu_rate() -> float:
     return PAGE / best
 
 
+def cpu_line() -> str:
+    """The CPU figure with orjson and with the standard library's json."""
+    fast = cpu_rate()
+    with stdlib_only():
+        slow = cpu_rate()
+    return (
+        f"CPU: {fast:,.0f} interactions/s structured from page bytes, one core"
+        f" ({slow:,.0f}/s without orjson)"
+    )
+
+
 def machine() -> str:
     model = "unknown CPU"
     try:
@@ -149,7 +161,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--ordered", action="store_true", help="chronological (default: as the CLI)")
     p.add_argument("--page-latency", type=float, default=0.3, help="seconds per page")
     p.add_argument("--item-latency", type=float, default=0.0002, help="seconds per item")
+    p.add_argument("--cpu", action="store_true", help="only the CPU figure")
     args = p.parse_args(argv)
+    if args.cpu:
+        print(f"vccasync benchmarks, {datetime.now(UTC):%Y-%m-%d}, {machine()}")
+        print(cpu_line())
+        return
     rates = [int(r) for r in args.rates.split(",")]
     print(f"vccasync benchmarks, {datetime.now(UTC):%Y-%m-%d}, {machine()}")
     print(
@@ -185,7 +202,7 @@ def main(argv: list[str] | None = None) -> None:
             if scenario.key == "c":
                 year = (scenario, rate, got)
     print()
-    print(f"CPU: {cpu_rate():,.0f} interactions/s structured from page bytes, one core")
+    print(cpu_line())
     if year is not None and not args.no_memory:
         # always the whole year (about a million interactions), at the fastest rate given:
         # peak RSS depends on the range and the buffers, not on the rate

@@ -20,6 +20,7 @@ from aioresponses import core as aioresponses_core
 
 from vccasync import VccClient
 from vccasync.fake import FakeVccServer
+from vccasync.jsonio import stdlib_only
 
 from .pg import PgServer, find_bindir
 
@@ -44,6 +45,17 @@ def client_for(fake: FakeVccServer, **options: Any) -> VccClient:
         auth_url=fake.auth_url,
         **{**FAST, **options},
     )
+
+
+@pytest.fixture(params=["orjson", "stdlib"])
+def decoder(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Run the test with orjson (when installed) and with the standard library's json."""
+    if request.param == "orjson":
+        pytest.importorskip("orjson")
+        yield "orjson"
+    else:
+        with stdlib_only():
+            yield "stdlib"
 
 
 def api_shape(item: dict[str, Any]) -> dict[str, Any]:

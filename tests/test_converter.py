@@ -1,4 +1,5 @@
-"""Converter: the vendor's example pages round-trip; addresses are strings; unknowns pass."""
+"""Converter: the vendor's example pages round-trip; addresses are strings and keep every digit;
+unknowns pass. Every test runs with orjson and with the standard library's json."""
 
 from __future__ import annotations
 
@@ -8,17 +9,35 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from vccasync import ContentType, Direction, ResponseValidationError, to_api
 from vccasync.converter import (
+    _constructor,
+    converter,
     decode_page,
     format_instant,
+    loads,
     structure_interaction,
     structure_page,
 )
+from vccasync.models import AgentRef, Content, ContentProperties, Interaction, InteractionPlanRef
+
+pytestmark = pytest.mark.usefixtures("decoder")
 
 SAMPLES = Path(__file__).parent / "samples"
+# a 25-digit number, then 16 to 19 digits (a float keeps only about 16 significant digits)
+WIDE = [
+    "1234567890123456789012345",
+    "9007199254740993",
+    "12345678901234567",
+    "123456789012345678",
+    "9999999999999999999",
+    "1000000000000000001",
+]
 
 
 def _sample(name: str) -> dict[str, Any]:
@@ -55,19 +74,45 @@ def test_vendor_examples_round_trip(name: str, token: str | None) -> None:
     assert to_api(item) == expected  # camelCase, addresses as strings, every field kept
 
 
-def test_numbers_never_lose_digits_and_strings_keep_leading_zeros() -> None:
-    base = _sample("vendor_last_page.json")["items"][0]
-    huge = (
-        b'{"items":[{"guid":"g","start":"2025-01-01T00:00:00Z",'
-        b'"connectFrom":123456789012345678901234567890,"connectTo":"01473555000",'
-        b'"handlingAgents":[],"content":[]}],"meta":{"nextContinuationToken":null}}'
+def _page(*items: str) -> bytes:
+    return ('{"items":[' + ",".join(items) + '],"meta":{"nextContinuationToken":null}}').encode()
+
+
+def _item(guid: str, connect_from: str, connect_to: str) -> str:
+    return (
+        f'{{"guid":"{guid}","start":"2025-01-01T00:00:00Z","connectFrom":{connect_from},'
+        f'"connectTo":{connect_to},"handlingAgents":[],"content":[]}}'
     )
-    [item], _ = decode_page(huge)
-    assert item.connect_from == "123456789012345678901234567890"
-    assert item.connect_to == "01473555000"
+
+
+@pytest.mark.parametrize("number", WIDE)
+def test_numbers_never_lose_digits_on_any_path(number: str) -> None:
+    body = _item("g", number, number[::-1].lstrip("0"))
+    [from_page, _], _ = decode_page(_page(body, _item("h", "1", "2")))
+    one = structure_interaction(loads(body.encode()))  # the get-one path: loads, then structure
+    for item in (from_page, one):
+        assert item.connect_from == number
+        assert item.connect_to == number[::-1].lstrip("0")
+        assert to_api(item)["connectFrom"] == number
+
+
+def test_addresses_are_strings_with_leading_zeros() -> None:
+    base = _sample("vendor_last_page.json")["items"][0]
+    [_, item], _ = decode_page(_page(_item("g", "1", "2"), _item("h", "4", '"01473555000"')))
+    assert item.connect_from == "4" and item.connect_to == "01473555000"
     assert structure_interaction({**base, "connectFrom": 4.4e10}).connect_from == "44000000000"
     email = structure_interaction({**base, "connectFrom": "jo@example.com", "connectTo": None})
     assert email.connect_from == "jo@example.com" and email.connect_to is None
+
+
+@pytest.mark.parametrize("number", ["1e25", "12345678901234567.0", "1.5", "true", "[1]"])
+def test_inexact_addresses_raise_validation_error_only(number: str) -> None:
+    """A float too large to hold every digit is refused; no other exception leaves."""
+    body = _item("g", "1", number)
+    with pytest.raises(ResponseValidationError, match="address"):
+        decode_page(_page(body))
+    with pytest.raises(ResponseValidationError, match="'g'"):
+        structure_interaction(loads(body))
 
 
 def test_unknown_types_and_fields_pass_through() -> None:
@@ -111,3 +156,108 @@ def test_milliseconds_and_offsets() -> None:
 def test_malformed_pages_raise_validation_error(page: Any) -> None:
     with pytest.raises(ResponseValidationError):
         structure_page(page)
+
+
+def _everything() -> dict[str, Any]:
+    """An item with every field set, to a value of a type no other field takes, and extras."""
+    agent = {"id": "1342", "team": "blue"}
+    return {
+        "guid": "2480fc2c-bbd7-427c-9439-02f76583aef5",
+        "start": "2025-01-03T10:00:00.250Z",
+        "connectFrom": "01473555000",
+        "connectTo": "22222",
+        "direction": "outbound",
+        "handlingAgents": [agent, {"id": "7"}],
+        "content": [
+            {
+                "contentKey": "k1",
+                "type": "voicemail",
+                "contentType": "audio/wav",
+                "contentLength": 359,
+                "lastModified": "2025-01-03T10:05:00Z",
+                "owningAgent": agent,
+                "owningInteractionPlan": {"id": "plan-1", "name": "IVR"},
+                "properties": {"version": {"value": 3}, "duration": {"value": 1500}, "x": 1},
+                "language": "en",
+            }
+        ],
+        "channel": "voice",
+    }
+
+
+def test_every_field_lands_in_its_attribute() -> None:
+    item = structure_interaction(_everything())
+    assert type(item) is Interaction and item.guid == "2480fc2c-bbd7-427c-9439-02f76583aef5"
+    assert item.start == datetime(2025, 1, 3, 10, 0, 0, 250000, tzinfo=UTC)
+    assert (item.connect_from, item.connect_to) == ("01473555000", "22222")
+    assert item.direction is Direction.OUTBOUND and item.extra == {"channel": "voice"}
+    assert item.handling_agents == (AgentRef("1342", extra={"team": "blue"}), AgentRef("7"))
+    [content] = item.content
+    assert type(content) is Content and (content.content_key, content.type) == ("k1", "voicemail")
+    assert (content.content_type, content.content_length) == ("audio/wav", 359)
+    assert content.last_modified == datetime(2025, 1, 3, 10, 5, tzinfo=UTC)
+    assert content.owning_agent == item.handling_agents[0]
+    assert content.owning_interaction_plan == InteractionPlanRef("plan-1", extra={"name": "IVR"})
+    assert content.properties == ContentProperties(timedelta(seconds=1.5), 3, extra={"x": 1})
+    assert content.extra == {"language": "en"}
+    assert to_api(item) == _everything()
+    assert converter.structure(_everything(), Interaction) == item  # the one converter's hook
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        content.type = "x"  # type: ignore[misc]
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])  # decoder: no state
+@given(
+    content=st.lists(
+        st.fixed_dictionaries(
+            {"contentKey": st.text(max_size=3), "type": st.sampled_from(["voicemail", "new"])},
+            optional={
+                "contentType": st.text(max_size=3),
+                "contentLength": st.integers(0, 2**40),
+                "lastModified": st.datetimes(datetime(1970, 1, 1), timezones=st.just(UTC)).map(
+                    format_instant
+                ),
+                "owningAgent": st.fixed_dictionaries({"id": st.sampled_from(["1", "2"])}),
+                "properties": st.fixed_dictionaries(
+                    {}, optional={"duration": st.integers(0, 10**9).map(lambda v: {"value": v})}
+                ),
+                "sentiment": st.floats(allow_nan=False, allow_infinity=False) | st.none(),
+            },
+        ),
+        max_size=3,
+    ),
+    agents=st.lists(st.sampled_from(["1342", "7"]), max_size=3),
+)
+def test_any_item_round_trips(content: list[dict[str, Any]], agents: list[str]) -> None:
+    item = {
+        "guid": "g",
+        "start": "2025-01-01T00:00:00Z",
+        "connectFrom": "1",
+        "connectTo": "2",
+        "direction": "inbound",
+        "handlingAgents": [{"id": a} for a in agents],
+        "content": content,
+    }
+    expected = copy.deepcopy(item)
+    for piece in expected["content"]:
+        piece.setdefault("properties", {})  # the API always sends it
+    assert to_api(structure_interaction(item)) == expected
+    [again], _ = decode_page(_page(json.dumps(item)))
+    assert to_api(again) == expected
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"slots": False},
+        {"cache_hash": True},
+        {"these": {"a": attrs.field(validator=attrs.validators.instance_of(int))}},
+        {"these": {"a": attrs.field(converter=int)}},
+    ],
+)
+def test_models_are_built_by_slot_only_when_init_does_nothing_more(options: Any) -> None:
+    cls = attrs.frozen(type("Model", (), {"__annotations__": {"a": "int"}}), **options)
+    with pytest.raises(TypeError, match="own __init__"):
+        _constructor(cls)
+    fast = _constructor(attrs.frozen(type("Model", (), {"__annotations__": {"a": "int"}})))
+    assert fast(1).a == 1

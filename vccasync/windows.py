@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 from attrs import field, frozen
 
-from .converter import format_instant
+from .instants import RESOLUTION, floor_instant, format_instant
 
 __all__ = [
     "MAX_SPAN",
@@ -28,7 +28,6 @@ __all__ = [
 ]
 
 MAX_SPAN = timedelta(days=7)
-RESOLUTION = timedelta(milliseconds=1)  # the API's timestamps carry at most milliseconds
 MIN_PAGES = 2  # expected pages per sub-window at least: each window ends with a partial page
 
 
@@ -74,11 +73,6 @@ class Window:
             closed,
             after if mark else None,
         )
-
-
-def floor_instant(moment: datetime) -> datetime:
-    """``moment`` rounded down to the API's resolution (a whole millisecond)."""
-    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
 def _ceil(moment: datetime) -> datetime:
