@@ -27,6 +27,7 @@ __all__ = [
     "OneLineParser",
     "add_client_options",
     "add_search_options",
+    "add_type_option",
     "client_from_args",
     "connect",
     "instant",
@@ -122,6 +123,21 @@ def add_search_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--agent-id", metavar="ID", help="handling agent id")
 
 
+def _content_type(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("a content type must not be empty")
+    return text.strip()
+
+
+def add_type_option(parser: argparse.ArgumentParser) -> None:
+    """``--type``, repeatable, into ``args.types`` (None: every type)."""
+    parser.add_argument(
+        "--type", action="append", type=_content_type, dest="types", metavar="TYPE",
+        help="only this content type (callRecording, voicemail, transcript, chatTranscript,"
+        " ...); repeat for several; default: all",
+    )  # fmt: skip
+
+
 def add_client_options(parser: argparse.ArgumentParser) -> None:
     """Connection settings; each overrides its ``VCC_*`` variable or the client's default."""
     group = parser.add_argument_group(
@@ -165,8 +181,11 @@ def client_from_args(
 
     Raises ``InvalidRequestError`` for missing credentials or bad settings (no I/O).
     """
-    names = ("region", "api_url", "auth_url", "concurrency", "requests_per_minute", "max_attempts")
-    options = {name: getattr(args, name) for name in names}
+    names = (
+        "region", "api_url", "auth_url", "concurrency", "requests_per_minute", "max_attempts",
+        "deletes_per_minute",
+    )  # fmt: skip
+    options = {name: getattr(args, name, None) for name in names}
     merged = {
         **(defaults or {}),
         **{k: v for k, v in options.items() if v is not None},
