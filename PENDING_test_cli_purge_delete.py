@@ -145,7 +145,7 @@ def test_demo(tmp_path: Path) -> None:
         run_cli(["content", "--demo", *narrow, "--dest", str(tmp_path), "-q"], env).returncode == 0
     )
     done = run_cli(
-        ["purge", "--demo", *narrow, "--archive", str(tmp_path), "--yes", "-q"], env, timeout=120
+        ["purge", "--demo", *narrow, "--archive", str(tmp_path), "--yes", *FAST], env, timeout=120
     )
     assert done.returncode == 0, done.stderr
     assert "complete:" in done.stderr
