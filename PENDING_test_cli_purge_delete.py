@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import signal
-import time
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,7 +19,7 @@ from vccasync.content.manifest import MANIFEST_NAME, Manifest
 from vccasync.fake import DatasetSpec, FakeConfig, FakeVccServer, generate
 from vccasync.fake import running_in_thread as serve
 
-from .cli_helpers import cli_env, run_cli, start_cli
+from .cli_helpers import cli_env, kill_9_when, run_cli, start_cli
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
 RANGE = ["--start", "2025-01-02", "--end", "2025-01-03"]
@@ -122,14 +120,7 @@ def test_kill_9_in_the_middle_then_rerun_loses_nothing_and_repeats_nothing(tmp_p
         slow = ["--requests-per-minute", "60000", "--deletes-per-minute", "120", "--quiet"]
         args = ["purge", *RANGE, "--archive", str(tmp_path), "--yes"]
         process = start_cli([*args, *slow], cli_env(fake))
-        deadline = time.monotonic() + 60
-        while len(replay(read_records(tmp_path / JOURNAL_NAME)).gone) < 3:
-            assert process.poll() is None and time.monotonic() < deadline
-            time.sleep(0.02)
-        process.send_signal(signal.SIGKILL)
-        process.wait(timeout=10)
-        if process.stderr is not None:
-            process.stderr.close()
+        kill_9_when(process, lambda: len(replay(read_records(tmp_path / JOURNAL_NAME)).gone) >= 3)
         assert len(replay(read_records(tmp_path / JOURNAL_NAME)).gone) < len(entries)
         done = run_cli([*args, *FAST], cli_env(fake))
         assert done.returncode == 0, done.stderr

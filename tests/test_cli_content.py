@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import signal
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,7 +14,7 @@ from vccasync.content.manifest import MANIFEST_NAME, Manifest
 from vccasync.fake import DatasetSpec, FakeConfig, FakeVccServer, FaultConfig, generate
 from vccasync.fake import running_in_thread as serve
 
-from .cli_helpers import cli_env, run_cli, start_cli
+from .cli_helpers import cli_env, kill_9_when, run_cli, start_cli
 from .content_helpers import expected_files, tree
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
@@ -109,14 +107,9 @@ def test_kill_9_then_rerun_fetches_only_what_is_missing(dataset: Any, tmp_path: 
     want = expected(dataset)
     with serve(dataset, FakeConfig(content_chunk_latency=0.01)) as fake:
         process = start_cli(args, cli_env(fake))
-        deadline = time.monotonic() + 60
-        while len(Manifest.load(dest / MANIFEST_NAME).entries) < len(want) // 3:
-            assert process.poll() is None and time.monotonic() < deadline
-            time.sleep(0.02)
-        process.send_signal(signal.SIGKILL)
-        process.wait(timeout=10)
-        if process.stderr is not None:
-            process.stderr.close()
+        kill_9_when(
+            process, lambda: len(Manifest.load(dest / MANIFEST_NAME).entries) >= len(want) // 3
+        )
     complete = Manifest.load(dest / MANIFEST_NAME).entries
     assert 0 < len(complete) < len(want)
     with serve(dataset) as fake:

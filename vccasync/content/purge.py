@@ -246,11 +246,10 @@ class _Run:
             if d.piece.guid in wanted:
                 pieces.setdefault(d.piece.guid, []).append(d)
         for guid, decisions in list(pieces.items()):
-            if not all(self.still_verified(d) for d in decisions):
-                for d in decisions:
-                    self.keep(
-                        d, Reason.CHANGED if not self.still_verified(d) else Reason.PARTNER_KEPT
-                    )
+            changed = [not self.still_verified(d) for d in decisions]
+            if any(changed):
+                for d, was_changed in zip(decisions, changed, strict=True):
+                    self.keep(d, Reason.CHANGED if was_changed else Reason.PARTNER_KEPT)
                 del pieces[guid]
         if not pieces:
             return
