@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import stat
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Final
@@ -52,7 +53,7 @@ def check_file(root: Path, rel: str) -> FileCheck:
     path = root / rel
     try:
         before = os.stat(path)
-        if not path.is_file():
+        if not stat.S_ISREG(before.st_mode):
             return FileCheck(rel, None, None)
         sha = hash_file(path)
     except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
