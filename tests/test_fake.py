@@ -377,7 +377,7 @@ async def test_token_endpoint(server: FakeVccServer, session: aiohttp.ClientSess
     assert good["expires_in"] == 3600 and isinstance(good["expires_in"], int)
     assert (await get_token(session, server, client_secret="wrong"))["error"] == "invalid_client"
     assert (await get_token(session, server, client_id="who"))["_status"] == 400
-    bad_scope = await get_token(session, server, scope="interaction-content:delete")
+    bad_scope = await get_token(session, server, scope="interaction-content:write")
     assert bad_scope == {"error": "invalid_scope", "_status": 400}
     both = await get_token(session, server, scope=f"interaction-content:delete {SCOPE}")
     assert both["_status"] == 200

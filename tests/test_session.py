@@ -18,8 +18,12 @@ from vccasync import (
     APIConnectionError,
     APIStatusError,
     AuthenticationError,
+    DeleteFailure,
+    DeleteOutcome,
     InvalidRequestError,
+    InvalidTypeError,
     NotFoundError,
+    PermissionDeniedError,
     RateLimitedError,
     ResponseValidationError,
     VccClient,
@@ -304,3 +308,178 @@ def test_parse_retry_after() -> None:
     assert parse_retry_after("Wed, 01 Jan 2025 00:00:05 GMT", now=now) == 5.0
     assert parse_retry_after("Tue, 31 Dec 2024 00:00:00 GMT", now=now) == 0.0
     assert parse_retry_after("soon") is None and parse_retry_after(None) is None
+
+
+async def test_a_token_that_expires_during_the_budget_wait_is_not_sent(
+    mocked: aioresponses,
+) -> None:
+    token_answer(mocked, "short", expires_in=1)  # replaced 0.9 s after it was asked for
+    token_answer(mocked, "next")
+    mocked.get(ONE, payload=ITEM, repeat=True)
+    async with client(requests_per_minute=120) as vcc:  # one request every 0.5 s
+        await asyncio.gather(*(vcc.interaction("g1") for _ in range(3)))
+    auths = [c.kwargs["headers"]["Authorization"] for c in calls(mocked, "GET", ONE)]
+    assert auths == ["Bearer short", "Bearer short", "Bearer next"]  # the third waited 1 s
+
+
+async def test_a_token_that_aged_in_the_queue_is_renewed_again(mocked: aioresponses) -> None:
+    """The server drops tokens early (A after 0.2 s, B after 0.3 s). Three requests queue at
+    one every 0.5 s: the first sends A; the other two get a 401 for A; the second renews it
+    (B); the third takes B only after its own wait, when the server has dropped it: B was
+    issued before that wait, so it is renewed once more (C) rather than declared refused."""
+    loop = asyncio.get_running_loop()
+    first_use: dict[str, float] = {}
+    life = {"A": 0.2, "B": 0.3, "C": 60.0}
+
+    def answer(url: URL, **kwargs: Any) -> CallbackResult:
+        token = kwargs["headers"]["Authorization"].removeprefix("Bearer ")
+        if loop.time() - first_use.setdefault(token, loop.time()) > life[token]:
+            return CallbackResult(status=401, payload={"message": "expired"})
+        return CallbackResult(payload=ITEM)
+
+    for name in life:
+        token_answer(mocked, name)
+    mocked.get(ONE, callback=answer, repeat=True)
+    async with client(requests_per_minute=120) as vcc:  # one request every 0.5 s
+        await asyncio.gather(*(vcc.interaction("g1") for _ in range(3)))
+    auths = [c.kwargs["headers"]["Authorization"][7:] for c in calls(mocked, "GET", ONE)]
+    assert auths == ["A", "A", "A", "B", "B", "C"]
+    assert len(calls(mocked, "POST", TOKEN_URL)) == 3
+
+
+async def test_a_token_issued_after_the_wait_and_refused_is_final(mocked: aioresponses) -> None:
+    token_answer(mocked, "A")
+    token_answer(mocked, "B")
+    mocked.get(ONE, status=401, repeat=True)
+    async with client(requests_per_minute=120) as vcc:
+        with pytest.raises(AuthenticationError, match="freshly issued token"):
+            await vcc.interaction("g1")
+    assert len(calls(mocked, "GET", ONE)) == 2  # A, then B taken after its wait: final
+    assert len(calls(mocked, "POST", TOKEN_URL)) == 2
+
+
+DELETE_ONE = re.compile(re.escape(API) + r"/interactions/g1$")
+BATCH = f"{API}/interactions/delete-batch"
+
+
+async def test_delete_goes_through_the_retries_and_the_429_pause(mocked: aioresponses) -> None:
+    loop = asyncio.get_running_loop()
+    sent: list[tuple[str, float]] = []
+
+    def record(name: str, status: int, **extra: Any) -> Any:
+        def callback(url: URL, **kwargs: Any) -> CallbackResult:
+            sent.append((name, loop.time()))
+            return CallbackResult(status=status, **extra)
+
+        return callback
+
+    mocked.post(TOKEN_URL, callback=scoped_tokens, repeat=True)
+    mocked.delete(DELETE_ONE, callback=record("delete", 503))
+    mocked.delete(DELETE_ONE, callback=record("delete", 429, headers={"Retry-After": "0.5"}))
+    mocked.delete(DELETE_ONE, callback=record("delete", 204))
+    mocked.delete(DELETE_ONE, status=404, payload={"message": "gone"})
+    mocked.get(ONE, callback=record("get", 200, payload=ITEM))
+    async with client(deletes_per_minute=None) as vcc:
+        deleting = asyncio.create_task(vcc.delete_interaction("g1"))
+        await asyncio.sleep(0.1)  # the 429 has arrived; the read starts during the pause
+        assert len(sent) == 2
+        await vcc.interaction("g1")
+        assert await deleting is DeleteOutcome.DELETED
+        assert vcc.stats.retries == 2 and vcc.stats.rate_limited == 1
+        assert await vcc.delete_interaction("g1") is DeleteOutcome.ALREADY_GONE
+    limited_at = sent[1][1]
+    assert [name for name, _ in sent] == ["delete", "delete", "delete", "get"] or [
+        name for name, _ in sent
+    ] == ["delete", "delete", "get", "delete"]
+    assert all(at - limited_at >= 0.45 for _, at in sent[2:]), sent
+    deletes = calls(mocked, "DELETE", DELETE_ONE)
+    assert {c.kwargs["headers"]["Authorization"] for c in deletes} == {"Bearer delete-token"}
+    [get] = calls(mocked, "GET", ONE)
+    assert get.kwargs["headers"]["Authorization"] == "Bearer read-token"
+
+
+def scoped_tokens(url: URL, **kwargs: Any) -> CallbackResult:
+    """A token named after the scope asked for."""
+    scope = kwargs["data"]["scope"].removeprefix("interaction-content:")
+    return CallbackResult(payload={"access_token": f"{scope}-token", "expires_in": 3600})
+
+
+async def test_delete_batch_posts_json_and_retries(mocked: aioresponses) -> None:
+    mocked.post(TOKEN_URL, callback=scoped_tokens, repeat=True)
+    mocked.post(BATCH, status=502, body="<html>bad gateway</html>", content_type="text/html")
+    failure = {"guid": "g2", "message": "Invalid guid.", "statusCode": 400}
+    gone = {"guid": "g3", "message": "Not found.", "statusCode": 404}
+    mocked.post(BATCH, payload={"failures": [failure, gone]})
+    async with client(deletes_per_minute=None) as vcc:
+        failures = await vcc.delete_interactions(["g1", "g2", "g3", "g1"])
+        assert vcc.stats.retries == 1
+    assert failures == [DeleteFailure("g2", "Invalid guid.", 400)]
+    posts = calls(mocked, "POST", BATCH)
+    assert [p.kwargs["json"] for p in posts] == [{"guids": ["g1", "g2", "g3"]}] * 2
+    assert {p.kwargs["headers"]["Authorization"] for p in posts} == {"Bearer delete-token"}
+
+
+async def test_a_403_on_delete_is_final_and_a_refused_delete_scope_spares_reads(
+    mocked: aioresponses,
+) -> None:
+    mocked.post(TOKEN_URL, callback=scoped_tokens)
+    mocked.delete(DELETE_ONE, status=403, payload={"message": "Forbidden"})
+    async with client(deletes_per_minute=None) as vcc:
+        with pytest.raises(PermissionDeniedError, match="interaction-content:delete"):
+            await vcc.delete_interaction("g1")
+        assert vcc.stats.retries == 0
+    assert len(calls(mocked, "DELETE", DELETE_ONE)) == 1
+
+    def refuse_delete(url: URL, **kwargs: Any) -> CallbackResult:
+        if "delete" in kwargs["data"]["scope"]:
+            return CallbackResult(status=400, payload={"error": "invalid_scope"})
+        return scoped_tokens(url, **kwargs)
+
+    mocked.post(TOKEN_URL, callback=refuse_delete, repeat=True)
+    mocked.get(ONE, payload=ITEM, repeat=True)
+    async with client(deletes_per_minute=None) as vcc:
+        for _ in range(2):
+            with pytest.raises(AuthenticationError, match="invalid_scope"):
+                await vcc.delete_content("g1", "rec")
+        assert (await vcc.interaction("g1")).guid == "g1"
+    assert len(calls(mocked, "POST", TOKEN_URL)) == 1 + 2  # the refusal is remembered
+
+
+def test_options_of_the_wrong_type_are_invalid_requests() -> None:
+    for options in ({"concurrency": "x"}, {"requests_per_minute": "10"}, {"timeout": None}):
+        with pytest.raises(InvalidTypeError, match=next(iter(options))) as info:
+            client(**options)
+        assert isinstance(info.value, TypeError) and isinstance(info.value, InvalidRequestError)
+    with pytest.raises(InvalidTypeError, match="concurency"):
+        client(concurency=4)
+    env = {"VCC_CLIENT_ID": "env-id", "VCC_CLIENT_SECRET": SECRET}
+    assert VccClient.from_env(env, requests_per_minute=None).config.requests_per_minute is None
+    assert VccClient.from_env(env, region=None).config.region == "emea"
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda vcc: vcc.interactions("2025-01-01", "2025-01-02", limit="10"),
+        lambda vcc: vcc.interactions(20250101, "2025-01-02"),
+        lambda vcc: vcc.interactions("2025-01-01", object()),
+    ],
+)
+async def test_mistyped_search_arguments_fail_before_any_request(
+    mocked: aioresponses, call: Any
+) -> None:
+    async with client() as vcc:
+        with pytest.raises(InvalidRequestError):
+            call(vcc)
+    assert not mocked.requests
+
+
+async def test_mistyped_bulk_options_fail_before_any_request(
+    mocked: aioresponses, tmp_path: Any
+) -> None:
+    async with client() as vcc:
+        search = vcc.interactions("2025-01-01", "2025-01-02")
+        for workers, error in (("x", InvalidTypeError), (0, InvalidRequestError)):
+            with pytest.raises(error, match="workers"):
+                await vcc.download_all(search, tmp_path, workers=workers)  # type: ignore[arg-type]
+    assert not mocked.requests

@@ -7,12 +7,15 @@ from .config import ClientConfig
 from .content.bulk import BulkProgress
 from .content.download import DownloadResult
 from .converter import to_api
+from .deletes import DeleteFailure, DeleteOutcome
 from .errors import (
     APIConnectionError,
     APIStatusError,
     AuthenticationError,
     InvalidRequestError,
+    InvalidTypeError,
     NotFoundError,
+    PermissionDeniedError,
     RateLimitedError,
     ResponseValidationError,
     VccError,
@@ -44,14 +47,18 @@ __all__ = [
     "Content",
     "ContentProperties",
     "ContentType",
+    "DeleteFailure",
+    "DeleteOutcome",
     "Direction",
     "DownloadResult",
     "Interaction",
     "InteractionPlanRef",
     "InteractionSearch",
     "InvalidRequestError",
+    "InvalidTypeError",
     "NotFoundError",
     "Page",
+    "PermissionDeniedError",
     "RateLimitedError",
     "ResponseValidationError",
     "VccClient",

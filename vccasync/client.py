@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Collection, Mapping
+from collections.abc import AsyncIterable, Collection, Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
@@ -10,10 +10,11 @@ from typing import Any, Self
 
 import aiohttp
 
-from .config import ClientConfig, config_from_env
+from .config import config_from_env, make_config
 from .content.bulk import BulkProgress, download_all
 from .content.download import Destination, DownloadResult, download
 from .converter import structure_interaction
+from .deletes import DeleteFailure, DeleteOutcome, Deleter
 from .errors import InvalidRequestError, VccError
 from .models import Direction, Interaction
 from .query import make_query
@@ -28,8 +29,10 @@ class VccClient:
 
     ``concurrency`` (default 8) bounds the windows and sub-windows fetched at once;
     ``requests_per_minute`` (default 160) is the one client-side budget shared by every
-    request (None switches it off); it is lowered after a 429 and creeps back. Other keywords
-    are the fields of ``ClientConfig`` (retry attempts, backoff, timeouts).
+    request (None switches it off); it is lowered after a 429 and creeps back. Deletions go
+    one at a time within ``deletes_per_minute`` (default 16, also counted in the shared
+    budget). Other keywords are the fields of ``ClientConfig`` (retry attempts, backoff,
+    timeouts); a wrong type or value is an ``InvalidRequestError`` before any request.
     """
 
     def __init__(
@@ -42,7 +45,7 @@ class VccClient:
         auth_url: str | None = None,
         **options: Any,
     ) -> None:
-        self.config = ClientConfig(
+        self.config = make_config(
             client_id=client_id,
             client_secret=client_secret,
             region=region,
@@ -52,15 +55,18 @@ class VccClient:
         )
         self._http: aiohttp.ClientSession | None = None
         self._session: Session | None = None
+        self._deleter: Deleter | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Self:
         """A client configured by ``VCC_CLIENT_ID``, ``VCC_CLIENT_SECRET``, ``VCC_REGION``,
-        ``VCC_API_URL`` and ``VCC_AUTH_URL``; keyword arguments override them."""
+        ``VCC_API_URL`` and ``VCC_AUTH_URL``; keyword arguments override them (None for those
+        five means "from the environment"; for the others it is a value:
+        ``requests_per_minute=None`` switches the budget off)."""
         config = config_from_env(environ, **overrides)
         client = cls.__new__(cls)
         client.config = config
-        client._http = client._session = None
+        client._http = client._session = client._deleter = None
         return client
 
     def __repr__(self) -> str:
@@ -76,6 +82,7 @@ class VccClient:
         connector = aiohttp.TCPConnector(limit=max(10, self.config.concurrency * 2))
         self._http = aiohttp.ClientSession(timeout=timeout, connector=connector)
         self._session = Session(self.config, self._http)
+        self._deleter = Deleter(self._session, self.config)
         return self
 
     async def __aexit__(
@@ -86,7 +93,7 @@ class VccClient:
     ) -> None:
         if self._http is not None:
             await self._http.close()
-        self._http = self._session = None
+        self._http = self._session = self._deleter = None
 
     @property
     def session(self) -> Session:
@@ -175,6 +182,31 @@ class VccClient:
             interactions,
             dest,
             types=types,
-            workers=workers or self.config.concurrency,
+            workers=self.config.concurrency if workers is None else workers,
             progress=progress,
         )
+
+    @property
+    def _deletes(self) -> Deleter:
+        if self._deleter is None:
+            raise VccError("use the client inside 'async with VccClient(...) as vcc:'")
+        return self._deleter
+
+    async def delete_interaction(self, guid: str) -> DeleteOutcome:
+        """Delete one interaction and all its content (``DELETE /interactions/{guid}``).
+
+        ``DELETED``, or ``ALREADY_GONE`` on a 404. Deletions of a client go one at a time,
+        within ``deletes_per_minute``, with a token of the delete scope (requested at the
+        first deletion); ``PermissionDeniedError`` when the client lacks that scope.
+        """
+        return await self._deletes.interaction(guid)
+
+    async def delete_content(self, guid: str, content_key: str) -> DeleteOutcome:
+        """Delete one piece of content (``DELETE /interactions/{guid}/content/{key}``); as
+        :meth:`delete_interaction`."""
+        return await self._deletes.content(guid, content_key)
+
+    async def delete_interactions(self, guids: Iterable[str]) -> list[DeleteFailure]:
+        """Delete many interactions, 1000 per ``POST /interactions/delete-batch``, one batch at
+        a time; the guids the API did not delete (those already gone are not failures)."""
+        return await self._deletes.interactions(guids)

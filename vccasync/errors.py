@@ -7,7 +7,9 @@ __all__ = [
     "APIStatusError",
     "AuthenticationError",
     "InvalidRequestError",
+    "InvalidTypeError",
     "NotFoundError",
+    "PermissionDeniedError",
     "RateLimitedError",
     "ResponseValidationError",
     "VccError",
@@ -20,6 +22,10 @@ class VccError(Exception):
 
 class InvalidRequestError(VccError, ValueError):
     """The caller's input is invalid; raised before any request is sent."""
+
+
+class InvalidTypeError(InvalidRequestError, TypeError):
+    """An argument or option has the wrong type (``limit="10"``); raised before any request."""
 
 
 class AuthenticationError(VccError):
@@ -45,10 +51,11 @@ class ResponseValidationError(VccError):
 class APIStatusError(VccError):
     """The API answered with an unexpected HTTP status."""
 
-    def __init__(self, message: str, *, status: int, url: str = "") -> None:
+    def __init__(self, message: str, *, status: int, url: str = "", detail: str = "") -> None:
         super().__init__(message)
         self.status = status
         self.url = url
+        self.detail = detail  # the body's "message" (or OAuth "error"), if any
 
 
 class RateLimitedError(APIStatusError):
@@ -61,3 +68,7 @@ class RateLimitedError(APIStatusError):
 
 class NotFoundError(APIStatusError):
     """The interaction or content does not exist (or has no content)."""
+
+
+class PermissionDeniedError(AuthenticationError, APIStatusError):
+    """The API answered 403: the token lacks the scope (e.g. ``interaction-content:delete``)."""

@@ -12,8 +12,10 @@ from contextlib import AsyncExitStack, contextmanager
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, NoReturn
 
+import attrs
+
 from vccasync.client import VccClient
-from vccasync.config import REGIONS
+from vccasync.config import REGIONS, ClientConfig
 from vccasync.fake import DatasetSpec, FakeConfig
 from vccasync.models import Direction
 from vccasync.query import MAX_PREFIX, SearchQuery, make_query
@@ -138,6 +140,11 @@ def add_type_option(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
 
 
+def _default(name: str) -> Any:
+    """The client's default for setting ``name`` (help texts quote it, never a copy)."""
+    return attrs.fields_dict(ClientConfig)[name].default
+
+
 def add_client_options(parser: argparse.ArgumentParser) -> None:
     """Connection settings; each overrides its ``VCC_*`` variable or the client's default."""
     group = parser.add_argument_group(
@@ -150,16 +157,17 @@ def add_client_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--auth-url", metavar="URL", help="default: $VCC_AUTH_URL or the region's")
     group.add_argument(
         "--concurrency", type=positive(int, "whole number"), metavar="N",
-        help="windows fetched at once (default 4)",
+        help=f"windows fetched at once (default {_default('concurrency')})",
     )  # fmt: skip
     group.add_argument(
         "--requests-per-minute", "--rpm", type=positive(float, "number"), metavar="N",
         dest="requests_per_minute",
-        help="the client's request budget (default 160, the vendor's fair-usage figure)",
+        help=f"the client's request budget (default {_default('requests_per_minute'):g},"
+        " the vendor's fair-usage figure)",
     )  # fmt: skip
     group.add_argument(
         "--max-attempts", type=positive(int, "whole number"), metavar="N",
-        help="tries per request before giving up (default 6)",
+        help=f"tries per request before giving up (default {_default('max_attempts')})",
     )  # fmt: skip
     parser.add_argument(
         "--demo", action="store_true",

@@ -22,7 +22,7 @@ from typing import Final
 from attrs import define, field
 
 from ..converter import format_instant
-from ..errors import VccError
+from ..errors import InvalidRequestError, InvalidTypeError, VccError
 from ..models import Content, Interaction
 from ..session import Session
 from .download import download
@@ -204,8 +204,12 @@ async def download_all(
     Returns the counters (also updated live in ``progress`` when given). Errors of the search
     itself propagate; a piece of content that fails is counted in ``files_failed``.
     """
+    if isinstance(workers, bool) or not isinstance(workers, int):
+        raise InvalidTypeError(f"workers must be a whole number, got {workers!r}")
     if workers < 1:
-        raise ValueError("workers must be at least 1")
+        raise InvalidRequestError(f"workers must be at least 1, got {workers}")
+    if types is not None and (isinstance(types, str) or not all(isinstance(t, str) for t in types)):
+        raise InvalidTypeError("types must be a collection of content type names")
     root = Path(dest)
     progress = progress if progress is not None else BulkProgress()
     wanted = None if types is None else frozenset(types)

@@ -26,9 +26,18 @@ from typing import Final, NamedTuple, cast
 import attrs
 from aiohttp import web
 
-from vccasync.fake.auth import TokenStore, basic_credentials, bearer_token, token_error
+from vccasync.fake.auth import (
+    DELETE_SCOPE,
+    READ_SCOPE,
+    TokenStore,
+    basic_credentials,
+    bearer_token,
+    granted,
+    token_error,
+)
 from vccasync.fake.content import content_chunks, parse_range
 from vccasync.fake.dataset import Dataset, Item, Query
+from vccasync.fake.deletes import DeleteConfig, DeleteStats, add_routes
 from vccasync.fake.faults import Fault, FaultConfig, FaultInjector
 from vccasync.fake.limits import SlidingWindow
 from vccasync.fake.paging import decode_token, encode_token, parse_instant
@@ -82,6 +91,8 @@ class FakeConfig:
     rate_limit_window: float = 60.0
     content_redirect_host: str | None = None
     content_chunk_latency: float = 0.0
+    scopes: tuple[str, ...] = (READ_SCOPE, DELETE_SCOPE)  # what the client may be granted
+    deletes: DeleteConfig = attrs.field(factory=DeleteConfig)
 
 
 class RequestRecord(NamedTuple):
@@ -103,6 +114,7 @@ class FakeStats:
     get_requests: int = 0
     content_requests: int = 0
     storage_requests: int = 0
+    delete_requests: int = 0
     content_bytes_sent: int = 0
     in_flight: int = 0
     max_in_flight: int = 0
@@ -111,6 +123,7 @@ class FakeStats:
     statuses: Counter[int] = attrs.field(factory=Counter)
     records: list[RequestRecord] = attrs.field(factory=list)
     storage_headers: list[dict[str, str]] = attrs.field(factory=list)
+    deletes: DeleteStats = attrs.field(factory=DeleteStats)
 
     def reset(self) -> None:
         """Zero every counter (``in_flight`` keeps counting requests still running)."""
@@ -185,6 +198,7 @@ def build_app(dataset: Dataset, config: FakeConfig) -> web.Application:
         f"{API_ROOT}/interactions/{{guid}}/content/{{key}}", _api(_content, "content_requests")
     )
     app.router.add_get(f"{STORAGE_ROOT}/{{guid}}/{{key}}", _storage)
+    add_routes(app, API_ROOT, _api, dataset, config.deletes, stats.deletes)
     return app
 
 
@@ -213,7 +227,7 @@ async def _answer_token(
         return _json(400, {"error": error})
     ttl = state.config.token_ttl
     body = {
-        "access_token": state.tokens.issue(),
+        "access_token": state.tokens.issue(granted(form, state.config.scopes)),
         "expires_in": int(ttl) if float(ttl).is_integer() else ttl,
         "token_type": "Bearer",
     }
@@ -261,6 +275,9 @@ async def _serve_api(
     token = bearer_token(request.headers.get("Authorization"))
     if token is None or not state.tokens.valid(token):
         return _json(401, {"message": "Authorization has been denied for this request."})
+    needed = READ_SCOPE if request.method == "GET" else DELETE_SCOPE
+    if needed not in state.tokens.scopes(token):
+        return _json(403, {"message": f"The token lacks the {needed} scope."})
     accepted = {
         m.split(";")[0].strip().lower() for m in request.headers.get("Accept", "").split(",")
     }

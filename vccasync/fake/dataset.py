@@ -215,6 +215,7 @@ class Dataset:
         self.guids: Sequence[str] = _GuidView(self._blob)
         self._by_guid: array[int] | None = None
         self._visible_count: int | None = None
+        self.removed_keys: dict[int, frozenset[str]] = {}  # content deleted through the API
 
     def __len__(self) -> int:
         return len(self.ms)
@@ -236,6 +237,11 @@ class Dataset:
     def has_content(self, pos: int) -> bool:
         """Whether the API shows the interaction at ``pos``."""
         return bool(self.flags[pos] & FLAG_CONTENT)
+
+    def hide(self, pos: int) -> None:
+        """Take the interaction at ``pos`` out of every answer (deleted through the API)."""
+        self.flags[pos] &= ~FLAG_CONTENT
+        self._visible_count = None
 
     @property
     def visible_count(self) -> int:
@@ -539,6 +545,8 @@ def _materialise(data: Dataset, pos: int) -> Item:
         else:
             item["content"] = _random_content(channel, rng, ms, agents, quirky)
         _scale_lengths(item["content"], data.spec.content_scale)
+        if gone := data.removed_keys.get(pos):
+            item["content"] = [c for c in item["content"] if c["contentKey"] not in gone]
     return item
 
 
