@@ -5,12 +5,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from contextlib import AsyncExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 
+from vccasync.cli import build_parser
+from vccasync.cli.common import client_from_args, open_client
+from vccasync.cli.purge import DEMO_CONFIG, DEMO_DELETE_RATE
+from vccasync.config import DEFAULT_DELETE_RATE
 from vccasync.content.journal import JOURNAL_NAME
 from vccasync.content.manifest import MANIFEST_NAME, Manifest
 from vccasync.fake import DatasetSpec, FakeVccServer, generate
@@ -119,3 +125,24 @@ def test_bad_input_is_one_line_exit_2_and_sends_nothing(
 def test_missing_credentials_is_exit_2(archive: Path) -> None:
     done = run_cli(["purge", *SCOPE, "--archive", str(archive), *FAST], cli_env(None))
     assert done.returncode == 2 and "credentials" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("options", "budget"),
+    [
+        ([], DEFAULT_DELETE_RATE),
+        (["--deletes-per-minute", "7"], 7.0),
+        (["--demo"], DEMO_DELETE_RATE),  # the demo's fake allows more
+        (["--demo", "--deletes-per-minute", "7"], 7.0),
+    ],
+)
+async def test_the_deletion_budget_reaches_the_client(options: list[str], budget: float) -> None:
+    args = build_parser().parse_args(["purge", *SCOPE, "--archive", ".", *options])
+    env = {"VCC_CLIENT_ID": "id", "VCC_CLIENT_SECRET": "secret"}
+    small = attrs.evolve(SPEC, days=1, per_day=1)
+    async with AsyncExitStack() as stack:
+        if args.demo:
+            vcc = await open_client(args, stack, demo_spec=small, demo_config=DEMO_CONFIG)
+        else:
+            vcc = client_from_args(args, env)
+        assert vcc.config.deletes_per_minute == budget

@@ -211,16 +211,15 @@ async def open_client(
 ) -> VccClient:
     """The client of a run (not yet open): from the environment and options, or with
     ``--demo`` pointed at a demo API that ``stack`` keeps running (``VCC_*`` ignored), with
-    the demo server's rate limit as its default budget."""
+    the demo server's rate limits (requests, deletions) as its default budgets."""
     if not args.demo:
         return client_from_args(args)
     server = await stack.enter_async_context(demo.demo_api(demo_spec, demo_config))
-    return client_from_args(
-        args,
-        {},
-        defaults={"requests_per_minute": demo_config.rate_limit_per_minute},
-        forced=demo.client_settings(server),
-    )
+    limits = {
+        "requests_per_minute": demo_config.rate_limit_per_minute,
+        "deletes_per_minute": demo_config.deletes.per_minute,
+    }
+    return client_from_args(args, {}, defaults=limits, forced=demo.client_settings(server))
 
 
 async def connect(vcc: VccClient, stack: AsyncExitStack) -> None:

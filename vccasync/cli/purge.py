@@ -7,14 +7,18 @@ import asyncio
 import sys
 from contextlib import AsyncExitStack
 from pathlib import Path
-from typing import Any, Final, TextIO, cast
+from typing import Any, Final, TextIO
 
+import attrs
+
+from vccasync.config import DEFAULT_DELETE_RATE
 from vccasync.content.bulk import format_size
 from vccasync.content.journal import JOURNAL_NAME
 from vccasync.content.manifest import MANIFEST_NAME
-from vccasync.content.purge import Deleter, PurgeProgress, purge
+from vccasync.content.purge import PurgeProgress, purge
 from vccasync.content.retention import Plan
-from vccasync.errors import InvalidRequestError
+from vccasync.errors import AuthenticationError, InvalidRequestError
+from vccasync.fake.deletes import DeleteConfig
 
 from . import content
 from .common import (
@@ -35,6 +39,11 @@ from .purge_progress import PurgeTally
 __all__ = ["add_parser", "print_plan", "run"]
 
 VERIFY_THREADS: Final = 2
+# the demo's fake allows faster deletions than the real API, so that a demo purge takes seconds
+DEMO_DELETE_RATE: Final = 1200
+DEMO_CONFIG: Final = attrs.evolve(
+    content.DEMO_CONFIG, deletes=DeleteConfig(per_minute=DEMO_DELETE_RATE)
+)
 
 DESCRIPTION = f"""\
 Delete content upstream (recordings, transcripts, ...) of the interactions from --start to
@@ -72,7 +81,8 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--deletes-per-minute", type=positive(float, "number"), metavar="N",
-        help="deletion budget (default 16), also counted in the request budget",
+        help=f"deletion budget (default {DEFAULT_DELETE_RATE:g}; {DEMO_DELETE_RATE}"
+        " with --demo, whose fake API allows that many), also counted in the request budget",
     )  # fmt: skip
     add_client_options(parser)
     parser.set_defaults(run=run)
@@ -126,17 +136,16 @@ async def run(args: argparse.Namespace) -> int:
     query = query_from_args(args)
     archive = _check_archive(args)
     async with AsyncExitStack() as stack:
-        vcc = await open_client(
-            args, stack, demo_spec=content.DEMO_SPEC, demo_config=content.DEMO_CONFIG
-        )
+        vcc = await open_client(args, stack, demo_spec=content.DEMO_SPEC, demo_config=DEMO_CONFIG)
         await connect(vcc, stack)
         tally = PurgeTally(PurgeProgress(), vcc.stats)
         with (
-            summary_on_stop(lambda: tally.summary("stopped")),
+            # a refused delete scope is one line (exit 3); the rerun settles its intent
+            summary_on_stop(lambda: tally.summary("stopped"), unless=AuthenticationError),
             display_for(tally, sys.stderr, quiet=args.quiet),
         ):
             await purge(
-                cast(Deleter, vcc),
+                vcc,
                 search(vcc, query, ordered=False),
                 archive,
                 types=args.types,

@@ -15,12 +15,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterable, Collection, Mapping, Sequence
+from collections.abc import AsyncIterable, Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
 from attrs import define, field
 
+from ..deletes import DeleteFailure, DeleteOutcome
 from ..errors import AuthenticationError, NotFoundError, VccError
 from ..models import Interaction
 from .journal import JOURNAL_NAME, Journal, JournalRecord, JournalState, Outcome, read_records
@@ -29,33 +30,17 @@ from .manifest import MANIFEST_NAME, Manifest
 from .retention import Action, Decision, Piece, Plan, Reason, make_plan, paths_to_verify, pieces_of
 from .verify import FileCheck, unchanged, verify_files
 
-__all__ = ["BatchFailure", "Deleter", "PurgeProgress", "purge"]
+__all__ = ["DeletionApi", "PurgeProgress", "purge"]
 
 MAX_FAILURES_KEPT = 100
-NOT_FOUND = 404
 
 
-class BatchFailure(Protocol):
-    """One interaction a batch deletion did not delete, as the API reports it."""
-
-    @property
-    def guid(self) -> str: ...
-    @property
-    def message(self) -> str: ...
-    @property
-    def status(self) -> int: ...
-
-
-class Deleter(Protocol):
+class DeletionApi(Protocol):
     """What a purge needs of the client (``VccClient`` has it)."""
 
     async def interaction(self, guid: str) -> Interaction: ...
-
-    async def delete_content(self, guid: str, content_key: str) -> bool:
-        """True when deleted now, False when it was already gone (404)."""
-        ...
-
-    async def delete_interactions(self, guids: Sequence[str]) -> Sequence[BatchFailure]: ...
+    async def delete_content(self, guid: str, content_key: str) -> DeleteOutcome: ...
+    async def delete_interactions(self, guids: Iterable[str]) -> list[DeleteFailure]: ...
 
 
 @define
@@ -90,7 +75,7 @@ class PurgeProgress:
 
 
 async def purge(
-    vcc: Deleter,
+    vcc: DeletionApi,
     interactions: AsyncIterable[Interaction],
     archive: Path,
     *,
@@ -156,7 +141,7 @@ class _Run:
 
     def __init__(
         self,
-        vcc: Deleter,
+        vcc: DeletionApi,
         archive: Path,
         journal: Journal,
         progress: PurgeProgress,
@@ -226,14 +211,14 @@ class _Run:
         await self.write(intent)
         piece = decision.piece
         try:
-            deleted = await self.vcc.delete_content(piece.guid, piece.content_key)
+            done = await self.vcc.delete_content(piece.guid, piece.content_key)
         except AuthenticationError:
             raise  # the intent stays pending: the next run settles it
         except VccError as exc:
             await self.write(intent.then(Outcome.FAILED, str(exc)))
             self.settle(decision, Outcome.FAILED, str(exc))
             return
-        outcome = Outcome.DELETED if deleted else Outcome.ALREADY_GONE
+        outcome = Outcome.DELETED if done is DeleteOutcome.DELETED else Outcome.ALREADY_GONE
         await self.write(intent.then(outcome))
         self.settle(decision, outcome)
 
@@ -260,24 +245,16 @@ class _Run:
         except AuthenticationError:
             raise
         except VccError as exc:
-            failures = [_Failure(guid, str(exc), 0) for guid in pieces]
-        failed = {f.guid: f for f in failures}
+            failed = dict.fromkeys(pieces, str(exc))
+        else:
+            failed = {
+                f.guid: f"{f.message or 'not deleted'} (HTTP {f.status_code})" for f in failures
+            }
         outcomes: list[JournalRecord] = []
         for decision, intent in intents.items():
-            failure = failed.get(decision.piece.guid)
-            if failure is None:
-                outcome, message = Outcome.DELETED, None
-            elif failure.status == NOT_FOUND:
-                outcome, message = Outcome.ALREADY_GONE, None
-            else:
-                outcome, message = Outcome.FAILED, failure.message
+            message = failed.get(decision.piece.guid)
+            # a batch does not tell the already gone (404) from the deleted
+            outcome = Outcome.DELETED if message is None else Outcome.FAILED
             outcomes.append(intent.then(outcome, message))
             self.settle(decision, outcome, message)
         await self.write(*outcomes)
-
-
-@define(frozen=True)
-class _Failure:
-    guid: str
-    message: str
-    status: int

@@ -126,10 +126,13 @@ class FakeStats:
     deletes: DeleteStats = attrs.field(factory=DeleteStats)
 
     def reset(self) -> None:
-        """Zero every counter (``in_flight`` keeps counting requests still running)."""
+        """Zero every counter (``in_flight`` keeps counting requests still running); the
+        delete endpoints keep their ``deletes``, zeroed in place."""
         fresh = FakeStats(in_flight=self.in_flight, max_in_flight=self.in_flight)
         for field in attrs.fields(FakeStats):
-            setattr(self, field.name, getattr(fresh, field.name))
+            if field.name != "deletes":
+                setattr(self, field.name, getattr(fresh, field.name))
+        self.deletes.reset()
 
 
 @attrs.define
