@@ -11,13 +11,12 @@ from collections.abc import Iterable
 
 from attrs import define, field
 from rich.console import Console, RenderableType
-from rich.progress import BarColumn, TextColumn
 
 from vccasync.content.bulk import format_size
 from vccasync.content.purge import PurgeProgress
 from vccasync.session import SessionStats
 
-from .progress import Bars
+from .progress import Bars, labelled_bar, request_counts
 
 __all__ = ["PurgeTally"]
 
@@ -58,7 +57,7 @@ class PurgeTally:
         s = self.stats
         return (
             f"vccasync: {outcome}: {self.progress.interactions} interactions, {self.counters()};"
-            f" {s.requests} requests, {s.retries} retries, {s.rate_limited} rate-limited,"
+            f" {request_counts(s)},"
             f" {self.elapsed:.1f}s ({self.deletions_per_minute():.1f} deletions/min)"
         )
 
@@ -70,12 +69,7 @@ class PurgeTally:
 class _PurgeBars(Bars):
     def __init__(self, tally: PurgeTally, console: Console) -> None:
         self._tally = tally
-        super().__init__(
-            TextColumn("{task.description:>6}"),
-            BarColumn(bar_width=None),
-            TextColumn("{task.fields[detail]}"),
-            console=console,
-        )
+        super().__init__(*labelled_bar(6), console=console)
         self._verify = self.add_task("verify", total=None, detail="")
         self._delete = self.add_task("delete", total=None, detail="")
 
