@@ -5,10 +5,12 @@ from __future__ import annotations
 import io
 import json
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -54,6 +56,21 @@ def start_cli(args: Sequence[str], env: dict[str, str]) -> subprocess.Popen[byte
     return subprocess.Popen(
         [*CLI, *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
+
+
+def kill_9_when(
+    process: subprocess.Popen[bytes], ready: Callable[[], bool], timeout: float = 60
+) -> None:
+    """Poll ``ready`` until it holds (the run must still be going), then ``kill -9`` the run."""
+    deadline = time.monotonic() + timeout
+    while not ready():
+        assert process.poll() is None, "the run ended before the kill moment"
+        assert time.monotonic() < deadline, "the kill moment never came"
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=10)
+    if process.stderr is not None:
+        process.stderr.close()
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import signal
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,7 +14,7 @@ from vccasync.content.manifest import MANIFEST_NAME, Manifest
 from vccasync.fake import DatasetSpec, FakeConfig, FakeVccServer, FaultConfig, generate
 from vccasync.fake import running_in_thread as serve
 
-from .cli_helpers import cli_env, run_cli, start_cli
+from .cli_helpers import cli_env, kill_9_when, run_cli, start_cli
 from .content_helpers import expected_files, tree
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
@@ -110,15 +108,7 @@ def test_kill_9_then_rerun_fetches_only_what_is_missing(dataset: Any, tmp_path: 
     with serve(dataset, FakeConfig(hold_after=1 + len(want) // 3)) as fake:  # 1 search page
         process = start_cli(args, cli_env(fake))
         assert fake.gate.wait_held(60), "the run never reached the gate"
-        for _ in range(6000):  # held: wait (at most a minute) for a finished file
-            if Manifest.load(dest / MANIFEST_NAME).entries:
-                break
-            assert process.poll() is None
-            time.sleep(0.01)
-        process.send_signal(signal.SIGKILL)
-        process.wait(timeout=10)
-        if process.stderr is not None:
-            process.stderr.close()
+        kill_9_when(process, lambda: bool(Manifest.load(dest / MANIFEST_NAME).entries))
     complete = Manifest.load(dest / MANIFEST_NAME).entries
     assert 0 < len(complete) < len(want)
     with serve(dataset) as fake:

@@ -28,6 +28,7 @@ __all__ = [
     "OneLineParser",
     "add_client_options",
     "add_search_options",
+    "add_type_option",
     "client_from_args",
     "connect",
     "instant",
@@ -121,6 +122,21 @@ def add_search_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--agent-id", metavar="ID", help="handling agent id")
 
 
+def _content_type(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("a content type must not be empty")
+    return text.strip()
+
+
+def add_type_option(parser: argparse.ArgumentParser) -> None:
+    """``--type``, repeatable, into ``args.types`` (None: every type)."""
+    parser.add_argument(
+        "--type", action="append", type=_content_type, dest="types", metavar="TYPE",
+        help="only this content type (callRecording, voicemail, transcript, chatTranscript,"
+        " ...); repeat for several; default: all",
+    )  # fmt: skip
+
+
 def _default(name: str) -> Any:
     """The client's default for setting ``name`` (help texts quote it, never a copy)."""
     return attrs.fields_dict(ClientConfig)[name].default
@@ -170,8 +186,11 @@ def client_from_args(
 
     Raises ``InvalidRequestError`` for missing credentials or bad settings (no I/O).
     """
-    names = ("region", "api_url", "auth_url", "concurrency", "requests_per_minute", "max_attempts")
-    options = {name: getattr(args, name) for name in names}
+    names = (
+        "region", "api_url", "auth_url", "concurrency", "requests_per_minute", "max_attempts",
+        "deletes_per_minute",
+    )  # fmt: skip
+    options = {name: getattr(args, name, None) for name in names}
     merged = {
         **(defaults or {}),
         **{k: v for k, v in options.items() if v is not None},
@@ -189,16 +208,15 @@ async def open_client(
 ) -> VccClient:
     """The client of a run (not yet open): from the environment and options, or with
     ``--demo`` pointed at a demo API that ``stack`` keeps running (``VCC_*`` ignored), with
-    the demo server's rate limit as its default budget."""
+    the demo server's rate limits (requests, deletions) as its default budgets."""
     if not args.demo:
         return client_from_args(args)
     server = await stack.enter_async_context(demo.demo_api(demo_spec, demo_config))
-    return client_from_args(
-        args,
-        {},
-        defaults={"requests_per_minute": demo_config.rate_limit_per_minute},
-        forced=demo.client_settings(server),
-    )
+    limits = {
+        "requests_per_minute": demo_config.rate_limit_per_minute,
+        "deletes_per_minute": demo_config.deletes.per_minute,
+    }
+    return client_from_args(args, {}, defaults=limits, forced=demo.client_settings(server))
 
 
 async def connect(vcc: VccClient, stack: AsyncExitStack) -> None:

@@ -19,6 +19,7 @@ from . import demo
 from .common import (
     add_client_options,
     add_search_options,
+    add_type_option,
     connect,
     open_client,
     query_from_args,
@@ -47,12 +48,6 @@ complete files, continues partial ones (HTTP Range) and fetches the rest.
 """
 
 
-def _content_type(text: str) -> str:
-    if not text.strip():
-        raise argparse.ArgumentTypeError("a content type must not be empty")
-    return text.strip()
-
-
 def _workers(text: str) -> int:
     try:
         value = int(text)
@@ -71,11 +66,7 @@ def add_parser(subparsers: Any) -> None:
         description=DESCRIPTION,
     )
     add_search_options(parser)
-    parser.add_argument(
-        "--type", action="append", type=_content_type, dest="types", metavar="TYPE",
-        help="only this content type (callRecording, voicemail, transcript, chatTranscript,"
-        " ...); repeat for several; default: all",
-    )  # fmt: skip
+    add_type_option(parser)
     parser.add_argument("--dest", required=True, metavar="DIR", help="destination directory")
     parser.add_argument(
         "--workers", type=_workers, metavar="N",

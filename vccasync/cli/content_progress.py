@@ -12,12 +12,11 @@ from collections.abc import Iterable
 
 from attrs import define, field
 from rich.console import Console, RenderableType
-from rich.progress import BarColumn, TextColumn
 
 from vccasync.content.bulk import BulkProgress
 from vccasync.session import SessionStats
 
-from .progress import Bars
+from .progress import Bars, labelled_bar, request_counts
 
 __all__ = ["ContentTally"]
 
@@ -54,8 +53,7 @@ class ContentTally:
         """The closing line."""
         p, s = self.progress, self.stats
         return (
-            f"vccasync: {outcome}: {p.summary()}; {s.requests} requests, {s.retries} retries,"
-            f" {s.rate_limited} rate-limited, {self.elapsed:.1f}s"
+            f"vccasync: {outcome}: {p.summary()}; {request_counts(s)}, {self.elapsed:.1f}s"
             f" ({self.rate() / 1e6:.1f} MB/s, {p.files_done / max(self.elapsed, 1e-9):.1f}"
             " files/s)"
         )
@@ -70,12 +68,7 @@ class _ByteAndFileBars(Bars):
 
     def __init__(self, tally: ContentTally, console: Console) -> None:
         self._tally = tally
-        super().__init__(
-            TextColumn("{task.description:>5}"),
-            BarColumn(bar_width=None),
-            TextColumn("{task.fields[detail]}"),
-            console=console,
-        )
+        super().__init__(*labelled_bar(5), console=console)
         self._bytes = self.add_task("bytes", total=None, detail="")
         self._files = self.add_task("files", total=None, detail="")
 

@@ -28,7 +28,16 @@ from vccasync.search import Page
 from vccasync.session import SessionStats
 from vccasync.stores.checkpoint import Checkpoint
 
-__all__ = ["Bars", "Display", "Readout", "Tally", "display_for", "summary"]
+__all__ = [
+    "Bars",
+    "Display",
+    "Readout",
+    "Tally",
+    "display_for",
+    "labelled_bar",
+    "request_counts",
+    "summary",
+]
 
 LINE_INTERVAL = 5.0  # seconds between lines when stderr is not a terminal
 
@@ -91,8 +100,22 @@ def summary(tally: Tally, target: str, outcome: str) -> str:
     resumed = f", {new:,} this run" if tally.written_before else ""
     return (
         f"vccasync: {outcome}: {c.written:,} interactions in {target}{resumed}"
-        f" ({c.windows_done}/{c.windows_total} windows), {s.requests} requests,"
-        f" {s.retries} retries, {s.rate_limited} rate-limited, {tally.elapsed:.1f}s"
+        f" ({c.windows_done}/{c.windows_total} windows), {request_counts(s)},"
+        f" {tally.elapsed:.1f}s"
+    )
+
+
+def request_counts(stats: SessionStats) -> str:
+    """Requests, retries and 429s, as the closing lines say them."""
+    return f"{stats.requests} requests, {stats.retries} retries, {stats.rate_limited} rate-limited"
+
+
+def labelled_bar(width: int) -> tuple[ProgressColumn, ...]:
+    """The columns of named bars: the name right-aligned in ``width``, the bar, its detail."""
+    return (
+        TextColumn(f"{{task.description:>{width}}}"),
+        BarColumn(bar_width=None),
+        TextColumn("{task.fields[detail]}"),
     )
 
 

@@ -15,7 +15,6 @@ retries exhausted) is counted as failed and reported, and the others go on.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from collections.abc import AsyncIterable, Collection
 from pathlib import Path
 from typing import Final
@@ -29,8 +28,9 @@ from ..session import Session
 from .download import download
 from .manifest import MANIFEST_NAME, Manifest, ManifestEntry
 from .paths import content_path
+from .verify import hash_file
 
-__all__ = ["BulkProgress", "Failure", "download_all"]
+__all__ = ["BulkProgress", "Failure", "download_all", "format_size"]
 
 MAX_FAILURES_KEPT: Final = 100
 
@@ -69,13 +69,14 @@ class BulkProgress:
         """One line: what was found, fetched, skipped and failed."""
         return (
             f"{self.interactions} interactions, {self.files_found} files"
-            f" ({_size(self.bytes_found)}): {self.files_done} downloaded"
-            f" ({_size(self.bytes_fetched)} transferred), {self.files_skipped} already"
+            f" ({format_size(self.bytes_found)}): {self.files_done} downloaded"
+            f" ({format_size(self.bytes_fetched)} transferred), {self.files_skipped} already"
             f" complete, {self.files_failed} failed"
         )
 
 
-def _size(n: int) -> str:
+def format_size(n: int) -> str:
+    """A byte count for people: 512 B, 1.2 MB (decimal units)."""
     value = float(n)
     for unit in ("B", "KB", "MB", "GB"):
         if value < 1000 or unit == "GB":
@@ -89,14 +90,6 @@ class _Job:
     interaction: Interaction
     content: Content
     path: Path
-
-
-def _hash_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _size_on_disk(path: Path) -> int | None:
@@ -140,7 +133,7 @@ class _Pipeline:
                 return
             if complete and entry is None and size is not None:
                 # renamed into place (so verified) by a run killed before its manifest line
-                sha = await asyncio.to_thread(_hash_file, path)
+                sha = await asyncio.to_thread(hash_file, path)
                 self.record(job, rel, size, sha)
                 progress.files_skipped += 1
                 progress.bytes_skipped += size

@@ -56,6 +56,12 @@ class DeleteStats:
     content_deleted: int = 0
     batch_sizes: list[int] = attrs.field(factory=list)
 
+    def reset(self) -> None:
+        """Zero every counter in place (``in_flight`` keeps counting deletions still running)."""
+        fresh = DeleteStats(in_flight=self.in_flight, max_in_flight=self.in_flight)
+        for field in attrs.fields(DeleteStats):
+            setattr(self, field.name, getattr(fresh, field.name))
+
 
 def add_routes(
     app: web.Application,

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Final
 
 from aiohttp import web
 
 from vccasync.fake.faults import Fault
 from vccasync.fake.state import State
+from vccasync.jsonio import dumps
 
 __all__ = [
     "JSON_MEDIA",
@@ -22,19 +22,6 @@ __all__ = [
     "stall",
     "wire_status",
 ]
-
-try:
-    import orjson
-
-    def dumps(obj: object) -> bytes:
-        """Serialise to JSON bytes (orjson)."""
-        return orjson.dumps(obj)
-
-except ImportError:  # pragma: no cover - orjson is optional
-
-    def dumps(obj: object) -> bytes:
-        """Serialise to JSON bytes (stdlib)."""
-        return json.dumps(obj, separators=(",", ":")).encode()
 
 
 V3_MEDIA: Final = "application/vnd.newvoicemedia.v3+json"

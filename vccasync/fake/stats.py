@@ -46,4 +46,6 @@ class FakeStats:
         """Zero every counter (``in_flight`` keeps counting requests still running)."""
         fresh = FakeStats(in_flight=self.in_flight, max_in_flight=self.in_flight)
         for field in attrs.fields(FakeStats):
-            setattr(self, field.name, getattr(fresh, field.name))
+            if field.name != "deletes":  # the delete endpoints keep theirs, zeroed in place
+                setattr(self, field.name, getattr(fresh, field.name))
+        self.deletes.reset()

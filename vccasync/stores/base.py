@@ -15,7 +15,6 @@ in submission order, so the event loop and every request in flight go on meanwhi
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncGenerator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import aclosing
@@ -24,6 +23,7 @@ from types import TracebackType
 from typing import IO, Any, Protocol, Self, TypeVar, cast
 
 from ..errors import InvalidRequestError
+from ..jsonio import dumps
 from ..query import SearchQuery
 from ..search import InteractionSearch, Page
 from .checkpoint import Checkpoint
@@ -32,15 +32,6 @@ try:  # flock keeps two runs from writing one output (POSIX only)
     import fcntl
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
-
-try:
-    import orjson
-
-    dumps: Callable[[Any], bytes] = orjson.dumps
-except ImportError:  # pragma: no cover - exercised only without the extra
-
-    def dumps(obj: Any) -> bytes:
-        return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 __all__ = [

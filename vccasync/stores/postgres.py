@@ -24,6 +24,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from ..converter import to_api
 from ..errors import InvalidRequestError, VccError
+from ..jsonio import dumps
 from ..query import SearchQuery
 from ..search import Page
 from ..windows import Window
@@ -34,11 +35,6 @@ try:
     import asyncpg
 except ImportError:  # pragma: no cover - exercised only without the extra
     asyncpg = None  # type: ignore[assignment]
-
-try:  # orjson (the ``fast`` extra) serialises pages faster
-    import orjson
-except ImportError:  # pragma: no cover - exercised only without the extra
-    orjson = None  # type: ignore[assignment]
 
 __all__ = [
     "SCHEMA",
@@ -167,9 +163,7 @@ def redact_url(url: str) -> str:
 
 
 def _dumps(value: Any) -> str:
-    if orjson is not None:
-        return orjson.dumps(value).decode()
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return dumps(value).decode()
 
 
 class PostgresSink(SinkContext):

@@ -1,0 +1,123 @@
+"""The retention plan (pure): every reason to keep a piece, whole interactions, the journal."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from vccasync.content.manifest import ManifestEntry
+from vccasync.content.retention import (
+    Action,
+    Piece,
+    Reason,
+    decide,
+    make_plan,
+    paths_to_verify,
+    pieces_of,
+)
+from vccasync.content.verify import FileCheck
+from vccasync.models import Content, Interaction
+
+SHA = "a" * 64
+
+
+def entry(guid: str, key: str, size: int = 10, sha: str = SHA) -> ManifestEntry:
+    return ManifestEntry(
+        guid=guid, content_key=key, type="callRecording", content_type="audio/wav",
+        start="2025-01-06T10:00:00.000Z", path=f"{guid}/{key}.wav", bytes=size, sha256=sha,
+    )  # fmt: skip
+
+
+def piece(
+    guid: str = "g1", key: str = "k", length: int | None = 10, kind: str = "callRecording"
+) -> Piece:
+    return Piece(guid, key, kind, length)
+
+
+def good(e: ManifestEntry) -> FileCheck:
+    return FileCheck(e.path, e.sha256, e.bytes, 1)
+
+
+def test_a_verified_piece_is_deleted() -> None:
+    e = entry("g1", "k")
+    d = decide(piece(), e, good(e))
+    assert (d.action, d.reason, d.entry) == (Action.DELETE, None, e)
+
+
+def test_every_reason_to_keep() -> None:
+    e = entry("g1", "k")
+    cases = [
+        (decide(piece(), None, None), Reason.NOT_IN_ARCHIVE),
+        (decide(piece(), e, None), Reason.MISSING),
+        (decide(piece(), e, FileCheck(e.path, None, None)), Reason.MISSING),
+        (decide(piece(), e, FileCheck(e.path, "b" * 64, 10, 1)), Reason.DIFFERS),
+        (decide(piece(), e, FileCheck(e.path, SHA, 11, 1)), Reason.DIFFERS),
+        (decide(piece(length=12), e, good(e)), Reason.SIZE_DIFFERS),
+        (decide(piece(length=None), e, good(e)), Reason.NO_SIZE),
+    ]
+    for decision, reason in cases:
+        assert (decision.action, decision.reason) == (Action.KEEP, reason)
+
+
+def test_a_piece_the_journal_has_deleted_is_never_sent_again() -> None:
+    e = entry("g1", "k")
+    plan = make_plan([piece()], {("g1", "k"): e}, {}, gone={("g1", "k")})
+    assert [d.action for d in plan.decisions] == [Action.GONE]
+    assert paths_to_verify([piece()], {("g1", "k"): e}, {("g1", "k")}) == []
+
+
+def test_plan_summary_per_type_and_reason() -> None:
+    a, b = entry("g1", "a", 10), entry("g2", "b", 20)
+    pieces = [
+        piece("g1", "a", 10),
+        piece("g2", "b", 20),
+        piece("g3", "c", 5, "transcript"),
+        piece("g4", "d", 7, "transcript"),
+    ]
+    manifest = {("g1", "a"): a, ("g2", "b"): b, ("g4", "d"): entry("g4", "d", 7)}
+    checks = {a.path: good(a), b.path: FileCheck(b.path, "c" * 64, 20, 1)}
+    assert paths_to_verify(pieces, manifest) == [a.path, b.path, "g4/d.wav"]
+    summary = make_plan(pieces, manifest, checks, gone={("g4", "d")}).summary()
+    assert list(summary) == ["callRecording", "transcript"]
+    rec, text = summary["callRecording"], summary["transcript"]
+    assert (rec.delete.pieces, rec.delete.bytes) == (1, 10)
+    assert {r: (c.pieces, c.bytes) for r, c in rec.kept.items()} == {Reason.DIFFERS: (1, 20)}
+    assert {r: (c.pieces, c.bytes) for r, c in text.kept.items()} == {Reason.NOT_IN_ARCHIVE: (1, 5)}
+    assert (text.gone.pieces, text.delete.pieces) == (1, 0)
+
+
+def test_whole_interactions_only_when_every_piece_verifies() -> None:
+    entries = {(g, k): entry(g, k) for g, k in [("g1", "a"), ("g1", "b"), ("g2", "a"), ("g3", "a")]}
+    checks = {e.path: good(e) for e in entries.values()}
+    checks["g2/a.wav"] = FileCheck("g2/a.wav", None, None)
+    pieces = [piece(g, k) for g, k in entries] + [piece("g2", "b"), piece("g4", "x")]
+    entries[("g2", "b")] = entry("g2", "b")
+    checks["g2/b.wav"] = good(entries[("g2", "b")])
+    entries[("g4", "x")] = entry("g4", "x")
+    plan = make_plan(pieces, entries, checks, gone={("g4", "x")}, whole=True)
+    assert plan.whole == ("g1", "g3")  # g2 has a missing file; g4 is already gone
+    by_key = {d.piece.key: d for d in plan.decisions}
+    assert by_key[("g2", "b")].reason is Reason.PARTNER_KEPT
+    assert by_key[("g2", "a")].reason is Reason.MISSING
+    assert by_key[("g4", "x")].action is Action.GONE
+    assert make_plan(pieces, entries, checks).whole is None
+
+
+def test_batches_hold_at_most_the_given_number_of_guids() -> None:
+    pieces = [piece(f"g{i:04}", "k") for i in range(2500)]
+    entries = {p.key: entry(p.guid, "k") for p in pieces}
+    checks = {e.path: good(e) for e in entries.values()}
+    batches = make_plan(pieces, entries, checks, whole=True).batches()
+    assert [len(b) for b in batches] == [1000, 1000, 500]
+    assert [g for b in batches for g in b] == [p.guid for p in pieces]
+
+
+def test_pieces_of_filters_types_and_drops_repeats() -> None:
+    start = datetime(2025, 1, 6, tzinfo=UTC)
+    rec = Content("k1", "callRecording", content_length=3)
+    text = Content("k2", "transcript", content_length=None)
+    interactions = [Interaction("g", start, content=(rec, text, rec))]
+    assert list(pieces_of(interactions)) == [
+        Piece("g", "k1", "callRecording", 3),
+        Piece("g", "k2", "transcript", None),
+    ]
+    assert [p.content_key for p in pieces_of(interactions, {"transcript"})] == ["k2"]

@@ -1,0 +1,93 @@
+"""Progress of a purge on stderr, and its closing line: read live from the purge's counters.
+
+A bar of archive bytes verified and one of deletions on a terminal; otherwise a line every few
+seconds (:func:`.progress.display_for`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+
+from attrs import define, field
+from rich.console import Console, RenderableType
+
+from vccasync.content.bulk import format_size
+from vccasync.content.purge import PurgeProgress
+from vccasync.session import SessionStats
+
+from .progress import Bars, labelled_bar, request_counts
+
+__all__ = ["PurgeTally"]
+
+
+@define
+class PurgeTally:
+    """What the display shows: the purge counters, the request counters, the clock."""
+
+    progress: PurgeProgress
+    stats: SessionStats
+    started: float = field(factory=time.monotonic)
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def deletions_per_minute(self) -> float:
+        return self.progress.sent * 60.0 / max(self.elapsed, 1e-9)
+
+    def counters(self) -> str:
+        p = self.progress
+        return (
+            f"{p.pieces} pieces ({format_size(p.bytes_found)}), {p.files_verified}/"
+            f"{p.files_to_verify} archive files verified ({format_size(p.bytes_verified)}),"
+            f" {p.deleted} deleted, {p.already_gone} already gone, {len(p.kept)} kept,"
+            f" {p.failed} failed"
+        )
+
+    def line(self) -> str:
+        """The one-line form (no bar)."""
+        return (
+            f"vccasync: {self.progress.phase}: {self.counters()}, {self.stats.requests} requests,"
+            f" {self.elapsed:.0f}s"
+        )
+
+    def summary(self, outcome: str) -> str:
+        """The closing line."""
+        s = self.stats
+        return (
+            f"vccasync: {outcome}: {self.progress.interactions} interactions, {self.counters()};"
+            f" {request_counts(s)},"
+            f" {self.elapsed:.1f}s ({self.deletions_per_minute():.1f} deletions/min)"
+        )
+
+    def bars(self, console: Console) -> Bars:
+        """The rich form: verification in bytes, deletions, the counters below."""
+        return _PurgeBars(self, console)
+
+
+class _PurgeBars(Bars):
+    def __init__(self, tally: PurgeTally, console: Console) -> None:
+        self._tally = tally
+        super().__init__(*labelled_bar(6), console=console)
+        self._verify = self.add_task("verify", total=None, detail="")
+        self._delete = self.add_task("delete", total=None, detail="")
+
+    def sync(self) -> None:
+        p = self._tally.progress
+        self.update(
+            self._verify, total=max(p.files_to_verify, 1), completed=p.files_verified,
+            detail=f"{p.files_verified}/{p.files_to_verify} files",
+        )  # fmt: skip
+        self.update(
+            self._delete, total=max(p.to_delete, 1), completed=p.sent,
+            detail=f"{p.sent}/{p.to_delete}",
+        )  # fmt: skip
+
+    def counters(self) -> str:
+        return f"{self._tally.counters()} · {self._tally.elapsed:.0f}s"
+
+    def get_renderables(self) -> Iterable[RenderableType]:
+        if self.tasks:
+            self.sync()
+        yield from super().get_renderables()
