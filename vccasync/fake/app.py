@@ -32,6 +32,7 @@ from vccasync.fake.dataset import Dataset, Item, Query
 from vccasync.fake.faults import Fault, FaultConfig, FaultInjector
 from vccasync.fake.limits import SlidingWindow
 from vccasync.fake.paging import decode_token, encode_token, parse_instant
+from vccasync.fake.timeline import Timeline, reveal, reveal_one
 
 try:
     import orjson
@@ -82,6 +83,7 @@ class FakeConfig:
     rate_limit_window: float = 60.0
     content_redirect_host: str | None = None
     content_chunk_latency: float = 0.0
+    timeline: Timeline | None = None  # time-varying data (vccasync.fake.timeline)
 
 
 class RequestRecord(NamedTuple):
@@ -356,7 +358,8 @@ async def _search(request: web.Request, state: _State) -> tuple[int, object]:
     found, more = data.search(query, after=after, limit=int(limit_text))
     await _latency(state.config, len(found))
     token = encode_token(data.key(found[-1])) if more else None
-    return 200, {"items": [data.item(p) for p in found], "meta": {"nextContinuationToken": token}}
+    items = reveal(state.config.timeline, [data.item(p) for p in found])
+    return 200, {"items": items, "meta": {"nextContinuationToken": token}}
 
 
 async def _get_one(request: web.Request, state: _State) -> tuple[int, object]:
@@ -364,9 +367,10 @@ async def _get_one(request: web.Request, state: _State) -> tuple[int, object]:
     data = state.dataset
     pos = data.position(request.match_info["guid"])
     await _latency(state.config, 1)
-    if pos is None or not data.has_content(pos):
+    item = None if pos is None or not data.has_content(pos) else data.item(pos)
+    if (item := reveal_one(state.config.timeline, item)) is None:
         return _message(404, "Interaction not found.")
-    return 200, data.item(pos)
+    return 200, item
 
 
 async def _latency(config: FakeConfig, items: int) -> None:
@@ -378,9 +382,10 @@ async def _latency(config: FakeConfig, items: int) -> None:
 def _find_content(state: _State, guid: str, key: str) -> Item | None:
     data = state.dataset
     pos = data.position(guid)
-    if pos is None or not data.has_content(pos):
+    item = None if pos is None or not data.has_content(pos) else data.item(pos)
+    if (item := reveal_one(state.config.timeline, item)) is None:
         return None
-    return next((c for c in data.item(pos)["content"] if c["contentKey"] == key), None)
+    return next((c for c in item["content"] if c["contentKey"] == key), None)
 
 
 async def _content(request: web.Request, state: _State, fault: Fault | None) -> web.StreamResponse:

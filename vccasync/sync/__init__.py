@@ -12,7 +12,7 @@ from .engine import (
     PassResult,
     SyncEngine,
 )
-from .fingerprint import canonical_json, changed_pieces, digest, fingerprint, piece_fingerprint
+from .fingerprint import changed_pieces, digest, fingerprint, piece_fingerprint, snapshot
 from .state import MemoryState, Observed, SyncState
 
 __all__ = [
@@ -30,7 +30,6 @@ __all__ = [
     "Span",
     "SyncEngine",
     "SyncState",
-    "canonical_json",
     "changed_pieces",
     "classify",
     "digest",
@@ -39,4 +38,5 @@ __all__ = [
     "piece_fingerprint",
     "plan_span",
     "removed",
+    "snapshot",
 ]

@@ -16,7 +16,7 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final, Protocol, cast, overload
@@ -30,7 +30,7 @@ from ..query import make_query
 from ..search import Page
 from .diff import Change, ChangeKind, Known, Span, classify, plan_span
 from .durations import parse_duration
-from .fingerprint import canonical_json, digest
+from .fingerprint import snapshot
 from .state import MemoryState, Observed, SyncState
 
 if TYPE_CHECKING:
@@ -51,7 +51,7 @@ log = logging.getLogger("vccasync.sync")
 Clock = Callable[[], datetime]
 Duration = timedelta | str
 """A ``timedelta`` or text such as ``90m``, ``48h``, ``2d``, ``PT90M``."""
-ChangeFeed = AsyncIterator[Change]
+ChangeFeed = AsyncGenerator[Change, None]
 DEFAULT_LOOKBACK: Final = timedelta(hours=24)
 DEFAULT_EVERY: Final = timedelta(minutes=5)
 Sleep = Callable[[float], Awaitable[Any]]
@@ -99,8 +99,9 @@ class SyncEngine:
 
     ``since`` is where the first pass starts (needed unless the state has a coverage);
     ``lookback`` how far before the last complete end each pass starts again (default
-    24 h); ``now`` the clock (aware datetimes, default UTC wall clock); ``sleep`` how to wait
-    between passes. Every argument is checked here, before any request.
+    24 h); ``limit`` the page size; ``now`` the clock (aware datetimes, default the UTC
+    wall clock); ``sleep`` how to wait between passes. Every argument is checked here,
+    before any request.
     """
 
     def __init__(
@@ -114,6 +115,7 @@ class SyncEngine:
         connect_from: str | None = None,
         connect_to: str | None = None,
         handling_agent_id: str | int | None = None,
+        limit: int = 1000,
         now: Clock | None = None,
         sleep: Sleep = asyncio.sleep,
         observer: PassObserver | None = None,
@@ -127,6 +129,7 @@ class SyncEngine:
             connect_from=connect_from,
             connect_to=connect_to,
             handling_agent_id=handling_agent_id,
+            limit=limit,
         )  # validates every argument now
         self.since = None if since is None else query.start
         self.filters: dict[str, Any] = {
@@ -134,6 +137,7 @@ class SyncEngine:
             "connect_from": query.connect_from,
             "connect_to": query.connect_to,
             "handling_agent_id": query.handling_agent_id,
+            "limit": query.limit,
         }
         self.client = client
         self.state: SyncState = state if state is not None else MemoryState()
@@ -222,8 +226,7 @@ class SyncEngine:
 
 
 def _observe(item: Interaction, known: Known | None) -> Observed:
-    data = canonical_json(item)
-    print_ = digest(data)
+    data, print_ = snapshot(item)
     return Observed(item, print_, data, classify(print_, known))
 
 

@@ -1,8 +1,8 @@
 """Fingerprints: what a pass compares to tell a changed interaction from an unchanged one.
 
 Pure, no I/O. The fingerprint of an interaction is a 16-byte BLAKE2b digest of its whole API
-JSON (:func:`vccasync.to_api`) written canonically: keys sorted, content pieces ordered by
-``contentKey``. So a piece added or gone, a piece's ``lastModified``, ``contentLength``,
+JSON (:func:`vccasync.to_api`) written canonically: keys sorted, content pieces taken in
+``contentKey`` order. So a piece added or gone, a piece's ``lastModified``, ``contentLength``,
 ``properties`` or any other field, and any change to the interaction's own fields (addresses,
 direction, agents, unknown fields) make it "changed"; the order the API lists pieces in does
 not. A piece has its own fingerprint (:func:`piece_fingerprint`) so that only new or changed
@@ -18,21 +18,32 @@ from typing import Any
 from ..converter import converter, to_api
 from ..models import Content, Interaction
 
-__all__ = ["canonical_json", "changed_pieces", "digest", "fingerprint", "piece_fingerprint"]
+__all__ = [
+    "changed_pieces",
+    "digest",
+    "fingerprint",
+    "piece_fingerprint",
+    "snapshot",
+]
 
 DIGEST_SIZE = 16
 
 
-def canonical_json(interaction: Interaction) -> bytes:
-    """The interaction's API JSON with sorted keys and pieces ordered by ``contentKey``."""
+def snapshot(interaction: Interaction) -> tuple[bytes, bytes]:
+    """The interaction's API JSON (pieces in the API's order: what a store or a "removed"
+    change gives back) and its fingerprint (keys sorted, pieces in ``contentKey`` order)."""
     data = to_api(interaction)
-    data["content"] = sorted(data.get("content", []), key=lambda piece: piece["contentKey"])
-    return _dump(data)
+    hasher = hashlib.blake2b(
+        _dump({k: v for k, v in data.items() if k != "content"}), digest_size=DIGEST_SIZE
+    )
+    for piece in sorted(data.get("content", []), key=lambda piece: piece["contentKey"]):
+        hasher.update(b"\x1e" + _dump(piece))
+    return _dump(data), hasher.digest()
 
 
 def fingerprint(interaction: Interaction) -> bytes:
-    """16-byte digest of :func:`canonical_json` (equal exactly when the JSON is equal)."""
-    return digest(canonical_json(interaction))
+    """16-byte digest of the interaction's API JSON, pieces in ``contentKey`` order."""
+    return snapshot(interaction)[1]
 
 
 def piece_fingerprint(piece: Content) -> bytes:
