@@ -17,6 +17,7 @@ from vccasync.fake import DatasetSpec, FakeConfig, FakeVccServer, generate
 from vccasync.fake.dataset import Dataset
 from vccasync.fake.timeline import FakeClock, Timeline, TimelineSpec
 from vccasync.sync import Change, MemoryState, Span, SyncEngine
+from vccasync.sync.metrics import SyncMetrics
 
 from .conftest import api_shape, client_for
 
@@ -92,7 +93,8 @@ def engine_for(vcc: VccClient, clock: FakeClock, **options: Any) -> SyncEngine:
 async def test_passes_report_exactly_what_changed(
     vcc: VccClient, dataset: Dataset, timeline: Timeline, clock: FakeClock
 ) -> None:
-    engine = engine_for(vcc, clock)
+    metrics = SyncMetrics()
+    engine = engine_for(vcc, clock, observer=metrics)
     first = await one_pass(engine)
     seen = view(timeline, dataset, Span(SINCE, T0))
     assert {c.kind for c in first} == {"new"}
@@ -124,6 +126,10 @@ async def test_passes_report_exactly_what_changed(
     assert result.requests >= 1 and "complete up to 2026-11-20T15:00:00Z" in result.summary()
 
     assert await one_pass(engine) == []  # nothing moved: nothing to report
+    counted = metrics.registry.get_sample_value
+    assert counted("vccasync_sync_passes_total", {"outcome": "complete"}) == 3
+    assert counted("vccasync_sync_interactions_total", {"kind": "removed"}) == result.removed
+    assert counted("vccasync_sync_seconds_behind") == 0  # the fake's clock stood still
     assert engine.last is not None and engine.last.span == Span(span.end - LOOKBACK, span.end)
     assert engine.last.unchanged == len(view(timeline, dataset, engine.last.span))
 
@@ -199,7 +205,8 @@ async def test_a_pass_cut_short_marks_nothing_removed(
     fake = FakeVccServer(dataset, FakeConfig(timeline=timeline))
     fake.app.middlewares.append(gate)
     async with fake, client_for(fake, concurrency=1) as vcc:
-        engine = engine_for(vcc, clock, lookback="48h", limit=50)
+        metrics = SyncMetrics()
+        engine = engine_for(vcc, clock, lookback="48h", limit=50, observer=metrics)
         before = view(timeline, dataset, Span(SINCE, T0))
         await one_pass(engine)
         coverage = await engine.state.coverage()
@@ -221,6 +228,10 @@ async def test_a_pass_cut_short_marks_nothing_removed(
         assert all(t.done() for t in tasks_before)  # no task left behind
         assert {c.kind for c in got} <= {"new", "changed"}  # no removal from a cut pass
         assert await engine.state.coverage() == coverage
+        assert (
+            metrics.registry.get_sample_value("vccasync_sync_passes_total", {"outcome": "failed"})
+            == 1
+        )
         release.set()
 
         span = Span(T0 - timedelta(hours=48), T0 + timedelta(hours=3))

@@ -9,7 +9,7 @@ the search, get-one and content handlers through :func:`reveal` and :func:`revea
 - a *late* piece (share ``late_rate``) appears ``settle * u`` after its interaction's start;
   an interaction with no piece revealed yet is not shown at all (as the real API);
 - an *updated* piece (share ``update_rate`` of the late ones) changes once more, later:
-  ``lastModified`` becomes the update instant and ``properties.version`` goes up by one (or
+  ``lastModified`` becomes the update instant (at least a second later than it was) and ``properties.version`` goes up by one (or
   ``contentLength`` by one byte when it has no version);
 - a *removed* interaction (share ``removal_rate``) disappears at ``origin + removal_within * u``
   (retention rules, deletions), ``origin`` being the clock's ``now`` when the timeline is made.
@@ -170,7 +170,8 @@ def _instant(text: str) -> datetime:
 
 
 def _updated(piece: Item, when: datetime) -> Item:
-    out = {**piece, "lastModified": iso(to_ms(when))}
+    modified = max(when, _instant(piece["lastModified"]) + timedelta(seconds=1))
+    out = {**piece, "lastModified": iso(to_ms(modified))}
     version = piece.get("properties", {}).get("version")
     if isinstance(version, dict) and isinstance(version.get("value"), int):
         out["properties"] = {**piece["properties"], "version": {"value": version["value"] + 1}}
