@@ -229,7 +229,9 @@ async def test_a_pass_cut_short_marks_nothing_removed(
         assert {c.kind for c in got} <= {"new", "changed"}  # no removal from a cut pass
         assert await engine.state.coverage() == coverage
         assert (
-            metrics.registry.get_sample_value("vccasync_sync_passes_total", {"outcome": "failed"})
+            metrics.registry.get_sample_value(
+                "vccasync_sync_passes_total", {"outcome": "incomplete"}
+            )
             == 1
         )
         release.set()

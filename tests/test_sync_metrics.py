@@ -33,9 +33,9 @@ def test_a_pass_is_counted_in_its_own_registry() -> None:
     one, other = SyncMetrics(), SyncMetrics()
     one.pass_done(RESULT, T + timedelta(seconds=90))
     one.pass_done(RESULT, T + timedelta(seconds=30))
-    one.pass_failed(requests=2, rate_limited=0)
+    one.pass_stopped(requests=2, rate_limited=0)
     assert sample(one, "vccasync_sync_passes_total", outcome="complete") == 2
-    assert sample(one, "vccasync_sync_passes_total", outcome="failed") == 1
+    assert sample(one, "vccasync_sync_passes_total", outcome="incomplete") == 1
     assert sample(one, "vccasync_sync_interactions_total", kind="new") == 6
     assert sample(one, "vccasync_sync_interactions_total", kind="removed") == 2
     assert sample(one, "vccasync_sync_requests_total") == 12

@@ -9,8 +9,8 @@ the search, get-one and content handlers through :func:`reveal` and :func:`revea
 - a *late* piece (share ``late_rate``) appears ``settle * u`` after its interaction's start;
   an interaction with no piece revealed yet is not shown at all (as the real API);
 - an *updated* piece (share ``update_rate`` of the late ones) changes once more, later:
-  ``lastModified`` becomes the update instant (at least a second later than it was) and ``properties.version`` goes up by one (or
-  ``contentLength`` by one byte when it has no version);
+  ``lastModified`` becomes the update instant (at least a second later than it was) and
+  ``properties.version`` goes up by one (or ``contentLength`` by one byte without a version);
 - a *removed* interaction (share ``removal_rate``) disappears at ``origin + removal_within * u``
   (retention rules, deletions), ``origin`` being the clock's ``now`` when the timeline is made.
 

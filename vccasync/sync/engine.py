@@ -90,8 +90,9 @@ class PassObserver(Protocol):
     def pass_done(self, result: PassResult, now: datetime) -> None:
         """A pass completed at ``now``."""
 
-    def pass_failed(self, requests: int, rate_limited: int) -> None:
-        """A pass stopped on a failure after so many requests."""
+    def pass_stopped(self, requests: int, rate_limited: int) -> None:
+        """A pass stopped before its end (failure, cancellation, consumer gone) after so
+        many requests."""
 
 
 class SyncEngine:
@@ -179,7 +180,7 @@ class SyncEngine:
             await self.state.finish(span, [k.guid for k in gone], keep_from)
         except BaseException:
             if self.observer is not None:
-                self.observer.pass_failed(stats.requests - requests, stats.rate_limited - limited)
+                self.observer.pass_stopped(stats.requests - requests, stats.rate_limited - limited)
             raise
         self.last = PassResult(
             span=span,

@@ -26,7 +26,7 @@ LOOPBACK: Final = ("127.0.0.1", "::1", "localhost")
 class SyncMetrics:
     """Counters and gauges of one engine's passes, in ``self.registry``.
 
-    ``vccasync_sync_passes_total{outcome="complete"|"failed"}``,
+    ``vccasync_sync_passes_total{outcome="complete"|"incomplete"}``,
     ``vccasync_sync_interactions_total{kind="new"|"changed"|"removed"|"unchanged"}``,
     ``vccasync_sync_requests_total``, ``vccasync_sync_rate_limited_total`` (429 answers),
     ``vccasync_sync_seconds_behind`` (now minus the instant the state is complete up to, at
@@ -59,7 +59,7 @@ class SyncMetrics:
         self.last_pass = Gauge(
             "vccasync_sync_last_pass_seconds", "Duration of the last complete pass", registry=reg
         )
-        for outcome in ("complete", "failed"):
+        for outcome in ("complete", "incomplete"):
             self.passes.labels(outcome)
         for kind in ("new", "changed", "removed", "unchanged"):
             self.interactions.labels(kind)
@@ -74,9 +74,9 @@ class SyncMetrics:
         self.behind.set(max(0.0, (now - result.complete_up_to).total_seconds()))
         self.last_pass.set(result.seconds)
 
-    def pass_failed(self, requests: int, rate_limited: int) -> None:
-        """Count a pass that stopped on a failure or was cancelled."""
-        self.passes.labels("failed").inc()
+    def pass_stopped(self, requests: int, rate_limited: int) -> None:
+        """Count a pass that stopped before its end (failure, cancellation)."""
+        self.passes.labels("incomplete").inc()
         self.requests.inc(requests)
         self.rate_limited.inc(rate_limited)
 
