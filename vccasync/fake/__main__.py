@@ -11,6 +11,7 @@ from vccasync.fake.app import FakeConfig
 from vccasync.fake.dataset import DatasetSpec, generate
 from vccasync.fake.faults import ALL_KINDS, FaultConfig
 from vccasync.fake.server import FakeVccServer
+from vccasync.fake.timeline import FakeClock, Timeline, demo_spec
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -31,6 +32,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--rate-limit", type=int, default=None, help="API requests per minute")
     p.add_argument("--token-ttl", type=float, default=3600.0, help="seconds")
     p.add_argument("--end-exclusive", action="store_true", help="search end is exclusive")
+    p.add_argument(
+        "--live",
+        action="store_true",
+        help="data from --days before today to tomorrow that changes with the wall clock"
+        " (content revealed late, interactions removed or appearing; ignores --start)",
+    )
     return p
 
 
@@ -47,6 +54,8 @@ async def _serve(args: argparse.Namespace) -> None:
         busy_day=args.busy_day,
         busy_factor=args.busy_factor,
     )
+    if args.live:
+        spec = demo_spec(days=args.days, per_day=args.per_day, seed=args.seed)
     dataset = generate(spec)
     dataset.build_guid_index()
     config = FakeConfig(
@@ -58,6 +67,7 @@ async def _serve(args: argparse.Namespace) -> None:
         faults=FaultConfig(
             rate=args.fault_rate, kinds=tuple(args.fault_kinds.split(",")), seed=args.seed
         ),
+        timeline=Timeline.for_dataset(dataset, FakeClock()) if args.live else None,
     )
     async with FakeVccServer(dataset, config, port=args.port) as server:
         print(
