@@ -14,10 +14,11 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from vccasync import VccClient
 from vccasync.fake import DatasetSpec, FakeConfig, FakeVccServer, generate
 from vccasync.fake.timeline import FakeClock, Timeline
 from vccasync.sync import SyncEngine
+
+from .core import client_of
 
 NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
 EVERY = timedelta(minutes=5)
@@ -34,27 +35,22 @@ async def measure(label: str, spec: DatasetSpec) -> None:
     dataset = generate(spec)
     clock = FakeClock(NOW)
     config = FakeConfig(timeline=Timeline.for_dataset(dataset, clock), page_latency=0.3)
-    async with FakeVccServer(dataset, config) as fake:
-        client = VccClient(
-            client_id=fake.client_id,
-            client_secret=fake.client_secret,
-            api_url=fake.api_url,
-            auth_url=fake.auth_url,
-            requests_per_minute=None,
-        )
-        async with client as vcc:
-            for lookback in LOOKBACKS:
-                engine = SyncEngine(vcc, since=NOW - lookback - EVERY, now=clock.now)
-                async for _ in engine.changes(once=True):
-                    pass
-                result = engine.last
-                assert result is not None
-                seen = result.new + result.changed + result.unchanged
-                print(
-                    f"{label}: lookback {lookback!s:>15}: {seen:>6,} interactions,"
-                    f" {result.requests:>3} requests, {result.seconds:5.1f} s",
-                    flush=True,
-                )
+    async with (
+        FakeVccServer(dataset, config) as fake,
+        client_of(fake, requests_per_minute=None) as vcc,
+    ):
+        for lookback in LOOKBACKS:
+            engine = SyncEngine(vcc, since=NOW - lookback - EVERY, now=clock.now)
+            async for _ in engine.changes(once=True):
+                pass
+            result = engine.last
+            assert result is not None
+            seen = result.new + result.changed + result.unchanged
+            print(
+                f"{label}: lookback {lookback!s:>15}: {seen:>6,} interactions,"
+                f" {result.requests:>3} requests, {result.seconds:5.1f} s",
+                flush=True,
+            )
 
 
 async def main() -> None:

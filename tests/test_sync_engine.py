@@ -1,10 +1,11 @@
+# ruff: noqa: F811 (test arguments are the fixtures imported from sync_fixtures)
 """The sync engine end to end against the fake API with time-varying data (manual clock)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -13,48 +14,25 @@ from aiohttp import web
 from vccasync import VccClient
 from vccasync.converter import parse_instant, to_api
 from vccasync.errors import InvalidRequestError
-from vccasync.fake import DatasetSpec, FakeConfig, FakeVccServer, generate
+from vccasync.fake import FakeConfig, FakeVccServer
 from vccasync.fake.dataset import Dataset
-from vccasync.fake.timeline import FakeClock, Timeline, TimelineSpec
+from vccasync.fake.timeline import FakeClock, Timeline
 from vccasync.sync import Change, MemoryState, Span, SyncEngine
 from vccasync.sync.metrics import SyncMetrics
 
 from .conftest import api_shape, client_for
-
-T0 = datetime(2026, 11, 20, 12, tzinfo=UTC)
-SINCE = datetime(2026, 11, 17, tzinfo=UTC)
-LOOKBACK = timedelta(hours=24)
-SPEC = DatasetSpec(seed=3, start=SINCE, days=4, per_day=120, edge_every=None)
-CHANGING = TimelineSpec(late_rate=0.3, update_rate=0.4, removal_rate=0.05)
+from .sync_fixtures import (  # noqa: F401 (the fixtures are used by name)
+    LOOKBACK,
+    SINCE,
+    T0,
+    clock,
+    dataset,
+    fake,
+    timeline,
+    vcc,
+)
 
 View = dict[str, dict[str, Any]]
-
-
-@pytest.fixture(scope="module")
-def dataset() -> Dataset:
-    return generate(SPEC)
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(T0)
-
-
-@pytest.fixture
-def timeline(dataset: Dataset, clock: FakeClock) -> Timeline:
-    return Timeline.for_dataset(dataset, clock, CHANGING)
-
-
-@pytest.fixture
-async def fake(dataset: Dataset, timeline: Timeline) -> AsyncIterator[FakeVccServer]:
-    async with FakeVccServer(dataset, FakeConfig(timeline=timeline)) as server:
-        yield server
-
-
-@pytest.fixture
-async def vcc(fake: FakeVccServer) -> AsyncIterator[VccClient]:
-    async with client_for(fake, concurrency=4) as client:
-        yield client
 
 
 def view(timeline: Timeline, dataset: Dataset, span: Span, **filters: Any) -> View:

@@ -1,9 +1,9 @@
+# ruff: noqa: F811 (test arguments are the fixtures imported from sync_fixtures)
 """The fake API's time-varying data: late content, updates, removals, interactions to come."""
 
 from __future__ import annotations
 
 import io
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -11,39 +11,22 @@ import pytest
 from vccasync import VccClient
 from vccasync.converter import parse_instant, to_api
 from vccasync.errors import NotFoundError
-from vccasync.fake import DatasetSpec, FakeConfig, FakeVccServer, generate
 from vccasync.fake.dataset import Dataset
-from vccasync.fake.timeline import FakeClock, Timeline, TimelineSpec, demo_spec, reveal
+from vccasync.fake.timeline import FakeClock, Timeline, demo_spec, reveal
 
-from .conftest import api_shape, client_for
+from .conftest import api_shape
+from .sync_fixtures import (  # noqa: F401 (the fixtures are used by name)
+    CHANGING,
+    SPEC,
+    T0,
+    clock,
+    dataset,
+    fake,
+    timeline,
+    vcc,
+)
 
-T0 = datetime(2026, 11, 20, 12, tzinfo=UTC)
-SPEC = DatasetSpec(seed=5, start=T0 - timedelta(days=2), days=3, per_day=100)
-SCHEDULE = TimelineSpec(late_rate=0.5, update_rate=0.5, removal_rate=0.1)
-
-
-@pytest.fixture(scope="module")
-def dataset() -> Dataset:
-    return generate(SPEC)
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(T0)
-
-
-@pytest.fixture
-def timeline(dataset: Dataset, clock: FakeClock) -> Timeline:
-    return Timeline.for_dataset(dataset, clock, SCHEDULE)
-
-
-@pytest.fixture
-async def vcc(dataset: Dataset, timeline: Timeline) -> AsyncIterator[VccClient]:
-    async with (
-        FakeVccServer(dataset, FakeConfig(timeline=timeline)) as fake,
-        client_for(fake) as client,
-    ):
-        yield client
+SCHEDULE = CHANGING
 
 
 def test_schedule_is_deterministic_and_bounded(dataset: Dataset, clock: FakeClock) -> None:
