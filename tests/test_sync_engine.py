@@ -13,7 +13,7 @@ from aiohttp import web
 
 from vccasync import VccClient
 from vccasync.converter import parse_instant, to_api
-from vccasync.errors import InvalidRequestError
+from vccasync.errors import AuthenticationError, InvalidRequestError
 from vccasync.fake import FakeConfig, FakeVccServer
 from vccasync.fake.dataset import Dataset
 from vccasync.fake.timeline import FakeClock, Timeline
@@ -257,3 +257,55 @@ async def test_a_future_since_is_refused(vcc: VccClient, clock: FakeClock) -> No
     engine = SyncEngine(vcc, since=T0 + timedelta(days=1), now=clock.now)
     with pytest.raises(InvalidRequestError, match="in the future"):
         await one_pass(engine)
+
+
+async def test_a_transient_failure_is_logged_and_the_next_pass_retries(
+    dataset: Dataset, timeline: Timeline, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    failures = 1
+
+    @web.middleware
+    async def fail_once(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        nonlocal failures
+        if request.path.endswith("/interactions") and failures:
+            failures -= 1
+            return web.json_response({"message": "unavailable"}, status=503)
+        return await handler(request)
+
+    fake = FakeVccServer(dataset, FakeConfig(timeline=timeline))
+    fake.app.middlewares.append(fail_once)
+    ticks = 0
+
+    class Stop(Exception):
+        pass
+
+    async def tick(_: float) -> None:  # the second wait ends the test
+        nonlocal ticks
+        ticks += 1
+        if ticks == 2:
+            raise Stop
+
+    got: list[Change] = []
+    async with fake, client_for(fake, max_attempts=1) as vcc:
+        engine = engine_for(vcc, clock, sleep=tick)
+        with pytest.raises(Stop):
+            async for change in engine.changes(every="1m"):
+                got.append(change)
+    logged = [r.getMessage() for r in caplog.records if r.name == "vccasync.sync"]
+    assert logged[0].startswith("sync pass failed, retrying at the next pass: ")
+    assert [c.interaction.guid for c in got] == list(view(timeline, dataset, Span(SINCE, T0)))
+
+
+async def test_refused_credentials_end_the_feed(fake: FakeVccServer) -> None:
+    wrong = VccClient(
+        client_id=fake.client_id,
+        client_secret="wrong",
+        api_url=fake.api_url,
+        auth_url=fake.auth_url,
+    )
+    async with wrong as vcc:
+        with pytest.raises(AuthenticationError):
+            async for _ in vcc.changes(SINCE, every="1m"):
+                pytest.fail("no change without credentials")
