@@ -21,16 +21,20 @@ START = datetime(2025, 1, 1, tzinfo=UTC)
 RANGE = (START + timedelta(days=3, hours=5), START + timedelta(days=125, minutes=7))
 
 
+def client_of(fake: FakeVccServer, **options: Any) -> VccClient:
+    """A client of the fake API with ``options``."""
+    return VccClient(
+        client_id=fake.client_id,
+        client_secret=fake.client_secret,
+        api_url=fake.api_url,
+        auth_url=fake.auth_url,
+        **options,
+    )
+
+
 async def run(label: str, dataset: Any, config: FakeConfig, limit: int, **options: Any) -> None:
     async with FakeVccServer(dataset, config) as fake:
-        client = VccClient(
-            client_id=fake.client_id,
-            client_secret=fake.client_secret,
-            api_url=fake.api_url,
-            auth_url=fake.auth_url,
-            **options,
-        )
-        async with client as vcc:
+        async with client_of(fake, **options) as vcc:
             began, count = time.perf_counter(), 0
             async for _ in vcc.interactions(*RANGE, limit=limit):
                 count += 1

@@ -20,6 +20,7 @@ from .models import Direction, Interaction
 from .query import SearchQuery, make_query
 from .search import InteractionSearch, WindowPlan
 from .session import Session, SessionStats, path_segment
+from .sync import DEFAULT_EVERY, DEFAULT_LOOKBACK, ChangeFeed, Duration, SyncEngine
 
 __all__ = ["VccClient"]
 
@@ -218,3 +219,36 @@ class VccClient:
         """Delete many interactions, 1000 per ``POST /interactions/delete-batch``, one batch at
         a time; the guids the API did not delete (those already gone are not failures)."""
         return await self._deletes.interactions(guids)
+
+    def changes(
+        self,
+        since: datetime | str,
+        *,
+        lookback: Duration = DEFAULT_LOOKBACK,
+        every: Duration = DEFAULT_EVERY,
+        once: bool = False,
+        direction: Direction | str | None = None,
+        connect_from: str | None = None,
+        connect_to: str | None = None,
+        handling_agent_id: str | int | None = None,
+    ) -> ChangeFeed:
+        """New, changed and removed interactions from ``since`` on, pass after pass.
+
+        Each pass scans ``[end of the last complete pass - lookback, now]`` (the first from
+        ``since``), one every ``every`` (start to start; a single one with ``once``), and
+        yields ``Change(kind, interaction)``: "new", "changed" (``previous`` holds the last
+        known version) or "removed" (the last known version; judged only after a complete
+        pass). Durations are timedeltas or text (``90m``, ``48h``, ``PT90M``). State lives in
+        memory, bounded by the lookback span. Filters as in :meth:`interactions`; every
+        argument is checked at once. Closing or cancelling the iteration stops it cleanly.
+        """
+        engine = SyncEngine(
+            self,
+            since=since,
+            lookback=lookback,
+            direction=direction,
+            connect_from=connect_from,
+            connect_to=connect_to,
+            handling_agent_id=handling_agent_id,
+        )
+        return engine.changes(every=every, once=once)

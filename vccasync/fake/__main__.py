@@ -12,6 +12,7 @@ from vccasync.fake.faults import ALL_KINDS, FaultConfig
 from vccasync.fake.generate import generate
 from vccasync.fake.server import FakeVccServer
 from vccasync.fake.spec import DatasetSpec
+from vccasync.fake.timeline import FakeClock, Timeline, demo_spec
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -39,6 +40,12 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="hold search/content answers after N of them (POST /_fake/gate?open=1 releases)",
     )
+    p.add_argument(
+        "--live",
+        action="store_true",
+        help="data from --days before today to tomorrow that changes with the wall clock"
+        " (content revealed late, interactions removed or appearing; ignores --start)",
+    )
     return p
 
 
@@ -55,6 +62,8 @@ async def _serve(args: argparse.Namespace) -> None:
         busy_day=args.busy_day,
         busy_factor=args.busy_factor,
     )
+    if args.live:
+        spec = demo_spec(days=args.days, per_day=args.per_day, seed=args.seed)
     dataset = generate(spec)
     dataset.build_guid_index()
     config = FakeConfig(
@@ -68,6 +77,7 @@ async def _serve(args: argparse.Namespace) -> None:
         faults=FaultConfig(
             rate=args.fault_rate, kinds=tuple(args.fault_kinds.split(",")), seed=args.seed
         ),
+        timeline=Timeline.for_dataset(dataset, FakeClock()) if args.live else None,
     )
     async with FakeVccServer(dataset, config, port=args.port) as server:
         print(

@@ -10,6 +10,7 @@ from vccasync.fake.auth import DELETE_SCOPE, READ_SCOPE
 from vccasync.fake.dataset import Order
 from vccasync.fake.deletes import DeleteConfig
 from vccasync.fake.faults import FaultConfig
+from vccasync.fake.timeline import Timeline
 
 __all__ = ["ORDERS", "FakeConfig"]
 
@@ -42,5 +43,6 @@ class FakeConfig:
     content_chunk_latency: float = 0.0
     order: Order = attrs.field(default="start", validator=attrs.validators.in_(ORDERS))
     hold_after: int | None = None
+    timeline: Timeline | None = None  # time-varying data (vccasync.fake.timeline)
     scopes: tuple[str, ...] = (READ_SCOPE, DELETE_SCOPE)  # what the client may be granted
     deletes: DeleteConfig = attrs.field(factory=DeleteConfig)

@@ -8,10 +8,11 @@ from typing import Final
 from aiohttp import web
 
 from vccasync.fake.config import FakeConfig
-from vccasync.fake.dataset import Query
+from vccasync.fake.dataset import Item, Query
 from vccasync.fake.paging import decode_token, encode_token, parse_instant
 from vccasync.fake.respond import message
 from vccasync.fake.state import State
+from vccasync.fake.timeline import reveal, reveal_one
 
 __all__ = ["MAX_LIMIT", "get_one", "latency", "search"]
 
@@ -82,17 +83,24 @@ async def search(request: web.Request, state: State) -> tuple[int, object]:
     token = encode_token(data.key(found[-1])) if more else None  # stateless: the last key
     if order == "hour":
         found.sort(key=data.key)
-    return 200, {"items": [data.item(p) for p in found], "meta": {"nextContinuationToken": token}}
+    items = reveal(state.config.timeline, [data.item(p) for p in found])
+    return 200, {"items": items, "meta": {"nextContinuationToken": token}}
 
 
 async def get_one(request: web.Request, state: State) -> tuple[int, object]:
     """``GET /interactions/{guid}``: one interaction with content, else 404."""
-    data = state.dataset
-    pos = data.position(request.match_info["guid"])
     await latency(state.config, 1)
-    if pos is None or not data.has_content(pos):
+    if (item := visible_item(state, request.match_info["guid"])) is None:
         return message(404, "Interaction not found.")
-    return 200, data.item(pos)
+    return 200, item
+
+
+def visible_item(state: State, guid: str) -> Item | None:
+    """The interaction ``guid`` as the API shows it now (None: unknown or without content)."""
+    data = state.dataset
+    pos = data.position(guid)
+    item = None if pos is None or not data.has_content(pos) else data.item(pos)
+    return reveal_one(state.config.timeline, item)
 
 
 async def latency(config: FakeConfig, items: int) -> None:

@@ -18,6 +18,7 @@ from vccasync.fake.content import content_chunks, parse_range
 from vccasync.fake.dataset import Item
 from vccasync.fake.faults import Fault
 from vccasync.fake.respond import Closed, deliver, json_response, stall
+from vccasync.fake.search import visible_item
 from vccasync.fake.state import STATE_KEY, State
 
 __all__ = ["STORAGE_ROOT", "content", "storage"]
@@ -26,11 +27,9 @@ STORAGE_ROOT: Final = "/storage"
 
 
 def _find_content(state: State, guid: str, key: str) -> Item | None:
-    data = state.dataset
-    pos = data.position(guid)
-    if pos is None or not data.has_content(pos):
+    if (item := visible_item(state, guid)) is None:
         return None
-    return next((c for c in data.item(pos)["content"] if c["contentKey"] == key), None)
+    return next((c for c in item["content"] if c["contentKey"] == key), None)
 
 
 async def content(request: web.Request, state: State, fault: Fault | None) -> web.StreamResponse:

@@ -1,0 +1,102 @@
+"""Pure change detection: pass spans, classification of what a pass saw, removals.
+
+No I/O. A *pass* scans one span ``[start, end]`` (both included) completely. The state of a
+sync is *complete* over a span ``coverage``: every interaction the API showed there at
+``coverage.end`` is known. The next pass starts ``lookback`` before the end of the coverage
+(content keeps arriving after an interaction ends) and ends now.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from datetime import datetime, timedelta
+from typing import Literal
+
+from attrs import frozen
+
+from ..errors import InvalidRequestError
+from ..models import Interaction
+
+__all__ = ["Change", "ChangeKind", "Known", "Span", "classify", "plan_span", "removed"]
+
+ChangeKind = Literal["new", "changed", "removed"]
+
+
+@frozen
+class Span:
+    """An interval of interaction start instants, both ends included."""
+
+    start: datetime
+    end: datetime
+
+    def __contains__(self, moment: object) -> bool:
+        return isinstance(moment, datetime) and self.start <= moment <= self.end
+
+
+@frozen
+class Known:
+    """What a sync state remembers of one interaction.
+
+    ``fingerprint`` is :func:`~vccasync.sync.fingerprint.fingerprint` of the last version
+    seen; ``data`` is that version's API JSON (to yield it when it is removed or to compare
+    pieces when it changed); ``removed`` when a pass already found it gone.
+    """
+
+    guid: str
+    start: datetime
+    fingerprint: bytes
+    data: bytes
+    removed: bool = False
+
+
+@frozen
+class Change:
+    """One change a pass found. ``interaction`` is the current version (the last known one
+    for "removed"); ``previous`` the last known version for "changed", else None."""
+
+    kind: ChangeKind
+    interaction: Interaction
+    previous: Interaction | None = None
+
+
+def plan_span(
+    coverage: Span | None,
+    *,
+    since: datetime | None,
+    lookback: timedelta,
+    now: datetime,
+) -> Span:
+    """The span of the next pass.
+
+    First pass (no coverage): ``[since, now]`` (``since`` required). Later passes:
+    ``[coverage.end - lookback, now]``, never before ``coverage.start``, except that a
+    ``since`` earlier than the coverage extends history backwards from ``since``. The end is
+    ``now``, never before the start.
+    """
+    if coverage is None:
+        if since is None:
+            raise InvalidRequestError("the first sync needs a start instant (since)")
+        start = since
+    else:
+        start = max(coverage.start, coverage.end - lookback)
+        if since is not None and since < coverage.start:
+            start = since
+    if start > now:
+        raise InvalidRequestError(f"since ({start.isoformat()}) is in the future")
+    return Span(start, now)
+
+
+def classify(fingerprint: bytes, known: Known | None) -> ChangeKind | None:
+    """ "new" (unknown, or back after a removal), "changed", or None when unchanged."""
+    if known is None or known.removed:
+        return "new"
+    return None if known.fingerprint == fingerprint else "changed"
+
+
+def removed(known: Iterable[Known], span: Span, seen: Collection[str]) -> list[Known]:
+    """Known interactions that a complete pass over ``span`` did not return.
+
+    Only interactions starting inside ``span`` are judged; those already removed are not
+    removed again.
+    """
+    return [k for k in known if not k.removed and k.start in span and k.guid not in seen]

@@ -1,0 +1,239 @@
+"""The sync engine: passes over ``[last complete end - lookback, now]`` through the search.
+
+Each pass runs :meth:`VccClient.interactions` over its span (the same concurrent, ordered,
+resumable machinery as a backfill), compares every interaction with what the
+:class:`~vccasync.sync.state.SyncState` knows, and yields :class:`Change` objects: "new" and
+"changed" as pages arrive, then, only once the span was scanned completely, "removed" for
+known interactions of the span the API no longer returns. A pass cut short (failure,
+cancellation) marks nothing removed and does not advance the coverage; the next pass covers
+its span again and reports only what was not reported yet. Changes are recorded in the state
+after they are handed on, so a crash can repeat a change but never lose one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from contextlib import aclosing
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Final, Protocol, cast, overload
+
+from attrs import frozen
+
+from ..converter import format_instant, loads, structure_interaction
+from ..errors import AuthenticationError, InvalidRequestError, VccError
+from ..models import Direction, Interaction
+from ..query import make_query
+from ..search import Page
+from .diff import Change, ChangeKind, Known, Span, classify, plan_span
+from .durations import parse_duration
+from .fingerprint import snapshot
+from .state import MemoryState, Observed, SyncState
+
+if TYPE_CHECKING:
+    from ..client import VccClient
+
+__all__ = [
+    "DEFAULT_EVERY",
+    "DEFAULT_LOOKBACK",
+    "ChangeFeed",
+    "Duration",
+    "PassObserver",
+    "PassResult",
+    "SyncEngine",
+]
+
+log = logging.getLogger("vccasync.sync")
+
+Clock = Callable[[], datetime]
+Duration = timedelta | str
+"""A ``timedelta`` or text such as ``90m``, ``48h``, ``2d``, ``PT90M``."""
+ChangeFeed = AsyncGenerator[Change, None]
+DEFAULT_LOOKBACK: Final = timedelta(hours=24)
+DEFAULT_EVERY: Final = timedelta(minutes=5)
+Sleep = Callable[[float], Awaitable[Any]]
+
+
+@frozen
+class PassResult:
+    """What one complete pass did; ``complete_up_to`` is the end of its span."""
+
+    span: Span
+    new: int
+    changed: int
+    removed: int
+    unchanged: int
+    requests: int
+    rate_limited: int
+    seconds: float
+
+    @property
+    def complete_up_to(self) -> datetime:
+        """The instant the state is complete up to after this pass."""
+        return self.span.end
+
+    def summary(self) -> str:
+        """One line: counts, the instant complete up to, requests and seconds."""
+        return (
+            f"{self.new:,} new, {self.changed:,} changed, {self.removed:,} removed,"
+            f" {self.unchanged:,} unchanged; complete up to {format_instant(self.complete_up_to)};"
+            f" {self.requests:,} requests, {self.seconds:.1f}s"
+        )
+
+
+class PassObserver(Protocol):
+    """Told about every pass (the Prometheus metrics implement it)."""
+
+    def pass_done(self, result: PassResult, now: datetime) -> None:
+        """A pass completed at ``now``."""
+
+    def pass_stopped(self, requests: int, rate_limited: int) -> None:
+        """A pass stopped before its end (failure, cancellation, consumer gone) after so
+        many requests."""
+
+
+class SyncEngine:
+    """Passes of one query (start, filters) against one client and one state.
+
+    ``since`` is where the first pass starts (needed unless the state has a coverage);
+    ``lookback`` how far before the last complete end each pass starts again (default
+    24 h); ``limit`` the page size; ``now`` the clock (aware datetimes, default the UTC
+    wall clock); ``sleep`` how to wait between passes. Every argument is checked here,
+    before any request.
+    """
+
+    def __init__(
+        self,
+        client: VccClient,
+        state: SyncState | None = None,
+        *,
+        since: datetime | str | None = None,
+        lookback: Duration = DEFAULT_LOOKBACK,
+        direction: Direction | str | None = None,
+        connect_from: str | None = None,
+        connect_to: str | None = None,
+        handling_agent_id: str | int | None = None,
+        limit: int = 1000,
+        now: Clock | None = None,
+        sleep: Sleep = asyncio.sleep,
+        observer: PassObserver | None = None,
+    ) -> None:
+        self.lookback = parse_duration(lookback, name="lookback")
+        first = since if since is not None else datetime(2000, 1, 1, tzinfo=UTC)
+        query = make_query(
+            first,
+            first,
+            direction=direction,
+            connect_from=connect_from,
+            connect_to=connect_to,
+            handling_agent_id=handling_agent_id,
+            limit=limit,
+        )  # validates every argument now
+        self.since = None if since is None else query.start
+        self.filters: dict[str, Any] = {
+            "direction": query.direction,
+            "connect_from": query.connect_from,
+            "connect_to": query.connect_to,
+            "handling_agent_id": query.handling_agent_id,
+            "limit": query.limit,
+        }
+        self.client = client
+        self.state: SyncState = state if state is not None else MemoryState()
+        self._now = now or (lambda: datetime.now(UTC))
+        self._sleep = sleep
+        self.observer = observer
+        self.last: PassResult | None = None
+
+    async def run_pass(self) -> AsyncGenerator[Change, None]:
+        """One pass: its changes; afterwards ``self.last`` holds its :class:`PassResult`."""
+        stats = self.client.stats
+        began, requests, limited = time.monotonic(), stats.requests, stats.rate_limited
+        try:
+            coverage = await self.state.coverage()
+            planned = plan_span(coverage, since=self.since, lookback=self.lookback, now=self._now())
+            span, plan = await self.state.begin(planned)
+            counts: Counter[ChangeKind | None] = Counter()
+            search = self.client.interactions(span.start, span.end, **self.filters, plan=plan)
+            async with aclosing(cast(AsyncGenerator[Page, None], search.pages())) as pages:
+                async for page in pages:
+                    known = await self.state.known([i.guid for i in page.items])
+                    observed = [_observe(item, known.get(item.guid)) for item in page.items]
+                    for seen in observed:
+                        counts[seen.kind] += 1
+                        if seen.kind is not None:
+                            previous = known.get(seen.interaction.guid)
+                            yield Change(
+                                seen.kind,
+                                seen.interaction,
+                                _decode(previous) if seen.kind == "changed" else None,
+                            )
+                    await self.state.record(page, observed)
+            gone = await self.state.unseen(span)
+            for known_one in gone:
+                counts["removed"] += 1
+                yield Change("removed", _decode(known_one))
+            start = span.start if coverage is None else min(coverage.start, span.start)
+            keep_from = max(start, span.end - self.lookback)
+            await self.state.finish(span, [k.guid for k in gone], keep_from)
+        except BaseException:
+            if self.observer is not None:
+                self.observer.pass_stopped(stats.requests - requests, stats.rate_limited - limited)
+            raise
+        self.last = PassResult(
+            span=span,
+            new=counts["new"],
+            changed=counts["changed"],
+            removed=counts["removed"],
+            unchanged=counts[None],
+            requests=stats.requests - requests,
+            rate_limited=stats.rate_limited - limited,
+            seconds=time.monotonic() - began,
+        )
+        if self.observer is not None:
+            self.observer.pass_done(self.last, self._now())
+
+    def changes(self, *, every: Duration = DEFAULT_EVERY, once: bool = False) -> ChangeFeed:
+        """Changes of pass after pass, a pass every ``every`` (start to start), or one pass
+        with ``once``. A transient failure inside a pass is logged in one line and the next
+        pass retries; refused credentials and invalid requests are raised. ``every`` is
+        checked at once."""
+        interval = parse_duration(every, name="every").total_seconds()
+        if interval <= 0 and not once:
+            raise InvalidRequestError("every must be longer than zero")
+        return self._passes(interval, once)
+
+    async def _passes(self, interval: float, once: bool) -> AsyncGenerator[Change, None]:
+        while True:
+            began = time.monotonic()
+            try:
+                async with aclosing(self.run_pass()) as changes:
+                    async for change in changes:
+                        yield change
+            except (AuthenticationError, InvalidRequestError):
+                raise
+            except VccError as exc:
+                if once:
+                    raise
+                log.warning("sync pass failed, retrying at the next pass: %s", exc)
+            else:
+                if self.last is not None:
+                    log.info("sync: %s", self.last.summary())
+            if once:
+                return
+            await self._sleep(max(0.0, interval - (time.monotonic() - began)))
+
+
+def _observe(item: Interaction, known: Known | None) -> Observed:
+    data, print_ = snapshot(item)
+    return Observed(item, print_, data, classify(print_, known))
+
+
+@overload
+def _decode(known: Known) -> Interaction: ...
+@overload
+def _decode(known: None) -> None: ...
+def _decode(known: Known | None) -> Interaction | None:
+    return None if known is None else structure_interaction(loads(known.data))

@@ -1,0 +1,109 @@
+"""Prometheus metrics of a sync (``pip install "vccasync[metrics]"``: prometheus-client).
+
+One :class:`SyncMetrics` per engine, each with its own registry (never the global one), so
+that two engines or two tests never share counters. It is a
+:class:`~vccasync.sync.engine.PassObserver`: pass it as the engine's ``observer``.
+:func:`serve_metrics` exposes a registry over HTTP on a loopback port.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime
+from typing import Final
+from wsgiref.simple_server import WSGIServer
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
+
+from ..errors import InvalidRequestError
+from .engine import PassResult
+
+__all__ = ["MetricsServer", "SyncMetrics", "serve_metrics"]
+
+LOOPBACK: Final = ("127.0.0.1", "::1", "localhost")
+
+
+class SyncMetrics:
+    """Counters and gauges of one engine's passes, in ``self.registry``.
+
+    ``vccasync_sync_passes_total{outcome="complete"|"incomplete"}``,
+    ``vccasync_sync_interactions_total{kind="new"|"changed"|"removed"|"unchanged"}``,
+    ``vccasync_sync_requests_total``, ``vccasync_sync_rate_limited_total`` (429 answers),
+    ``vccasync_sync_seconds_behind`` (now minus the instant the state is complete up to, at
+    the end of the last complete pass), ``vccasync_sync_last_pass_seconds``.
+    """
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        reg = self.registry
+        self.passes = Counter(
+            "vccasync_sync_passes", "Sync passes by outcome", ["outcome"], registry=reg
+        )
+        self.interactions = Counter(
+            "vccasync_sync_interactions",
+            "Interactions seen by sync passes, by change kind",
+            ["kind"],
+            registry=reg,
+        )
+        self.requests = Counter(
+            "vccasync_sync_requests", "API requests of sync passes", registry=reg
+        )
+        self.rate_limited = Counter(
+            "vccasync_sync_rate_limited", "429 answers during sync passes", registry=reg
+        )
+        self.behind = Gauge(
+            "vccasync_sync_seconds_behind",
+            "Seconds between now and the instant the sync is complete up to",
+            registry=reg,
+        )
+        self.last_pass = Gauge(
+            "vccasync_sync_last_pass_seconds", "Duration of the last complete pass", registry=reg
+        )
+        for outcome in ("complete", "incomplete"):
+            self.passes.labels(outcome)
+        for kind in ("new", "changed", "removed", "unchanged"):
+            self.interactions.labels(kind)
+
+    def pass_done(self, result: PassResult, now: datetime) -> None:
+        """Count a complete pass."""
+        self.passes.labels("complete").inc()
+        for kind in ("new", "changed", "removed", "unchanged"):
+            self.interactions.labels(kind).inc(getattr(result, kind))
+        self.requests.inc(result.requests)
+        self.rate_limited.inc(result.rate_limited)
+        self.behind.set(max(0.0, (now - result.complete_up_to).total_seconds()))
+        self.last_pass.set(result.seconds)
+
+    def pass_stopped(self, requests: int, rate_limited: int) -> None:
+        """Count a pass that stopped before its end (failure, cancellation)."""
+        self.passes.labels("incomplete").inc()
+        self.requests.inc(requests)
+        self.rate_limited.inc(rate_limited)
+
+
+class MetricsServer:
+    """A running exporter on ``port``; :meth:`close` stops it."""
+
+    def __init__(self, server: WSGIServer, thread: threading.Thread) -> None:
+        self.port: int = server.server_port
+        self._server, self._thread = server, thread
+
+    def close(self) -> None:
+        """Stop serving and release the port."""
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+
+def serve_metrics(metrics: SyncMetrics, port: int, host: str = "127.0.0.1") -> MetricsServer:
+    """Serve ``metrics`` at ``http://host:port/metrics`` from a daemon thread (``port=0``
+    picks a free port: see ``.port``). Only loopback hosts are accepted."""
+    if host not in LOOPBACK:
+        raise InvalidRequestError(f"metrics are served on loopback only, not {host!r}")
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise InvalidRequestError(f"metrics port must be from 0 to 65535, got {port!r}")
+    try:
+        server, thread = start_http_server(port, addr=host, registry=metrics.registry)
+    except OSError as exc:
+        raise InvalidRequestError(f"cannot serve metrics on {host}:{port}: {exc}") from exc
+    return MetricsServer(server, thread)
