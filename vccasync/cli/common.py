@@ -27,6 +27,7 @@ __all__ = [
     "RESUME",
     "OneLineParser",
     "add_client_options",
+    "add_filter_options",
     "add_search_options",
     "add_type_option",
     "client_from_args",
@@ -116,6 +117,11 @@ def add_search_options(parser: argparse.ArgumentParser) -> None:
         "--end", required=True, type=_end, metavar="ISO",
         help="last instant, included (a plain date includes that whole UTC day)",
     )  # fmt: skip
+    add_filter_options(parser)
+
+
+def add_filter_options(parser: argparse.ArgumentParser) -> None:
+    """The filters of a search (direction, address prefixes, agent)."""
     parser.add_argument("--direction", choices=[d.value for d in Direction])
     parser.add_argument("--connect-from", type=prefix, metavar="PREFIX", help="caller prefix")
     parser.add_argument("--connect-to", type=prefix, metavar="PREFIX", help="callee prefix")
