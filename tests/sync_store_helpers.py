@@ -51,7 +51,9 @@ async def _read_pg(dsn: str) -> dict[str, Row]:
         content.setdefault(guid, []).append(key)
     return {
         r["guid"]: Row(
-            json.loads(r["data"]), tuple(content.get(r["guid"], ())), r["updated_at"],
+            json.loads(r["data"]),
+            tuple(content.get(r["guid"], ())),
+            r["updated_at"],
             r["removed_at"],
         )
         for r in rows

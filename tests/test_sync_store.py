@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -154,7 +153,7 @@ async def test_a_comeback_clears_removed_at(
     gone = sorted(g for g, row in store.items() if row.removed_at is not None)
     assert gone
     timeline.spec = attrs.evolve(timeline.spec, removal_rate=0.0)  # the API shows them again
-    third, changes = await one_pass(vcc, target, clock)
+    _, changes = await one_pass(vcc, target, clock)
     back = {c.interaction.guid for c in changes if c.kind == "new"}
     assert set(gone) <= back
     after = await asyncio.to_thread(read_store, target)

@@ -116,9 +116,9 @@ def _check(args: argparse.Namespace) -> None:
         raise InvalidRequestError("--every must be longer than zero")
     if args.content_dest:
         check_dest(Path(args.content_dest))
-    if args.since is None and not args.demo and not is_postgres_url(args.output):
-        if not Path(args.output).exists():
-            raise InvalidRequestError(f"{args.output} has never been synced: give --since")
+    fresh = not is_postgres_url(args.output) and not Path(args.output).exists()
+    if args.since is None and not args.demo and fresh:
+        raise InvalidRequestError(f"{args.output} has never been synced: give --since")
 
 
 def _demo_config() -> tuple[Any, FakeConfig]:
@@ -163,9 +163,8 @@ async def run(args: argparse.Namespace) -> int:
             should_stop=stop.is_set,
             sleep=lambda seconds: _nap(stop, seconds),
         )
-        state = await stack.enter_async_context(
-            await open_state(args.output, engine.filters, account=args.account)
-        )
+        state = await open_state(args.output, engine.filters, account=args.account)
+        stack.push_async_callback(state.close)
         engine.state = state
         if args.since is None and await state.coverage() is None:
             raise InvalidRequestError(

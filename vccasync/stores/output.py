@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, Final
 
 from ..errors import InvalidRequestError
 from ..query import SearchQuery
 from .base import Sink
-from .postgres_sync import PostgresSyncState
-from .sqlite_sync import SqliteSyncState
 from .jsonl import JsonlSink, StdoutSink
 from .postgres import PostgresQuerySink, is_postgres_url
+from .postgres_sync import PostgresSyncState
 from .sqlite import SqliteSink
+from .sqlite_sync import SqliteSyncState
 
 __all__ = ["JSONL_SUFFIXES", "SQLITE_SUFFIXES", "SyncStore", "open_sink", "open_state"]
 

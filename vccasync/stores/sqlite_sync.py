@@ -26,7 +26,7 @@ from ..sync.diff import Known, Span
 from ..sync.fingerprint import fingerprint
 from ..sync.scope import floor_span, in_scope, pass_query, scope_key, span_from_text, span_to_text
 from ..sync.state import Observed
-from .base import cannot_write, lock, on_thread
+from .base import SinkContext, cannot_write, lock, on_thread
 from .checkpoint import Checkpoint
 from .sqlite import content_rows, create_schema, interaction_row, utc_text
 
@@ -173,7 +173,8 @@ class SqliteSyncFile:
         if checkpoint is None:
             raise InvalidRequestError("record() before begin()")
         now = utc_text(datetime.now(UTC))
-        rows, content = [], []
+        rows: list[tuple[Any, ...]] = []
+        content: list[tuple[Any, ...]] = []
         for seen in observed:
             if seen.kind is None:
                 continue
@@ -255,7 +256,7 @@ def _instant(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-class SqliteSyncState:
+class SqliteSyncState(SinkContext):
     """A :class:`~vccasync.sync.state.SyncState` over an SQLite store; every call runs on the
     state's own thread, one after another. ``async with`` closes it."""
 
@@ -302,9 +303,3 @@ class SqliteSyncState:
             await self._call(self._store.close)
         finally:
             self._thread.shutdown(wait=False)
-
-    async def __aenter__(self) -> SqliteSyncState:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()

@@ -35,9 +35,10 @@ def in_scope(item: Mapping[str, Any], key: str) -> bool:
     """Whether the stored interaction ``item`` (API JSON) matches the filters of ``key`` as
     the search applies them: direction and address prefixes ignoring case, the agent id exactly."""
     filters: dict[str, str] = json.loads(key)
-    if "direction" in filters and str(item.get("direction", "")).casefold() != filters[
-        "direction"
-    ].casefold():
+    if (
+        "direction" in filters
+        and str(item.get("direction", "")).casefold() != filters["direction"].casefold()
+    ):
         return False
     for name, field in (("connect_from", "connectFrom"), ("connect_to", "connectTo")):
         if name in filters and not str(item.get(field) or "").casefold().startswith(
