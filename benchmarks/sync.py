@@ -17,9 +17,9 @@ import asyncio
 import tempfile
 from datetime import UTC, datetime, timedelta
 
+from vccasync.client import VccClient
 from vccasync.fake import DatasetSpec, FakeConfig, FakeVccServer, generate
 from vccasync.fake.timeline import FakeClock, Timeline
-from vccasync.client import VccClient
 from vccasync.stores.output import open_state
 from vccasync.sync import PassResult, SyncEngine
 

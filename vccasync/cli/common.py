@@ -26,6 +26,7 @@ from . import demo
 __all__ = [
     "RESUME",
     "OneLineParser",
+    "add_account_option",
     "add_client_options",
     "add_filter_options",
     "add_search_options",
@@ -126,6 +127,14 @@ def add_filter_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--connect-from", type=prefix, metavar="PREFIX", help="caller prefix")
     parser.add_argument("--connect-to", type=prefix, metavar="PREFIX", help="callee prefix")
     parser.add_argument("--agent-id", metavar="ID", help="handling agent id")
+
+
+def add_account_option(parser: argparse.ArgumentParser) -> None:
+    """``--account``: the name PostgreSQL rows are recorded under."""
+    parser.add_argument(
+        "--account", default="default", metavar="NAME",
+        help="the account name recorded with PostgreSQL rows (default: default)",
+    )  # fmt: skip
 
 
 def _content_type(text: str) -> str:

@@ -23,6 +23,7 @@ from vccasync.sync import DEFAULT_EVERY, DEFAULT_LOOKBACK, SyncEngine, parse_dur
 
 from . import demo
 from .common import (
+    add_account_option,
     add_client_options,
     add_filter_options,
     add_type_option,
@@ -101,10 +102,7 @@ def add_parser(subparsers: Any) -> None:
         "--metrics-port", type=_port, metavar="PORT",
         help="serve Prometheus metrics on 127.0.0.1:PORT/metrics (needs prometheus-client)",
     )  # fmt: skip
-    parser.add_argument(
-        "--account", default="default", metavar="NAME",
-        help="the account name recorded with PostgreSQL rows (default: default)",
-    )  # fmt: skip
+    add_account_option(parser)
     add_client_options(parser)
     parser.set_defaults(run=run)
 
