@@ -5,6 +5,7 @@ ends equal to the API's current view, removals marked, unchanged rows untouched.
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 from datetime import timedelta
 from pathlib import Path
@@ -16,8 +17,11 @@ import pytest
 from vccasync import VccClient
 from vccasync.fake.dataset import Dataset
 from vccasync.fake.timeline import FakeClock, Timeline
-from vccasync.stores.output import open_state
+from vccasync.query import make_query
+from vccasync.stores.base import write_search
+from vccasync.stores.output import open_sink, open_state
 from vccasync.sync import SyncEngine
+from vccasync.sync.scope import in_scope, scope_key
 
 from .conftest import api_shape
 from .sync_fixtures import (  # noqa: F401 (the fixtures are used by name)
@@ -173,3 +177,34 @@ async def test_a_backfilled_store_of_an_older_version_is_migrated(
         )
     await one_pass(vcc, str(target), clock)
     assert_exact(read_store(str(target)), api_view(timeline, dataset, T0))
+
+
+async def test_a_backfilled_store_is_taken_over_without_rewriting_it(
+    vcc: VccClient, dataset: Dataset, timeline: Timeline, clock: FakeClock, target: str
+) -> None:
+    query = make_query(SINCE, T0)
+    async with await open_sink(target, query) as sink:
+        await write_search(sink, vcc.search(query))
+    before = await asyncio.to_thread(read_store, target)
+    result, changes = await one_pass(vcc, target, clock)
+    assert changes == [] and result.unchanged == len(before) > 300  # fingerprints from json
+    assert await asyncio.to_thread(read_store, target) == before
+    clock.advance(timedelta(hours=3))
+    await one_pass(vcc, target, clock)
+    assert_exact(
+        await asyncio.to_thread(read_store, target), api_view(timeline, dataset, clock.now())
+    )
+
+
+def test_in_scope_applies_the_filters_as_the_search_does() -> None:
+    item = json.dumps(
+        {"direction": "Inbound", "connectFrom": "01473 555", "connectTo": "0800",
+         "handlingAgents": [{"id": "42"}]}
+    )  # fmt: skip
+    assert in_scope(item, scope_key({}))
+    assert in_scope(item, scope_key({"direction": "inbound", "connect_from": "01473"}))
+    assert in_scope(item, scope_key({"connect_to": "08", "handling_agent_id": "42"}))
+    assert not in_scope(item, scope_key({"direction": "outbound"}))
+    assert not in_scope(item, scope_key({"connect_from": "0800"}))
+    assert not in_scope(item, scope_key({"handling_agent_id": "4"}))
+    assert scope_key({"direction": "inbound", "limit": 50}) == scope_key({"direction": "inbound"})

@@ -140,6 +140,14 @@ async def run(args: argparse.Namespace) -> int:
     _check(args)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)  # a service manager's normal stop
+    try:
+        return await _sync(args, stop)
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+
+
+async def _sync(args: argparse.Namespace, stop: asyncio.Event) -> int:
     async with AsyncExitStack() as stack:
         demo_options: dict[str, Any] = {}
         if args.demo:
@@ -175,18 +183,14 @@ async def run(args: argparse.Namespace) -> int:
             await asyncio.to_thread(dest.mkdir, parents=True, exist_ok=True)
             feed = ContentFeed(vcc, dest, args.types, DEFAULT_WORKERS)
         _logging()
-        loop.add_signal_handler(signal.SIGTERM, stop.set)
         try:
-            changes = engine.changes(every=args.every, once=not args.follow)
-            async for change in changes:
+            async for change in engine.changes(every=args.every, once=not args.follow):
                 if feed is not None:
                     await feed.add(change)
         except BaseException:
             if feed is not None:
                 feed.cancel()
             raise
-        finally:
-            loop.remove_signal_handler(signal.SIGTERM)
         if feed is not None:
             say(f"vccasync: content: {(await feed.close()).summary()}")
         if engine.stopped:

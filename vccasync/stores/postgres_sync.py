@@ -219,7 +219,7 @@ class PostgresSyncState(SinkContext):
         return [
             known_row(r["guid"], r["start"], r["fingerprint"], r["data"], False)
             for r in rows
-            if in_scope(loads(r["data"]), self.scope)
+            if in_scope(r["data"], self.scope)
         ]
 
     async def finish(self, span: Span, gone: Sequence[str], keep_from: datetime) -> None:

@@ -211,7 +211,7 @@ class SqliteSyncFile:
         return [
             known_row(guid, _instant(start), print_, data, False)
             for guid, start, print_, data in rows
-            if in_scope(loads(data), self.scope)
+            if in_scope(data, self.scope)
         ]
 
     def finish(self, span: Span, gone: Sequence[str], keep_from: datetime) -> None:

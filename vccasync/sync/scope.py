@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from ..converter import loads
 from ..instants import floor_instant, format_instant, parse_instant
 from ..query import SearchQuery, make_query
 from .diff import Span
@@ -31,19 +32,20 @@ def scope_key(filters: Mapping[str, Any]) -> str:
     return json.dumps(query.keywords(), sort_keys=True, separators=(",", ":"))
 
 
-def in_scope(item: Mapping[str, Any], key: str) -> bool:
-    """Whether the stored interaction ``item`` (API JSON) matches the filters of ``key`` as
-    the search applies them: direction and address prefixes ignoring case, the agent id exactly."""
+def in_scope(data: str | bytes, key: str) -> bool:
+    """Whether the stored interaction ``data`` (its API JSON) matches the filters of ``key`` as
+    the search applies them: direction and address prefixes ignoring case, the agent id
+    exactly. Without filters everything matches (``data`` is not even read)."""
     filters: dict[str, str] = json.loads(key)
-    if (
-        "direction" in filters
-        and str(item.get("direction", "")).casefold() != filters["direction"].casefold()
-    ):
+    if not filters:
+        return True
+    item: dict[str, Any] = loads(data)
+    direction = str(item.get("direction", "")).casefold()
+    if "direction" in filters and direction != filters["direction"].casefold():
         return False
     for name, field in (("connect_from", "connectFrom"), ("connect_to", "connectTo")):
-        if name in filters and not str(item.get(field) or "").casefold().startswith(
-            filters[name].casefold()
-        ):
+        text = str(item.get(field) or "").casefold()
+        if name in filters and not text.startswith(filters[name].casefold()):
             return False
     if "handling_agent_id" in filters:
         agents = {str(a.get("id", "")) for a in item.get("handlingAgents") or ()}
