@@ -6,17 +6,22 @@ limit. Each line is one pass over ``[now - lookback - 5 min, now]`` (a ``--follo
 after one 5 minutes earlier): its requests and seconds, on a quiet day (about 2,000
 interactions a day) and a busy one (today, up to now, has ten times as many). Expected requests:
 one per 7-day window plus one per further 1,000 interactions, a few more when a full page
-hands the rest of its window to sub-windows.
+hands the rest of its window to sub-windows. The ``sqlite`` lines are the same 24-hour pass
+into an SQLite store (``vccasync sync``'s state): the pass that fills it, then the next one
+five minutes later, which writes only what changed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import tempfile
 from datetime import UTC, datetime, timedelta
 
+from vccasync.client import VccClient
 from vccasync.fake import DatasetSpec, FakeConfig, FakeVccServer, generate
 from vccasync.fake.timeline import FakeClock, Timeline
-from vccasync.sync import SyncEngine
+from vccasync.stores.output import open_state
+from vccasync.sync import PassResult, SyncEngine
 
 from .core import client_of
 
@@ -43,14 +48,33 @@ async def measure(label: str, spec: DatasetSpec) -> None:
             engine = SyncEngine(vcc, since=NOW - lookback - EVERY, now=clock.now)
             async for _ in engine.changes(once=True):
                 pass
-            result = engine.last
-            assert result is not None
-            seen = result.new + result.changed + result.unchanged
-            print(
-                f"{label}: lookback {lookback!s:>15}: {seen:>6,} interactions,"
-                f" {result.requests:>3} requests, {result.seconds:5.1f} s",
-                flush=True,
-            )
+            assert engine.last is not None
+            report(f"{label}: lookback {lookback!s:>15}", engine.last)
+        await into_sqlite(label, vcc, clock)
+
+
+def report(what: str, result: PassResult) -> None:
+    seen = result.new + result.changed + result.unchanged
+    print(
+        f"{what}: {seen:>6,} interactions ({result.new:,} new, {result.changed:,} changed,"
+        f" {result.removed:,} removed), {result.requests:>3} requests, {result.seconds:5.1f} s",
+        flush=True,
+    )
+
+
+async def into_sqlite(label: str, vcc: VccClient, clock: FakeClock) -> None:
+    """A 24-hour pass into an SQLite store, then the next one 5 minutes later."""
+    lookback = timedelta(hours=24)
+    with tempfile.TemporaryDirectory() as folder:
+        engine = SyncEngine(vcc, since=clock.now() - lookback, now=clock.now)
+        async with await open_state(f"{folder}/sync.sqlite", engine.filters) as state:
+            engine.state = state
+            for what in ("fills", "next "):
+                async for _ in engine.changes(once=True):
+                    pass
+                assert engine.last is not None
+                report(f"{label}: sqlite, 24 h, {what}", engine.last)
+                clock.advance(EVERY)
 
 
 async def main() -> None:

@@ -18,7 +18,7 @@ from types import ModuleType
 from vccasync import __version__
 from vccasync.errors import AuthenticationError, InvalidRequestError, VccError
 
-from . import content, interactions, plan, purge, run_task
+from . import content, interactions, plan, purge, run_task, sync
 from .common import OneLineParser, say
 
 __all__ = [
@@ -32,7 +32,7 @@ __all__ = [
     "main",
 ]
 
-COMMANDS: tuple[ModuleType, ...] = (interactions, content, purge, plan, run_task)
+COMMANDS: tuple[ModuleType, ...] = (interactions, sync, content, purge, plan, run_task)
 
 EXIT_OK = 0
 EXIT_FAILURE = 1

@@ -26,7 +26,9 @@ from . import demo
 __all__ = [
     "RESUME",
     "OneLineParser",
+    "add_account_option",
     "add_client_options",
+    "add_filter_options",
     "add_search_options",
     "add_type_option",
     "client_from_args",
@@ -116,10 +118,23 @@ def add_search_options(parser: argparse.ArgumentParser) -> None:
         "--end", required=True, type=_end, metavar="ISO",
         help="last instant, included (a plain date includes that whole UTC day)",
     )  # fmt: skip
+    add_filter_options(parser)
+
+
+def add_filter_options(parser: argparse.ArgumentParser) -> None:
+    """The filters of a search (direction, address prefixes, agent)."""
     parser.add_argument("--direction", choices=[d.value for d in Direction])
     parser.add_argument("--connect-from", type=prefix, metavar="PREFIX", help="caller prefix")
     parser.add_argument("--connect-to", type=prefix, metavar="PREFIX", help="callee prefix")
     parser.add_argument("--agent-id", metavar="ID", help="handling agent id")
+
+
+def add_account_option(parser: argparse.ArgumentParser) -> None:
+    """``--account``: the name PostgreSQL rows are recorded under."""
+    parser.add_argument(
+        "--account", default="default", metavar="NAME",
+        help="the account name recorded with PostgreSQL rows (default: default)",
+    )  # fmt: skip
 
 
 def _content_type(text: str) -> str:

@@ -29,7 +29,7 @@ from .common import (
 from .content_progress import ContentTally
 from .progress import display_for
 
-__all__ = ["add_parser", "run"]
+__all__ = ["DEFAULT_WORKERS", "add_parser", "check_dest", "run"]
 
 DEFAULT_WORKERS: Final = 8
 # the demo's data, with content small enough to download a day of it in seconds
@@ -76,7 +76,8 @@ def add_parser(subparsers: Any) -> None:
     parser.set_defaults(run=run)
 
 
-def _check_dest(dest: Path) -> None:
+def check_dest(dest: Path) -> None:
+    """Refuse a destination that is a file, or whose manifest is a directory."""
     if dest.exists() and not dest.is_dir():
         raise InvalidRequestError(f"--dest {dest} exists and is not a directory")
     manifest = dest / MANIFEST_NAME
@@ -88,7 +89,7 @@ async def run(args: argparse.Namespace) -> int:
     """Validate everything, then search and download; exit 1 if any file failed."""
     query = query_from_args(args)
     dest = Path(args.dest)
-    _check_dest(dest)
+    check_dest(dest)
     async with AsyncExitStack() as stack:
         vcc = await open_client(args, stack, demo_spec=DEMO_SPEC, demo_config=DEMO_CONFIG)
         try:

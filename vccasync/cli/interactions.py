@@ -14,6 +14,7 @@ from vccasync.stores.base import write_search
 from vccasync.stores.output import open_sink
 
 from .common import (
+    add_account_option,
     add_client_options,
     add_search_options,
     connect,
@@ -47,10 +48,7 @@ def add_parser(subparsers: Any) -> None:
         "--output", "-o", required=True, metavar="FILE",
         help="FILE.jsonl, FILE.sqlite, FILE.db, postgresql://USER@HOST/DB, or - for stdout",
     )  # fmt: skip
-    parser.add_argument(
-        "--account", default="default", metavar="NAME",
-        help="the account name recorded with PostgreSQL rows (default: default)",
-    )  # fmt: skip
+    add_account_option(parser)
     parser.add_argument(
         "--overwrite", action="store_true",
         help="replace an output that holds another query or was not written by vccasync",

@@ -42,6 +42,7 @@ __all__ = [
     "cannot_write",
     "dumps",
     "lock",
+    "on_thread",
     "refuse_other_query",
     "write_search",
 ]
@@ -136,7 +137,7 @@ class ThreadedSink(SinkContext):
         """The sink of the store ``opener()`` opens on the sink's thread."""
         writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vccasync-sink")
         try:
-            store = await _on(writer, opener)
+            store = await on_thread(writer, opener)
         except BaseException:
             writer.shutdown(wait=False)
             raise
@@ -157,17 +158,17 @@ class ThreadedSink(SinkContext):
 
     async def write(self, page: Page) -> None:
         """Write the page and its checkpoint on the sink's thread; the loop runs meanwhile."""
-        await _on(self._writer, self._store.write_page, page)
+        await on_thread(self._writer, self._store.write_page, page)
 
     async def close(self) -> None:
         """Close the store after the writes already asked for, then end the thread."""
         try:
-            await _on(self._writer, self._store.close)
+            await on_thread(self._writer, self._store.close)
         finally:
             self._writer.shutdown(wait=False)
 
 
-async def _on(writer: ThreadPoolExecutor, call: Callable[..., T], *args: Any) -> T:
+async def on_thread(writer: ThreadPoolExecutor, call: Callable[..., T], *args: Any) -> T:
     """``call(*args)`` on ``writer``'s thread; a cancelled caller does not cut it short."""
     future = asyncio.get_running_loop().run_in_executor(writer, call, *args)
     return await asyncio.shield(future)

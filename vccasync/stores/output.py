@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from ..errors import InvalidRequestError
 from ..query import SearchQuery
 from .base import Sink
 from .jsonl import JsonlSink, StdoutSink
 from .postgres import PostgresQuerySink, is_postgres_url
+from .postgres_sync import PostgresSyncState
 from .sqlite import SqliteSink
+from .sqlite_sync import SqliteSyncState
 
-__all__ = ["JSONL_SUFFIXES", "SQLITE_SUFFIXES", "open_sink"]
+__all__ = ["JSONL_SUFFIXES", "SQLITE_SUFFIXES", "SyncStore", "open_sink", "open_state"]
+
+SyncStore = SqliteSyncState | PostgresSyncState
 
 JSONL_SUFFIXES: Final = (".jsonl", ".ndjson")
 SQLITE_SUFFIXES: Final = (".sqlite", ".sqlite3", ".db")
@@ -39,4 +44,20 @@ async def open_sink(
     known = ", ".join((*JSONL_SUFFIXES, *SQLITE_SUFFIXES))
     raise InvalidRequestError(
         f"output {target!r}: the name must end with {known}, be a postgresql:// URL, or be '-'"
+    )
+
+
+async def open_state(
+    target: str, filters: Mapping[str, Any], *, account: str = "default"
+) -> SyncStore:
+    """The sync state kept in ``target``: an SQLite file (``.sqlite``/``.sqlite3``/``.db``) or
+    a ``postgresql://`` URL (rows under ``account``), for a sync with the engine's
+    ``filters``. Anything else (JSONL, stdout) is refused: a sync updates rows in place."""
+    if is_postgres_url(target):
+        return await PostgresSyncState.connect(target, filters, account=account)
+    if Path(target).suffix.lower() in SQLITE_SUFFIXES:
+        return await SqliteSyncState.open(Path(target), filters)
+    raise InvalidRequestError(
+        f"sync output {target!r}: a sync updates and marks rows in place, so it needs an"
+        f" SQLite file ({', '.join(SQLITE_SUFFIXES)}) or a postgresql:// URL, not JSONL or stdout"
     )

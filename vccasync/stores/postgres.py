@@ -7,7 +7,7 @@ writer loses nothing and a rerun writes nothing twice. Needs the ``postgres`` ex
 Tables (created when missing; see the README's "Many accounts" section)::
 
     interactions(guid PK, account, start timestamptz, connect_from, connect_to, direction,
-                 agents text[], data jsonb, updated_at)
+                 agents text[], data jsonb, updated_at, fingerprint bytea, removed_at)
     content(guid, content_key, PK (guid, content_key), type, content_type, content_length,
             last_modified, owning_agent, properties jsonb)
     vccasync_tasks(account, task, PK (account, task), query jsonb, windows_total, written,
@@ -37,7 +37,9 @@ except ImportError:  # pragma: no cover - exercised only without the extra
     asyncpg = None  # type: ignore[assignment]
 
 __all__ = [
+    "DELETE_STALE_CONTENT",
     "SCHEMA",
+    "UPSERT_CONTENT",
     "PostgresQuerySink",
     "PostgresSink",
     "is_postgres_url",
@@ -57,6 +59,8 @@ CREATE TABLE IF NOT EXISTS interactions (
     data jsonb NOT NULL,
     updated_at timestamptz NOT NULL DEFAULT now()
 );
+ALTER TABLE interactions ADD COLUMN IF NOT EXISTS fingerprint bytea;
+ALTER TABLE interactions ADD COLUMN IF NOT EXISTS removed_at timestamptz;
 CREATE INDEX IF NOT EXISTS interactions_account_start ON interactions (account, start);
 CREATE TABLE IF NOT EXISTS content (
     guid text NOT NULL REFERENCES interactions (guid) ON DELETE CASCADE,
@@ -106,11 +110,11 @@ ORDER BY d->>'guid'
 ON CONFLICT (guid) DO UPDATE SET
     account = EXCLUDED.account, start = EXCLUDED.start, connect_from = EXCLUDED.connect_from,
     connect_to = EXCLUDED.connect_to, direction = EXCLUDED.direction, agents = EXCLUDED.agents,
-    data = EXCLUDED.data, updated_at = now()
+    data = EXCLUDED.data, updated_at = now(), fingerprint = NULL, removed_at = NULL
 WHERE (i.account, i.data) IS DISTINCT FROM (EXCLUDED.account, EXCLUDED.data)
 """
 
-_DELETE_STALE_CONTENT = """
+DELETE_STALE_CONTENT = """
 DELETE FROM content c
 WHERE c.guid = ANY($2::text[])
   AND (c.guid, c.content_key) NOT IN (
@@ -118,7 +122,7 @@ WHERE c.guid = ANY($2::text[])
       FROM jsonb_array_elements($1::jsonb) d, jsonb_array_elements(d->'content') x)
 """
 
-_UPSERT_CONTENT = """
+UPSERT_CONTENT = """
 INSERT INTO content AS c
     (guid, content_key, type, content_type, content_length, last_modified, owning_agent,
      properties)
@@ -279,8 +283,8 @@ class PostgresSink(SinkContext):
                 doc = _dumps([to_api(item) for item in page.items])
                 await conn.execute(_UPSERT_INTERACTIONS, doc, self.account)
                 guids = [item.guid for item in page.items]
-                await conn.execute(_DELETE_STALE_CONTENT, doc, guids)
-                await conn.execute(_UPSERT_CONTENT, doc)
+                await conn.execute(DELETE_STALE_CONTENT, doc, guids)
+                await conn.execute(UPSERT_CONTENT, doc)
             if page.last:
                 await conn.execute(
                     "DELETE FROM vccasync_windows"

@@ -20,7 +20,15 @@ from ..search import Page
 from .base import ThreadedSink, cannot_write, dumps, lock, refuse_other_query
 from .checkpoint import Checkpoint
 
-__all__ = ["SQLITE_SCHEMA", "SqliteFile", "SqliteSink"]
+__all__ = [
+    "SQLITE_SCHEMA",
+    "SqliteFile",
+    "SqliteSink",
+    "content_rows",
+    "create_schema",
+    "interaction_row",
+    "utc_text",
+]
 
 SQLITE_SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS interactions (
@@ -30,7 +38,10 @@ CREATE TABLE IF NOT EXISTS interactions (
     connect_to      TEXT,
     direction       TEXT,
     handling_agents TEXT NOT NULL,  -- JSON array of agent ids
-    json            TEXT NOT NULL   -- the interaction in the API's JSON shape
+    json            TEXT NOT NULL,  -- the interaction in the API's JSON shape
+    fingerprint     BLOB,           -- of the version in json, written by sync (NULL: compute)
+    updated_at      TEXT,           -- when json last took a new version (UTC, as start)
+    removed_at      TEXT            -- when a sync found it gone upstream (NULL while present)
 );
 CREATE INDEX IF NOT EXISTS interactions_start ON interactions (start);
 CREATE TABLE IF NOT EXISTS content (
@@ -54,6 +65,45 @@ CREATE TABLE IF NOT EXISTS vccasync_checkpoint (
 """
 
 
+# columns added after the first release: stores written by older versions gain them on open
+_ADDED_COLUMNS: Final = {"fingerprint": "BLOB", "updated_at": "TEXT", "removed_at": "TEXT"}
+_INTERACTION_COLUMNS: Final = (
+    "guid, start, connect_from, connect_to, direction, handling_agents, json, updated_at"
+)
+
+
+def create_schema(db: sqlite3.Connection) -> None:
+    """Create the tables if missing and add the columns older versions lacked (inside the
+    caller's transaction)."""
+    for statement in SQLITE_SCHEMA.split(";"):
+        if statement.strip():
+            db.execute(statement)
+    have = {row[1] for row in db.execute("PRAGMA table_info(interactions)")}
+    for name, kind in _ADDED_COLUMNS.items():
+        if name not in have:
+            db.execute(f"ALTER TABLE interactions ADD COLUMN {name} {kind}")
+
+
+def utc_text(moment: datetime) -> str:
+    """An instant as the tables keep it: UTC, fixed width, milliseconds (sorts in time)."""
+    return _utc(moment) or ""
+
+
+def interaction_row(item: Interaction, api: dict[str, Any], now: str) -> tuple[Any, ...]:
+    """The ``interactions`` row of ``item`` (``api``: its API JSON) written at ``now``, in
+    the order of the columns guid .. json, updated_at."""
+    return (
+        item.guid,
+        _utc(item.start),
+        item.connect_from,
+        item.connect_to,
+        None if item.direction is None else str(item.direction),
+        dumps([agent.id for agent in item.handling_agents]).decode(),
+        dumps(api).decode(),
+        now,
+    )
+
+
 def _utc(moment: datetime | None) -> str | None:
     if moment is None:
         return None
@@ -61,7 +111,7 @@ def _utc(moment: datetime | None) -> str | None:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
-def _content_rows(item: Interaction, api: dict[str, Any]) -> Iterable[tuple[Any, ...]]:
+def content_rows(item: Interaction, api: dict[str, Any]) -> Iterable[tuple[Any, ...]]:
     for content, raw in zip(item.content, api.get("content") or (), strict=True):
         duration = content.properties.duration
         yield (
@@ -128,9 +178,7 @@ class SqliteFile:
             checkpoint = Checkpoint.start(query)
         db.execute("BEGIN IMMEDIATE")
         try:
-            for statement in SQLITE_SCHEMA.split(";"):
-                if statement.strip():
-                    db.execute(statement)
+            create_schema(db)
             self._store(checkpoint)
             db.execute("COMMIT")
         except BaseException:
@@ -149,28 +197,22 @@ class SqliteFile:
         """Upsert the page's rows and store the checkpoint in one transaction."""
         rows: list[tuple[Any, ...]] = []
         content: list[tuple[Any, ...]] = []
+        now = utc_text(datetime.now(UTC))
         for item in page.items:
             api = to_api(item)
-            rows.append(
-                (
-                    item.guid,
-                    _utc(item.start),
-                    item.connect_from,
-                    item.connect_to,
-                    None if item.direction is None else str(item.direction),
-                    dumps([agent.id for agent in item.handling_agents]).decode(),
-                    dumps(api).decode(),
-                )
-            )
-            content.extend(_content_rows(item, api))
+            rows.append(interaction_row(item, api, now))
+            content.extend(content_rows(item, api))
         db = self._db
         db.execute("BEGIN IMMEDIATE")
         try:
             db.executemany(
-                "INSERT INTO interactions VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (guid) DO"
-                " UPDATE SET start = excluded.start, connect_from = excluded.connect_from,"
-                " connect_to = excluded.connect_to, direction = excluded.direction,"
-                " handling_agents = excluded.handling_agents, json = excluded.json",
+                f"INSERT INTO interactions ({_INTERACTION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (guid) DO UPDATE SET start = excluded.start,"
+                " connect_from = excluded.connect_from, connect_to = excluded.connect_to,"
+                " direction = excluded.direction, handling_agents = excluded.handling_agents,"
+                " json = excluded.json, removed_at = NULL, fingerprint = CASE WHEN json IS"
+                " excluded.json THEN fingerprint END, updated_at = CASE WHEN json IS"
+                " excluded.json THEN updated_at ELSE excluded.updated_at END",
                 rows,
             )
             db.executemany("DELETE FROM content WHERE guid = ?", [(row[0],) for row in rows])

@@ -101,8 +101,10 @@ class SyncEngine:
     ``since`` is where the first pass starts (needed unless the state has a coverage);
     ``lookback`` how far before the last complete end each pass starts again (default
     24 h); ``limit`` the page size; ``now`` the clock (aware datetimes, default the UTC
-    wall clock); ``sleep`` how to wait between passes. Every argument is checked here,
-    before any request.
+    wall clock); ``sleep`` how to wait between passes; ``should_stop``, asked after each
+    page is recorded and before each pass, ends the feed there (a pass stopped so is left
+    unfinished, to be resumed by the next; ``stopped`` tells it happened). Every argument is
+    checked here, before any request.
     """
 
     def __init__(
@@ -120,6 +122,7 @@ class SyncEngine:
         now: Clock | None = None,
         sleep: Sleep = asyncio.sleep,
         observer: PassObserver | None = None,
+        should_stop: Callable[[], bool] | None = None,
     ) -> None:
         self.lookback = parse_duration(lookback, name="lookback")
         first = since if since is not None else datetime(2000, 1, 1, tzinfo=UTC)
@@ -145,11 +148,14 @@ class SyncEngine:
         self._now = now or (lambda: datetime.now(UTC))
         self._sleep = sleep
         self.observer = observer
+        self._should_stop = should_stop or (lambda: False)
         self.last: PassResult | None = None
+        self.stopped = False
 
     async def run_pass(self) -> AsyncGenerator[Change, None]:
         """One pass: its changes; afterwards ``self.last`` holds its :class:`PassResult`."""
         stats = self.client.stats
+        self.stopped = False
         began, requests, limited = time.monotonic(), stats.requests, stats.rate_limited
         try:
             coverage = await self.state.coverage()
@@ -171,6 +177,16 @@ class SyncEngine:
                                 _decode(previous) if seen.kind == "changed" else None,
                             )
                     await self.state.record(page, observed)
+                    if self._should_stop():
+                        self.stopped = True
+                        break
+            if self.stopped:
+                self.last = None
+                if self.observer is not None:
+                    self.observer.pass_stopped(
+                        stats.requests - requests, stats.rate_limited - limited
+                    )
+                return
             gone = await self.state.unseen(span)
             for known_one in gone:
                 counts["removed"] += 1
@@ -206,7 +222,7 @@ class SyncEngine:
         return self._passes(interval, once)
 
     async def _passes(self, interval: float, once: bool) -> AsyncGenerator[Change, None]:
-        while True:
+        while not self._should_stop():
             began = time.monotonic()
             try:
                 async with aclosing(self.run_pass()) as changes:
@@ -221,7 +237,7 @@ class SyncEngine:
             else:
                 if self.last is not None:
                     log.info("sync: %s", self.last.summary())
-            if once:
+            if once or self.stopped:
                 return
             await self._sleep(max(0.0, interval - (time.monotonic() - began)))
 

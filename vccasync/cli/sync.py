@@ -1,0 +1,220 @@
+"""``vccasync sync``: keep an SQLite or PostgreSQL store complete and current, pass after pass."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from contextlib import AsyncExitStack, suppress
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Final
+
+import attrs
+
+from vccasync.errors import InvalidRequestError
+from vccasync.fake import FakeConfig
+from vccasync.fake.timeline import FakeClock, Timeline, demo_spec
+from vccasync.stores.output import open_state
+from vccasync.stores.postgres import is_postgres_url
+from vccasync.sync import DEFAULT_EVERY, DEFAULT_LOOKBACK, SyncEngine, parse_duration
+
+from . import demo
+from .common import (
+    add_account_option,
+    add_client_options,
+    add_filter_options,
+    add_type_option,
+    connect,
+    instant,
+    open_client,
+    say,
+)
+from .content import DEFAULT_WORKERS, check_dest
+from .sync_content import ContentFeed
+
+__all__ = ["add_parser", "run"]
+
+DEMO_DAYS: Final = 3  # the demo's data: three days before today, today and tomorrow
+DEMO_SINCE: Final = timedelta(days=2)  # a first demo sync starts this long before now
+
+DESCRIPTION = f"""\
+Keep a store complete and current. Each pass scans from where the last complete pass ended
+minus --lookback (default {DEFAULT_LOOKBACK.total_seconds() / 3600:g}h: content keeps
+arriving after an interaction ends) up to now: new interactions are inserted, changed ones
+updated (updated_at), and those of the scanned span the API no longer returns get removed_at
+(the row stays). The first pass starts at --since (required then); an earlier --since later
+extends the history backwards. --follow runs a pass every --every until stopped (SIGTERM ends
+at a page boundary, exit 0). Rerunning after any interruption resumes the pass under way.
+"""
+
+
+def _duration(name: str) -> Any:
+    def convert(text: str) -> timedelta:
+        try:
+            return parse_duration(text, name=name)
+        except InvalidRequestError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return convert
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise argparse.ArgumentTypeError(f"must be a port from 1 to 65535, got {text!r}")
+    return int(text)
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register the subcommand."""
+    parser = subparsers.add_parser(
+        "sync",
+        help="keep an SQLite or PostgreSQL store complete and current (new, changed, removed)",
+        description=DESCRIPTION,
+    )
+    parser.add_argument(
+        "--output", "-o", required=True, metavar="STORE",
+        help="FILE.sqlite, FILE.db or postgresql://USER@HOST/DB (JSONL cannot be updated)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--since", type=instant, metavar="ISO",
+        help="where the first pass starts (required on the first run)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--lookback", type=_duration("--lookback"), default=DEFAULT_LOOKBACK, metavar="DURATION",
+        help="how far before the last complete end each pass starts again: 90m, 48h, 2d,"
+        " PT90M, P2D (default 24h)",
+    )  # fmt: skip
+    parser.add_argument("--follow", action="store_true", help="run a pass every --every")
+    parser.add_argument(
+        "--every", type=_duration("--every"), default=DEFAULT_EVERY, metavar="DURATION",
+        help="time from pass start to pass start with --follow (default 5m)",
+    )  # fmt: skip
+    add_filter_options(parser)
+    parser.add_argument(
+        "--content-dest", metavar="DIR",
+        help="download the new and changed pieces of each pass here (manifest.jsonl)",
+    )  # fmt: skip
+    add_type_option(parser)
+    parser.add_argument(
+        "--metrics-port", type=_port, metavar="PORT",
+        help="serve Prometheus metrics on 127.0.0.1:PORT/metrics (needs prometheus-client)",
+    )  # fmt: skip
+    add_account_option(parser)
+    add_client_options(parser)
+    parser.set_defaults(run=run)
+
+
+def _check(args: argparse.Namespace) -> None:
+    if args.types and not args.content_dest:
+        raise InvalidRequestError("--type selects content to download: give --content-dest too")
+    if args.every <= timedelta(0):
+        raise InvalidRequestError("--every must be longer than zero")
+    if args.content_dest:
+        check_dest(Path(args.content_dest))
+    fresh = not is_postgres_url(args.output) and not Path(args.output).exists()
+    if args.since is None and not args.demo and fresh:
+        raise InvalidRequestError(f"{args.output} has never been synced: give --since")
+
+
+def _demo_config() -> tuple[Any, FakeConfig]:
+    spec = attrs.evolve(demo_spec(days=DEMO_DAYS), content_scale=0.01)
+    timeline = Timeline(FakeClock(), seed=spec.seed)  # the wall clock: data changes live
+    return spec, attrs.evolve(demo.DEMO_CONFIG, timeline=timeline)
+
+
+def _logging() -> None:
+    """Pass summaries and transient failures of the engine, one line each on stderr."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("vccasync: %(message)s"))
+    logger = logging.getLogger("vccasync.sync")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+
+
+async def run(args: argparse.Namespace) -> int:
+    """Validate everything, open the store, then run one pass or follow."""
+    _check(args)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)  # a service manager's normal stop
+    try:
+        return await _sync(args, stop)
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+
+
+async def _sync(args: argparse.Namespace, stop: asyncio.Event) -> int:
+    async with AsyncExitStack() as stack:
+        demo_options: dict[str, Any] = {}
+        if args.demo:
+            spec, config = _demo_config()
+            demo_options = {"demo_spec": spec, "demo_config": config}
+            if args.since is None:
+                args.since = datetime.now(UTC) - DEMO_SINCE
+        vcc = await open_client(args, stack, **demo_options)
+        observer = _metrics(args, stack)
+        engine = SyncEngine(
+            vcc,
+            since=args.since,
+            lookback=args.lookback,
+            direction=args.direction,
+            connect_from=args.connect_from,
+            connect_to=args.connect_to,
+            handling_agent_id=args.agent_id,
+            observer=observer,
+            should_stop=stop.is_set,
+            sleep=lambda seconds: _nap(stop, seconds),
+        )
+        state = await open_state(args.output, engine.filters, account=args.account)
+        stack.push_async_callback(state.close)
+        engine.state = state
+        if args.since is None and await state.coverage() is None:
+            raise InvalidRequestError(
+                f"{state.target} has not been synced with these filters yet: give --since"
+            )
+        await connect(vcc, stack)
+        feed = None
+        if args.content_dest:
+            dest = Path(args.content_dest)
+            await asyncio.to_thread(dest.mkdir, parents=True, exist_ok=True)
+            feed = ContentFeed(vcc, dest, args.types, DEFAULT_WORKERS)
+        _logging()
+        try:
+            async for change in engine.changes(every=args.every, once=not args.follow):
+                if feed is not None:
+                    await feed.add(change)
+        except BaseException:
+            if feed is not None:
+                feed.cancel()
+            raise
+        if feed is not None:
+            say(f"vccasync: content: {(await feed.close()).summary()}")
+        if engine.stopped:
+            say(f"vccasync: stopped; the pass under way resumes at the next run of {state.target}")
+    return 0
+
+
+async def _nap(stop: asyncio.Event, seconds: float) -> None:
+    """Wait ``seconds`` between passes, or less when asked to stop."""
+    with suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
+
+
+def _metrics(args: argparse.Namespace, stack: AsyncExitStack) -> Any:
+    if args.metrics_port is None:
+        return None
+    try:
+        from vccasync.sync.metrics import SyncMetrics, serve_metrics
+    except ImportError:
+        raise InvalidRequestError(
+            "--metrics-port needs prometheus-client: pip install 'vccasync[metrics]'"
+        ) from None
+    metrics = SyncMetrics()
+    server = serve_metrics(metrics, args.metrics_port)
+    stack.callback(server.close)
+    say(f"vccasync: metrics on http://127.0.0.1:{server.port}/metrics")
+    return metrics

@@ -1,0 +1,68 @@
+"""What one sync is about: its filters, the key a store keeps its progress under, the query
+of a pass, and which stored interactions a pass may judge removed. Pure, no I/O."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from ..converter import loads
+from ..instants import floor_instant, format_instant, parse_instant
+from ..query import SearchQuery, make_query
+from .diff import Span
+
+__all__ = ["floor_span", "in_scope", "pass_query", "scope_key", "span_from_text", "span_to_text"]
+
+_FILTERS = ("direction", "connect_from", "connect_to", "handling_agent_id")
+
+
+def pass_query(span: Span, filters: Mapping[str, Any]) -> SearchQuery:
+    """The search of a pass over ``span`` with the engine's ``filters`` (page size included)."""
+    return make_query(span.start, span.end, **filters)
+
+
+def scope_key(filters: Mapping[str, Any]) -> str:
+    """The name a store keeps a sync's coverage under: its filters as sorted JSON (the page
+    size is left out: it changes how a pass pages, not what it covers)."""
+    anchor = datetime(2000, 1, 1, tzinfo=UTC)
+    named = {k: v for k, v in filters.items() if k in _FILTERS}
+    query = make_query(anchor, anchor, **named)
+    return json.dumps(query.keywords(), sort_keys=True, separators=(",", ":"))
+
+
+def in_scope(data: str | bytes, key: str) -> bool:
+    """Whether the stored interaction ``data`` (its API JSON) matches the filters of ``key`` as
+    the search applies them: direction and address prefixes ignoring case, the agent id
+    exactly. Without filters everything matches (``data`` is not even read)."""
+    filters: dict[str, str] = json.loads(key)
+    if not filters:
+        return True
+    item: dict[str, Any] = loads(data)
+    direction = str(item.get("direction", "")).casefold()
+    if "direction" in filters and direction != filters["direction"].casefold():
+        return False
+    for name, field in (("connect_from", "connectFrom"), ("connect_to", "connectTo")):
+        text = str(item.get(field) or "").casefold()
+        if name in filters and not text.startswith(filters[name].casefold()):
+            return False
+    if "handling_agent_id" in filters:
+        agents = {str(a.get("id", "")) for a in item.get("handlingAgents") or ()}
+        return filters["handling_agent_id"] in agents
+    return True
+
+
+def span_to_text(span: Span) -> tuple[str, str]:
+    """A span as two instants of text (the API's resolution)."""
+    return format_instant(span.start), format_instant(span.end)
+
+
+def span_from_text(start: str, end: str) -> Span:
+    """The inverse of :func:`span_to_text`."""
+    return Span(parse_instant(start), parse_instant(end))
+
+
+def floor_span(span: Span) -> Span:
+    """``span`` at the API's resolution (what a store can keep exactly)."""
+    return Span(floor_instant(span.start), floor_instant(span.end))
