@@ -17,7 +17,7 @@ import attrs
 from vccasync.errors import InvalidRequestError
 from vccasync.fake import FakeConfig
 from vccasync.fake.timeline import FakeClock, Timeline, demo_spec
-from vccasync.stores.output import open_state
+from vccasync.stores.output import SyncStore, open_state
 from vccasync.stores.postgres import is_postgres_url
 from vccasync.sync import DEFAULT_EVERY, DEFAULT_LOOKBACK, SyncEngine, parse_duration
 
@@ -39,6 +39,7 @@ __all__ = ["add_parser", "run"]
 
 DEMO_DAYS: Final = 3  # the demo's data: three days before today, today and tomorrow
 DEMO_SINCE: Final = timedelta(days=2)  # a first demo sync starts this long before now
+CLOCK_SLACK: Final = timedelta(minutes=10)  # the store's clock may lag ours (PostgreSQL now())
 
 DESCRIPTION = f"""\
 Keep a store complete and current. Each pass scans from where the last complete pass ended
@@ -157,6 +158,13 @@ async def _sync(args: argparse.Namespace, stop: asyncio.Event) -> int:
                 args.since = datetime.now(UTC) - DEMO_SINCE
         vcc = await open_client(args, stack, **demo_options)
         observer = _metrics(args, stack)
+        feed: ContentFeed | None = None
+
+        async def between_passes(seconds: float) -> None:
+            if feed is not None:  # so that only the last pass can leave pieces in flight
+                await feed.drain()
+            await _nap(stop, seconds)
+
         engine = SyncEngine(
             vcc,
             since=args.since,
@@ -167,7 +175,7 @@ async def _sync(args: argparse.Namespace, stop: asyncio.Event) -> int:
             handling_agent_id=args.agent_id,
             observer=observer,
             should_stop=stop.is_set,
-            sleep=lambda seconds: _nap(stop, seconds),
+            sleep=between_passes,
         )
         state = await open_state(args.output, engine.filters, account=args.account)
         stack.push_async_callback(state.close)
@@ -177,13 +185,14 @@ async def _sync(args: argparse.Namespace, stop: asyncio.Event) -> int:
                 f"{state.target} has not been synced with these filters yet: give --since"
             )
         await connect(vcc, stack)
-        feed = None
         if args.content_dest:
             dest = Path(args.content_dest)
             await asyncio.to_thread(dest.mkdir, parents=True, exist_ok=True)
             feed = ContentFeed(vcc, dest, args.types, DEFAULT_WORKERS)
         _logging()
         try:
+            if feed is not None:
+                await _catch_up(feed, state)
             async for change in engine.changes(every=args.every, once=not args.follow):
                 if feed is not None:
                     await feed.add(change)
@@ -196,6 +205,17 @@ async def _sync(args: argparse.Namespace, stop: asyncio.Event) -> int:
         if engine.stopped:
             say(f"vccasync: stopped; the pass under way resumes at the next run of {state.target}")
     return 0
+
+
+async def _catch_up(feed: ContentFeed, state: SyncStore) -> None:
+    """Queue again the pieces of the rows the last pass wrote that the archive lacks (a run
+    killed before their downloads ended)."""
+    last = await state.last_pass()
+    if last is None:
+        return
+    rows = await state.written(last, since=last.end - CLOCK_SLACK)
+    if lacking := await feed.catch_up(rows):
+        say(f"vccasync: content: {lacking:,} pieces of the last pass to fetch again")
 
 
 async def _nap(stop: asyncio.Event, seconds: float) -> None:

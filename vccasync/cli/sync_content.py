@@ -2,28 +2,43 @@
 
 One :func:`~vccasync.content.bulk.download_all` runs for the whole command, fed through a
 queue: each "new" change brings its pieces, each "changed" one only the pieces that are new
-or differ from the stored version (:func:`~vccasync.sync.changed_pieces`). A changed piece
-already on disk is moved aside first, so the pipeline (which skips a file whose manifest entry
-and size agree) fetches the new version; a new piece already there, listed in the manifest
-with its size, is not fetched again.
+or differ from the stored version (:func:`~vccasync.sync.changed_pieces`). A changed piece's
+outdated file is removed first, whatever ``--type`` says: the pipeline (which skips a file whose
+manifest entry and size agree) then fetches the new version, the archive never holds a stale
+version as current, and purge, finding the file its manifest entry names gone, keeps the piece.
+A new piece already there, listed in the manifest with its size, is not fetched again.
+
+A page's rows commit once its changes are queued, not once their pieces are on disk, so a run
+killed in between leaves rows that are current but pieces that are not, and the next run sees
+no change there. Holding each page's commit until its downloads end would tie the search to
+the downloads' pace and still repeat a killed page's changes; instead each run first *catches
+up* (:meth:`ContentFeed.catch_up`): the present rows the store's last pass wrote (under way or
+complete: the only pass that can have pieces in flight, as the feed is drained between passes,
+:meth:`ContentFeed.drain`) are checked against the manifest and the files, and every wanted
+piece missing, of another size, or whose file is gone is queued again. That is a pass's new
+and changed rows, never the whole store; the pipeline skips whatever is already complete.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import suppress
 from pathlib import Path
+from typing import Final
 
 import attrs
 
 from vccasync.client import VccClient
 from vccasync.content.bulk import BulkProgress
+from vccasync.content.manifest import MANIFEST_NAME, Manifest
 from vccasync.content.paths import content_path
-from vccasync.models import Interaction
+from vccasync.models import Content, Interaction
 from vccasync.sync import Change, changed_pieces
 
-__all__ = ["ContentFeed"]
+__all__ = ["ContentFeed", "missing_pieces"]
+
+DRAIN_POLL: Final = 0.05  # seconds between looks at the downloads under way
 
 
 class ContentFeed:
@@ -34,8 +49,11 @@ class ContentFeed:
         self, vcc: VccClient, dest: Path, types: Collection[str] | None, workers: int
     ) -> None:
         self.dest = dest
+        self.types = None if types is None else frozenset(types)
         self.progress = BulkProgress()
         self._queue: asyncio.Queue[Interaction | None] = asyncio.Queue(maxsize=2 * workers)
+        self._added = self._taken = 0
+        self._waiting = False
         self._task = asyncio.create_task(
             vcc.download_all(
                 self._items(), dest, types=types, workers=workers, progress=self.progress
@@ -43,8 +61,20 @@ class ContentFeed:
         )
 
     async def _items(self) -> AsyncIterator[Interaction]:
-        while (item := await self._queue.get()) is not None:
+        while True:
+            self._waiting = True
+            item = await self._queue.get()
+            self._waiting = False
+            if item is None:
+                return
+            self._taken += 1
             yield item
+
+    async def _put(self, item: Interaction) -> None:
+        if self._task.done():  # the downloads failed: raise their error here
+            await self._task
+        self._added += 1
+        await self._queue.put(item)
 
     async def add(self, change: Change) -> None:
         """Queue the pieces ``change`` brings (none for a removal)."""
@@ -59,9 +89,27 @@ class ContentFeed:
             for piece in pieces:
                 if piece.content_key in before:
                     await asyncio.to_thread(self._set_aside, current, piece.content_key)
-        if self._task.done():  # the downloads failed: raise their error here
+        await self._put(attrs.evolve(current, content=pieces))
+
+    async def catch_up(self, rows: Sequence[Interaction]) -> int:
+        """Queue the wanted pieces of ``rows`` the archive lacks; how many pieces."""
+        manifest = await asyncio.to_thread(Manifest.load, self.dest / MANIFEST_NAME)
+        lacking = await asyncio.to_thread(missing_pieces, rows, manifest, self.dest, self.types)
+        for item in lacking:
+            await self._put(item)
+        return sum(len(item.content) for item in lacking)
+
+    async def drain(self) -> None:
+        """Wait until every piece queued so far is downloaded (or failed)."""
+        progress = self.progress
+        while not self._task.done() and not (  # noqa: ASYNC110 - bulk signals no idleness
+            self._waiting
+            and self._taken == self._added
+            and progress.files_finished >= progress.files_found
+        ):
+            await asyncio.sleep(DRAIN_POLL)
+        if self._task.done():
             await self._task
-        await self._queue.put(attrs.evolve(current, content=pieces))
 
     def _set_aside(self, item: Interaction, key: str) -> None:
         for piece in item.content:
@@ -79,3 +127,33 @@ class ContentFeed:
     def cancel(self) -> None:
         """Stop at once (the command is being interrupted)."""
         self._task.cancel()
+
+
+def missing_pieces(
+    rows: Sequence[Interaction], manifest: Manifest, dest: Path, types: Collection[str] | None
+) -> list[Interaction]:
+    """``rows`` cut down to their wanted pieces (``types``, if given) that the archive under
+    ``dest`` lacks: no manifest entry, an entry of another size or path, or no such file."""
+    lacking = []
+    for item in rows:
+        pieces = tuple(
+            piece
+            for piece in item.content
+            if (types is None or str(piece.type) in types)
+            and not _archived(item, piece, manifest, dest)
+        )
+        if pieces:
+            lacking.append(attrs.evolve(item, content=pieces))
+    return lacking
+
+
+def _archived(item: Interaction, piece: Content, manifest: Manifest, dest: Path) -> bool:
+    entry = manifest.get(item.guid, piece.content_key)
+    if entry is None or piece.content_length not in (None, entry.bytes):
+        return False
+    path = content_path(dest, item.start, item.guid, piece.content_key, piece.content_type)
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return False
+    return entry.path == path.relative_to(dest).as_posix() and size == entry.bytes

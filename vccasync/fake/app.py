@@ -52,7 +52,7 @@ __all__ = [
 API_ROOT: Final = "/interaction-content"
 # the names handler modules imported from here before the split
 _State, _STATE_KEY, _message, _json, _latency = State, STATE_KEY, message, json_response, latency
-_GATED: Final = ("search_requests", "content_requests")
+_GATED: Final = {"search_requests": "search", "content_requests": "content"}
 _Handler = Callable[[web.Request, State], Awaitable[tuple[int, object]]]
 _Streamer = Callable[[web.Request, State, "Fault | None"], Awaitable[web.StreamResponse]]
 
@@ -121,7 +121,9 @@ def _api(
         stats.max_in_flight = max(stats.max_in_flight, stats.in_flight)
         status = 0
         try:
-            response = await _serve_api(request, state, handler, counter in _GATED)
+            response = await _serve_api(
+                request, state, handler, _GATED.get(counter) in state.config.gated
+            )
             status = wire_status(response)
             return response
         finally:

@@ -15,6 +15,7 @@ from vccasync.fake.timeline import Timeline
 __all__ = ["ORDERS", "FakeConfig"]
 
 ORDERS: Final = ("start", "guid", "hour")
+GATED: Final = frozenset({"search", "content"})
 
 
 @attrs.frozen
@@ -25,7 +26,8 @@ class FakeConfig:
     (by guid), or ``"hour"`` (by the hour of start, then guid, each page then sorted by start:
     pages look ordered, but a page boundary inside an hour goes back in time). ``hold_after``
     starts the gate holding after that many search and content answers (see
-    :mod:`vccasync.fake.gate`).
+    :mod:`vccasync.fake.gate`); ``gated`` names the answers the gate counts and holds
+    (``"search"``, ``"content"``; the others pass freely).
     """
 
     client_id: str = "demo-client"
@@ -43,6 +45,11 @@ class FakeConfig:
     content_chunk_latency: float = 0.0
     order: Order = attrs.field(default="start", validator=attrs.validators.in_(ORDERS))
     hold_after: int | None = None
+    gated: frozenset[str] = attrs.field(
+        default=GATED, converter=frozenset, validator=attrs.validators.deep_iterable(
+            attrs.validators.in_(GATED)
+        ),
+    )  # fmt: skip
     timeline: Timeline | None = None  # time-varying data (vccasync.fake.timeline)
     scopes: tuple[str, ...] = (READ_SCOPE, DELETE_SCOPE)  # what the client may be granted
     deletes: DeleteConfig = attrs.field(factory=DeleteConfig)

@@ -8,7 +8,7 @@ one transaction; rows are judged removed only once the pass completes.
 Tables added to those of :mod:`vccasync.stores.postgres`::
 
     vccasync_sync(account, scope, PK (account, scope), covered_from, covered_to,
-                  pass_from, pass_to, checkpoint jsonb)
+                  pass_from, pass_to (the last pass), checkpoint jsonb (NULL: it completed))
     vccasync_sync_seen(account, scope, guid, PK (account, scope, guid))
 """
 
@@ -18,9 +18,10 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Final, Self
 
-from ..converter import loads, to_api
+from ..converter import loads, structure_interaction, to_api
 from ..errors import InvalidRequestError
 from ..jsonio import dumps
+from ..models import Interaction
 from ..search import Page, WindowPlan
 from ..sync.diff import Known, Span
 from ..sync.scope import floor_span, in_scope, pass_query, scope_key
@@ -163,6 +164,26 @@ class PostgresSyncState(SinkContext):
         self._checkpoint = checkpoint
         return span, checkpoint.plan()
 
+    async def last_pass(self) -> Span | None:
+        """The span of the pass under way, else of the last complete one (None: no pass)."""
+        row = await self._row()
+        return None if row["pass_from"] is None else Span(row["pass_from"], row["pass_to"])
+
+    async def written(self, span: Span, since: datetime) -> list[Interaction]:
+        """The present rows of ``span`` in these filters written at ``since`` or later."""
+        rows = await self._sink.connection.fetch(
+            "SELECT data::text AS data FROM interactions WHERE account = $1"
+            " AND start BETWEEN $2 AND $3 AND removed_at IS NULL AND updated_at >= $4"
+            " ORDER BY start, guid",
+            self.account,
+            span.start,
+            span.end,
+            since,
+        )
+        return [
+            structure_interaction(loads(r["data"])) for r in rows if in_scope(r["data"], self.scope)
+        ]
+
     async def known(self, guids: Collection[str]) -> Mapping[str, Known]:
         rows = await self._sink.connection.fetch(
             "SELECT guid, start, fingerprint, data::text AS data, removed_at IS NOT NULL AS gone"
@@ -236,7 +257,7 @@ class PostgresSyncState(SinkContext):
             )
             await conn.execute(
                 "UPDATE vccasync_sync SET covered_from = least(coalesce(covered_from, $3), $3),"
-                " covered_to = $4, pass_from = NULL, pass_to = NULL, checkpoint = NULL"
+                " covered_to = $4, checkpoint = NULL"
                 " WHERE account = $1 AND scope = $2",
                 self.account,
                 self.scope,

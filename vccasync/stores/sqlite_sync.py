@@ -1,12 +1,12 @@
 """A sync's state in an SQLite store: rows upserted by guid, ``removed_at``, the pass checkpoint.
 
 The ``interactions`` table keeps the fingerprint of each row's version; ``vccasync_sync``
-keeps, per filter set, the span the store is complete over and the pass under way (its span
-and :class:`~vccasync.stores.checkpoint.Checkpoint`); ``vccasync_sync_seen`` the guids that
-pass has returned. Each page's new and changed rows, its seen guids and the pass's checkpoint
-commit in one transaction, so a pass killed anywhere resumes where it stood: nothing lost,
-nothing twice. Rows are judged removed only when the pass completes. Every call blocks and
-runs on the state's own thread (:class:`SqliteSyncState`), off the event loop.
+keeps, per filter set, the span the store is complete over and the last pass (its span and,
+while under way, its :class:`~vccasync.stores.checkpoint.Checkpoint`); ``vccasync_sync_seen``
+the guids that pass has returned. Each page's new and changed rows, its seen guids and the
+pass's checkpoint commit in one transaction, so a pass killed anywhere resumes where it stood:
+nothing lost, nothing twice. Rows are judged removed only when the pass completes. Every call
+blocks and runs on the state's own thread (:class:`SqliteSyncState`), off the event loop.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import IO, Any, Final, TypeVar
 from ..converter import loads, structure_interaction, to_api
 from ..errors import InvalidRequestError
 from ..jsonio import dumps
+from ..models import Interaction
 from ..search import Page, WindowPlan
 from ..sync.diff import Known, Span
 from ..sync.fingerprint import fingerprint
@@ -39,9 +40,9 @@ CREATE TABLE IF NOT EXISTS vccasync_sync (
     scope        TEXT PRIMARY KEY,  -- the filters, as sorted JSON
     covered_from TEXT,              -- the store is complete over [covered_from, covered_to]
     covered_to   TEXT,
-    pass_from    TEXT,              -- the pass under way (NULL: none)
+    pass_from    TEXT,              -- the last pass (under way while checkpoint is set)
     pass_to      TEXT,
-    checkpoint   TEXT               -- its windows still to fetch
+    checkpoint   TEXT               -- its windows still to fetch (NULL: pass complete)
 );
 CREATE TABLE IF NOT EXISTS vccasync_sync_seen (
     scope TEXT NOT NULL,
@@ -151,6 +152,22 @@ class SqliteSyncFile:
         self._checkpoint = checkpoint
         return span, checkpoint.plan()
 
+    def last_pass(self) -> Span | None:
+        """The span of the pass under way, else of the last complete one (None: no pass)."""
+        *_, pass_from, pass_to, _ = self._row()
+        return None if pass_from is None else span_from_text(pass_from, pass_to)
+
+    def written(self, span: Span, since: datetime) -> list[Interaction]:
+        """The present rows of ``span`` in these filters written at ``since`` or later."""
+        rows = self._db.execute(
+            "SELECT json FROM interactions WHERE start BETWEEN ? AND ? AND removed_at IS NULL"
+            " AND updated_at >= ? ORDER BY start, guid",
+            (utc_text(span.start), utc_text(span.end), utc_text(since)),
+        )
+        return [
+            structure_interaction(loads(data)) for (data,) in rows if in_scope(data, self.scope)
+        ]
+
     def known(self, guids: Collection[str]) -> dict[str, Known]:
         """The stored rows of ``guids``."""
         found: dict[str, Known] = {}
@@ -215,7 +232,8 @@ class SqliteSyncFile:
         ]
 
     def finish(self, span: Span, gone: Sequence[str], keep_from: datetime) -> None:
-        """Mark ``gone`` removed, extend the coverage, close the pass; one transaction."""
+        """Mark ``gone`` removed, extend the coverage, close the pass (its span stays, as the
+        last pass's); one transaction."""
         old = self.coverage()
         covered = span if old is None else Span(min(old.start, span.start), span.end)
         now = utc_text(datetime.now(UTC))
@@ -226,8 +244,8 @@ class SqliteSyncFile:
             )
             db.execute("DELETE FROM vccasync_sync_seen WHERE scope = ?", (self.scope,))
             db.execute(
-                "UPDATE vccasync_sync SET covered_from = ?, covered_to = ?, pass_from = NULL,"
-                " pass_to = NULL, checkpoint = NULL WHERE scope = ?",
+                "UPDATE vccasync_sync SET covered_from = ?, covered_to = ?, checkpoint = NULL"
+                " WHERE scope = ?",
                 (*span_to_text(covered), self.scope),
             )
         self._checkpoint = None
@@ -284,6 +302,14 @@ class SqliteSyncState(SinkContext):
 
     async def begin(self, span: Span) -> tuple[Span, WindowPlan | None]:
         return await self._call(self._store.begin, span)
+
+    async def last_pass(self) -> Span | None:
+        """The span of the pass under way, else of the last complete one (None: no pass)."""
+        return await self._call(self._store.last_pass)
+
+    async def written(self, span: Span, since: datetime) -> list[Interaction]:
+        """The present rows of ``span`` in these filters written at ``since`` or later."""
+        return await self._call(self._store.written, span, since)
 
     async def known(self, guids: Collection[str]) -> Mapping[str, Known]:
         return await self._call(self._store.known, guids)
