@@ -23,6 +23,9 @@ from typing import Any
 
 import pytest
 
+from vccasync.content.manifest import MANIFEST_NAME, Manifest
+from vccasync.content.retention import Action, Decision, Piece, Reason, decide
+from vccasync.content.verify import check_file
 from vccasync.fake import DatasetSpec, FakeConfig, FakeVccServer, generate, running_in_thread
 from vccasync.fake.dataset import Dataset
 from vccasync.fake.timeline import FakeClock, Timeline, TimelineSpec
@@ -240,9 +243,33 @@ def test_content_dest_fetches_only_new_and_changed_pieces(
     sync(fake, target, "--content-dest", str(dest), "--type", "callRecording")
     recordings = {k for k in fresh if after[k[0]]["content"] and _type(after, k) == "callRecording"}
     assert fake.stats.content_requests == len(recordings) > 0
+    entries = Manifest.load(dest / MANIFEST_NAME).entries
+    stale = (fresh - recordings) & set(pieces)  # changed, not of the type: outdated file gone
+    assert stale and all(
+        decide_now(dest, k, after, entries).reason is Reason.MISSING for k in stale
+    )
+    fake.reset_stats()
+    done = sync(fake, target, "--content-dest", str(dest))  # the last pass's lacking pieces
+    assert f"{len(fresh - recordings)} pieces of the last pass" in done.stderr
+    assert fake.stats.content_requests == len(fresh - recordings)
+    entries = Manifest.load(dest / MANIFEST_NAME).entries
+    current = {(g, p["contentKey"]) for g, item in after.items() for p in item["content"]}
+    assert current <= set(entries)  # (those of removed interactions stay archived)
+    for key in current:  # each entry names the current version, verified on disk
+        assert decide_now(dest, key, after, entries).action is Action.DELETE
     fake.reset_stats()
     sync(fake, target, "--content-dest", str(dest))  # nothing changed since: nothing fetched
     assert fake.stats.content_requests == 0
+
+
+def decide_now(
+    dest: Path, key: tuple[str, str], view: dict[str, dict[str, Any]], entries: dict[Any, Any]
+) -> Decision:
+    """What purge would decide for one piece of ``view`` given the archive under ``dest``."""
+    piece = next(p for p in view[key[0]]["content"] if p["contentKey"] == key[1])
+    entry = entries[key]
+    found = Piece(key[0], key[1], piece["type"], piece["contentLength"])
+    return decide(found, entry, check_file(dest, entry.path))
 
 
 def _type(view: dict[str, dict[str, Any]], key: tuple[str, str]) -> str:
