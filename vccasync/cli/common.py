@@ -157,8 +157,9 @@ def _default(name: str) -> Any:
     return attrs.fields_dict(ClientConfig)[name].default
 
 
-def add_client_options(parser: argparse.ArgumentParser) -> None:
-    """Connection settings; each overrides its ``VCC_*`` variable or the client's default."""
+def add_client_options(parser: argparse.ArgumentParser, *, demo_data: str = demo.DATA) -> None:
+    """Connection settings; each overrides its ``VCC_*`` variable or the client's default.
+    ``demo_data`` tells, in ``--demo``'s help, what data the command's demo serves."""
     group = parser.add_argument_group(
         "connection",
         "credentials come from VCC_CLIENT_ID and VCC_CLIENT_SECRET; VCC_REGION, VCC_API_URL"
@@ -183,7 +184,7 @@ def add_client_options(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     parser.add_argument(
         "--demo", action="store_true",
-        help="run against the embedded fake API on 127.0.0.1 with seeded data (Jan-Apr 2025);"
+        help=f"run against the embedded fake API on 127.0.0.1 with {demo_data};"
         " no credentials needed, VCC_* variables are ignored",
     )  # fmt: skip
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress display")

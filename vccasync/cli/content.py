@@ -36,6 +36,7 @@ DEFAULT_WORKERS: Final = 8
 DEMO_SPEC: Final = attrs.evolve(demo.DEMO_SPEC, content_scale=0.01)
 DEMO_RATE: Final = 6000
 DEMO_CONFIG: Final = attrs.evolve(demo.DEMO_CONFIG, rate_limit_per_minute=DEMO_RATE)
+DEMO_DATA: Final = f"{demo.DATA}, with small content"
 MAX_FAILURES_SHOWN: Final = 5
 
 DESCRIPTION = f"""\
@@ -72,7 +73,7 @@ def add_parser(subparsers: Any) -> None:
         "--workers", type=_workers, metavar="N",
         help=f"downloads at once (default {DEFAULT_WORKERS}); all share the request budget",
     )  # fmt: skip
-    add_client_options(parser)
+    add_client_options(parser, demo_data=DEMO_DATA)
     parser.set_defaults(run=run)
 
 

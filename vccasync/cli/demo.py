@@ -10,15 +10,17 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from vccasync.fake import DatasetSpec, FakeConfig, FakeVccServer, generate
 
-__all__ = ["DEMO_CONFIG", "DEMO_SPEC", "client_settings", "demo_api"]
+__all__ = ["DATA", "DEMO_CONFIG", "DEMO_SPEC", "client_settings", "demo_api"]
 
 DEMO_SPEC = DatasetSpec(seed=2025, start=datetime(2025, 1, 1, tzinfo=UTC), days=120, per_day=300)
 DEMO_CONFIG = FakeConfig(page_latency=0.4, rate_limit_per_minute=160)
+_LAST_DAY = DEMO_SPEC.start + timedelta(days=DEMO_SPEC.days - 1)
+DATA = f"seeded data of {DEMO_SPEC.start:%Y-%m-%d} to {_LAST_DAY:%Y-%m-%d}"  # for --demo's help
 
 
 @asynccontextmanager

@@ -83,7 +83,7 @@ def add_parser(subparsers: Any) -> None:
         help=f"deletion budget (default {DEFAULT_DELETE_RATE:g}; {DEMO_DELETE_RATE}"
         " with --demo, whose fake API allows that many), also counted in the request budget",
     )  # fmt: skip
-    add_client_options(parser)
+    add_client_options(parser, demo_data=content.DEMO_DATA)
     parser.set_defaults(run=run)
 
 

@@ -39,6 +39,10 @@ __all__ = ["add_parser", "run"]
 
 DEMO_DAYS: Final = 3  # the demo's data: three days before today, today and tomorrow
 DEMO_SINCE: Final = timedelta(days=2)  # a first demo sync starts this long before now
+DEMO_DATA: Final = (
+    f"seeded data changing live, from {DEMO_DAYS} days before today to tomorrow"
+    f" (--since defaults to {DEMO_SINCE.days} days ago)"
+)
 CLOCK_SLACK: Final = timedelta(minutes=10)  # the store's clock may lag ours (PostgreSQL now())
 
 DESCRIPTION = f"""\
@@ -104,7 +108,7 @@ def add_parser(subparsers: Any) -> None:
         help="serve Prometheus metrics on 127.0.0.1:PORT/metrics (needs prometheus-client)",
     )  # fmt: skip
     add_account_option(parser)
-    add_client_options(parser)
+    add_client_options(parser, demo_data=DEMO_DATA)
     parser.set_defaults(run=run)
 
 
