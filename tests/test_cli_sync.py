@@ -26,7 +26,14 @@ import pytest
 from vccasync.content.manifest import MANIFEST_NAME, Manifest
 from vccasync.content.retention import Action, Decision, Piece, Reason, decide
 from vccasync.content.verify import check_file
-from vccasync.fake import DatasetSpec, FakeConfig, FakeVccServer, generate, running_in_thread
+from vccasync.fake import (
+    DatasetSpec,
+    FakeConfig,
+    FakeVccServer,
+    FaultConfig,
+    generate,
+    running_in_thread,
+)
 from vccasync.fake.dataset import Dataset
 from vccasync.fake.timeline import FakeClock, Timeline, TimelineSpec
 
@@ -156,6 +163,39 @@ def test_follow_ends_with_exit_0_on_sigterm(
     assert process.returncode == 0
     store = assert_exact(target, view(timeline, dataset))
     assert any(row.removed_at is not None for row in store.values())
+
+
+def lines_until(process: subprocess.Popen[bytes], needle: str) -> list[str]:
+    """Every stderr line of the run up to the first one holding ``needle``."""
+    assert process.stderr is not None
+    seen = []
+    for raw in process.stderr:
+        seen.append(raw.decode())
+        assert "Traceback" not in seen[-1]
+        if needle in seen[-1]:
+            return seen
+    raise AssertionError(f"the run ended without saying {needle!r}: {seen}")
+
+
+def test_follow_logs_a_failed_pass_and_the_next_pass_completes(
+    fake: FakeVccServer, dataset: Dataset, timeline: Timeline, tmp_path: Path
+) -> None:
+    target = str(tmp_path / "store.sqlite")
+    fake.inject_faults(FaultConfig(rate=1.0, kinds=("500",)))
+    fake.gate.hold_after(1)  # pass 1's first search answer is a 500; pass 2 waits at the gate
+    args = [*ARGS, "-o", target, "--follow", "--every", "1s", "--max-attempts", "1"]
+    process = start_cli(args, cli_env(fake))
+    failed = lines_until(process, "sync pass failed")
+    assert fake.gate.wait_held(60), "no next pass"
+    fake.inject_faults(FaultConfig())
+    fake.gate.open()
+    rest = lines_until(process, "complete up to")
+    assert sum("sync pass failed" in line for line in failed + rest) == 1
+    assert "500" in failed[-1]
+    process.send_signal(signal.SIGTERM)
+    _, tail = process.communicate(timeout=30)
+    assert process.returncode == 0, tail
+    assert_exact(target, view(timeline, dataset))
 
 
 def pass_state(target: str) -> dict[str, Any] | None:

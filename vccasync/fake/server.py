@@ -13,7 +13,9 @@ from aiohttp import web
 from vccasync.fake.app import GATE_KEY, STATS_KEY, build_app
 from vccasync.fake.config import FakeConfig
 from vccasync.fake.dataset import Dataset
+from vccasync.fake.faults import FaultConfig, FaultInjector
 from vccasync.fake.gate import Gate
+from vccasync.fake.state import STATE_KEY
 from vccasync.fake.stats import FakeStats
 
 HOST = "127.0.0.1"
@@ -60,6 +62,11 @@ class FakeVccServer:
     def gate(self) -> Gate:
         """Holds search and content answers on demand (see :mod:`vccasync.fake.gate`)."""
         return self.app[GATE_KEY]
+
+    def inject_faults(self, faults: FaultConfig) -> None:
+        """From now on, fail API requests as ``faults`` says (``FaultConfig()``: none); token
+        requests keep theirs. Safe to call from another thread than the server's."""
+        self.app[STATE_KEY].faults = FaultInjector(faults)
 
     def reset_stats(self) -> None:
         """Zero the counters (between phases of a test)."""

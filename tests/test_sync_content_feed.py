@@ -1,0 +1,86 @@
+"""``ContentFeed`` of ``sync --content-dest``: draining between passes, catching up on an
+archive that lacks pieces (the pipeline replaced by a stub that records what it is given)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from vccasync.cli.sync_content import ContentFeed
+from vccasync.content.bulk import BulkProgress
+from vccasync.content.manifest import MANIFEST_NAME, Manifest, ManifestEntry
+from vccasync.content.paths import content_path
+from vccasync.models import Content, Interaction
+from vccasync.sync import Change
+
+START = datetime(2025, 3, 1, 10, tzinfo=UTC)
+
+
+class StubPipeline:
+    """Takes interactions like ``download_all``; each piece "downloads" once released."""
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+        self.given: list[tuple[str, str]] = []
+
+    async def download_all(
+        self, items: AsyncIterable[Interaction], dest: Path, *, progress: BulkProgress, **_: Any
+    ) -> BulkProgress:
+        async for item in items:
+            for piece in item.content:
+                progress.files_found += 1
+                self.given.append((item.guid, piece.content_key))
+                await self.release.wait()
+                progress.files_done += 1
+        return progress
+
+
+def item(guid: str, *sizes: int) -> Interaction:
+    pieces = tuple(
+        Content(f"k{n}", "transcript", "application/json", size) for n, size in enumerate(sizes)
+    )
+    return Interaction(guid, START, content=pieces)
+
+
+async def test_drain_waits_for_every_piece_queued() -> None:
+    stub = StubPipeline()
+    feed = ContentFeed(stub, Path("unused"), None, 1)  # type: ignore[arg-type]
+    await feed.add(Change("new", item("g1", 5, 6)))
+    drained = asyncio.create_task(feed.drain())
+    await asyncio.sleep(0.2)
+    assert not drained.done() and stub.given == [("g1", "k0")]
+    stub.release.set()
+    await asyncio.wait_for(drained, 10)
+    assert feed.progress.files_done == 2
+    await feed.close()
+
+
+def archive(dest: Path, guid: str, key: str, size: int, *, on_disk: int | None = None) -> None:
+    path = content_path(dest, START, guid, key, "application/json")
+    if on_disk is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x" * on_disk)
+    manifest = Manifest(dest / MANIFEST_NAME)
+    rel = path.relative_to(dest).as_posix()
+    manifest.add(ManifestEntry(guid, key, "transcript", "application/json", "", rel, size, ""))
+    manifest.close()
+
+
+async def test_catch_up_queues_only_what_the_archive_lacks(tmp_path: Path) -> None:
+    archive(tmp_path, "g1", "k0", 5, on_disk=5)  # complete
+    archive(tmp_path, "g1", "k1", 6)  # listed, file gone (set aside)
+    archive(tmp_path, "g2", "k0", 4, on_disk=4)  # listed with another size than now
+    stub = StubPipeline()
+    stub.release.set()
+    feed = ContentFeed(stub, tmp_path, None, 1)  # type: ignore[arg-type]
+    rows = [item("g1", 5, 6), item("g2", 7), item("g3", 1)]
+    assert await feed.catch_up(rows) == 3
+    await feed.close()
+    assert stub.given == [("g1", "k1"), ("g2", "k0"), ("g3", "k0")]
+
+    typed = ContentFeed(stub, tmp_path, {"callRecording"}, 1)  # type: ignore[arg-type]
+    assert await typed.catch_up(rows) == 0
+    await typed.close()
