@@ -17,7 +17,7 @@ import gc
 import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import attrs
 import cattrs
@@ -55,7 +55,7 @@ _CAMEL = re.compile(r"_([a-z])")
 _MILLISECOND = timedelta(milliseconds=1)
 _SHARED_REFS = 4096  # plain agent/plan references kept for reuse, per class
 _NOT_WRAPPED = object()
-_NO_EXTRA = attrs.fields(Interaction).extra.default  # the models' shared empty ``extra``
+_NO_EXTRA = cast(Mapping[str, Any], attrs.fields(Interaction).extra.default)  # the models' {}
 _fromisoformat = datetime.fromisoformat
 _DIRECTIONS: dict[str, Direction] = {m.value: m for m in Direction}
 _CONTENT_TYPES: dict[str, ContentType] = {m.value: m for m in ContentType}
@@ -200,8 +200,11 @@ _PROPERTY_KEYS = {  # the keys read, by which of duration and version were
 def _structure_properties(raw: Mapping[str, Any], _: object = None) -> ContentProperties:
     if not raw:
         return EMPTY_PROPERTIES
-    get = raw.get
-    duration, version = _unwrap(get("duration")), _unwrap(get("version"))
+    duration, version = raw.get("duration", _NOT_WRAPPED), raw.get("version", _NOT_WRAPPED)
+    if duration is not _NOT_WRAPPED:  # most pieces have one of the two: no call for the other
+        duration = _unwrap(duration)
+    if version is not _NOT_WRAPPED:
+        version = _unwrap(version)
     has_duration, has_version = duration is not _NOT_WRAPPED, version is not _NOT_WRAPPED
     return _new_properties(
         _MILLISECOND * duration if has_duration else None,
