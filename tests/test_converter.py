@@ -4,6 +4,7 @@ unknowns pass. Every test runs with orjson and with the standard library's json.
 from __future__ import annotations
 
 import copy
+import gc
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from vccasync import ContentType, Direction, ResponseValidationError, to_api
+from vccasync import converter as conv
 from vccasync.converter import (
     _constructor,
     converter,
@@ -261,3 +263,41 @@ def test_models_are_built_by_slot_only_when_init_does_nothing_more(options: Any)
         _constructor(cls)
     fast = _constructor(attrs.frozen(type("Model", (), {"__annotations__": {"a": "int"}})))
     assert fast(1).a == 1
+
+
+def test_extras_keep_their_order() -> None:
+    item = {**_everything(), "zeta": 1, "alpha": [2]}
+    item["content"][0] = {**item["content"][0], "b": 1, "a": 2}
+    parsed = structure_interaction(item)
+    assert list(parsed.extra) == ["channel", "zeta", "alpha"]
+    assert list(parsed.content[0].extra) == ["language", "b", "a"]
+    assert list(to_api(parsed))[-3:] == ["channel", "zeta", "alpha"]  # written back in order
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_the_collector_rests_while_a_page_is_decoded(
+    enabled: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reading and structuring run with the cyclic collector off; it is left as it was found."""
+    running: list[tuple[str, bool]] = []
+
+    def spy(name: str, step: Any) -> Any:
+        def spied(value: Any) -> Any:
+            running.append((name, gc.isenabled()))
+            return step(value)
+
+        return spied
+
+    monkeypatch.setattr(conv, "loads", spy("loads", conv.loads))
+    monkeypatch.setattr(conv, "structure_page", spy("structure", conv.structure_page))
+    was = gc.isenabled()
+    (gc.enable if enabled else gc.disable)()
+    try:
+        items, _ = decode_page(_page(json.dumps(_everything())))
+        assert len(items) == 1 and gc.isenabled() is enabled
+        with pytest.raises(ResponseValidationError):
+            decode_page(_page('{"guid": "g"}'))
+        assert gc.isenabled() is enabled
+    finally:
+        (gc.enable if was else gc.disable)()
+    assert running == [("loads", False), ("structure", False)] * 2

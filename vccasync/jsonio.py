@@ -24,13 +24,14 @@ _fast = orjson is not None
 _DIGITS = bytes.maketrans(b"123456789", b"000000000")
 _WIDE = b"0" * 20  # at least 10**19: may not fit in 64 bits
 _WIDE_NEGATIVE = b"-" + b"0" * 19  # at most -10**18 * 10: may be below -2**63
+_RUN = b"0" * 19  # in both of the above: one search of a page without such a run decides
 
 
 def _may_overflow(body: bytes | str) -> bool:
     """Whether ``body`` may hold an integer that orjson reads as a float (false alarms are safe)."""
     raw = body.encode() if isinstance(body, str) else body
     digits = raw.translate(_DIGITS)
-    return _WIDE in digits or _WIDE_NEGATIVE in digits
+    return _RUN in digits and (_WIDE in digits or _WIDE_NEGATIVE in digits)
 
 
 def loads(body: bytes | str) -> Any:
