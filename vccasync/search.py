@@ -290,30 +290,41 @@ class _Run:
     async def run(self, window: Window, token: str | None, node: _Node | None) -> None:
         try:
             async for page in self.search._window_pages(window, token, self):
-                after = node
-                for sub in page.spawned:  # in place before the page that ends its window
-                    after = _Node(self.search._queue_pages, after) if after else None
-                    self.push(sub, None, after)
-                self.fill()
-                queue = node.queue if node is not None else self.shared
-                if queue.full():
-                    me = asyncio.current_task()
-                    assert me is not None
-                    self.fetching -= 1
-                    self.held[me] = window.start
-                    self.fill()
-                    try:
-                        await queue.put(page)
-                    finally:
-                        self.fetching += 1
-                        del self.held[me]
-                else:
-                    queue.put_nowait(page)
+                if node is not None:  # sub-windows have queues of their own, after this one
+                    self.spawn(page, node)
+                    await self.put(node.queue, page, window)
+                else:  # one queue: the page goes in before any page of what it spawned
+                    await self.put(self.shared, page, window)
+                    self.spawn(page, None)
         except Exception as exc:
             if not self.failure.done():
                 self.failure.set_result(exc)
         finally:
             self.fetching -= 1
+
+    def spawn(self, page: Page, node: _Node | None) -> None:
+        """Make the windows ``page`` spawned pending (in their place after ``node``), start them."""
+        after = node
+        for sub in page.spawned:
+            after = _Node(self.search._queue_pages, after) if after else None
+            self.push(sub, None, after)
+        self.fill()
+
+    async def put(self, queue: asyncio.Queue[Page], page: Page, window: Window) -> None:
+        """Hand ``page`` on; while the queue is full the window gives up its fetching slot."""
+        if not queue.full():
+            queue.put_nowait(page)
+            return
+        me = asyncio.current_task()
+        assert me is not None
+        self.fetching -= 1
+        self.held[me] = window.start
+        self.fill()
+        try:
+            await queue.put(page)
+        finally:
+            self.fetching += 1
+            del self.held[me]
 
     async def close(self) -> None:
         """Cancel what still runs (the consumer stopped or a window failed)."""
