@@ -25,7 +25,8 @@ class FakeConfig:
     (by guid), or ``"hour"`` (by the hour of start, then guid, each page then sorted by start:
     pages look ordered, but a page boundary inside an hour goes back in time). ``hold_after``
     starts the gate holding after that many search and content answers (see
-    :mod:`vccasync.fake.gate`).
+    :mod:`vccasync.fake.gate`). ``bind_tokens`` makes a continuation token valid only with
+    the query it came from (same range, filters and limit), as an API may.
     """
 
     client_id: str = "demo-client"
@@ -43,6 +44,7 @@ class FakeConfig:
     content_chunk_latency: float = 0.0
     order: Order = attrs.field(default="start", validator=attrs.validators.in_(ORDERS))
     hold_after: int | None = None
+    bind_tokens: bool = False
     timeline: Timeline | None = None  # time-varying data (vccasync.fake.timeline)
     scopes: tuple[str, ...] = (READ_SCOPE, DELETE_SCOPE)  # what the client may be granted
     deletes: DeleteConfig = attrs.field(factory=DeleteConfig)
