@@ -78,3 +78,50 @@ async def test_a_split_page_reaches_a_slow_consumer_before_its_sub_windows() -> 
     assert checkpoint.done and checkpoint.windows_total == 2 + len(split.spawned)
     got = sorted(item.guid for page in pages for item in page.items)
     assert len(got) == len(set(got)) == (LIMIT - 1) + 4 + len(split.spawned)
+
+
+class EndlessSession:
+    """Ten windows of twenty pages of 100 interactions each; counts the requests."""
+
+    def __init__(self) -> None:
+        self.limiter = SimpleNamespace(current_per_minute=None)
+        self.stats = SimpleNamespace(latency=0.0)
+        self.requests = 0
+
+    async def get(
+        self, path: str, params: Mapping[str, str], parse: Callable[[bytes], Any]
+    ) -> tuple[list[Interaction], str | None]:
+        self.requests += 1
+        await asyncio.sleep(0)
+        start, k = datetime.fromisoformat(params["start"]), int(params.get("continuationToken", 0))
+        base = start + timedelta(hours=k)
+        items = [at(base + timedelta(seconds=i), f"{start:%d}-{k}-{i}") for i in range(100)]
+        return items, str(k + 1) if k < 19 else None
+
+
+async def test_ordered_mode_fetches_ahead_only_up_to_its_buffer() -> None:
+    session = EndlessSession()
+    windows = [
+        Window(START + k * timedelta(days=1), START + (k + 1) * timedelta(days=1))
+        for k in range(10)
+    ]
+    query = make_query(START, windows[-1].end, limit=1000)  # pages are never full: no split
+    search = InteractionSearch(
+        session,  # type: ignore[arg-type]
+        query,
+        concurrency=4,
+        plan=[(w, None) for w in windows],
+        queue_pages=2,
+        buffer_items=1000,
+    )
+    pages = search.pages()
+    got = [item.guid for item in (await anext(pages)).items]
+    for _ in range(500):  # a stalled consumer: every producer runs until it must wait
+        await asyncio.sleep(0)
+    # one page in the consumer's hands, the head's two queued, ten of 100 interactions for
+    # later windows, and a page in each running window (at most ``concurrency``), waiting
+    # to be added; one more of slack for the head's window: not the 200 pages of the range
+    assert session.requests <= 1 + 2 + 10 + 4 + 1
+    got += [item.guid async for page in pages for item in page.items]
+    assert len(got) == len(set(got)) == 10 * 20 * 100
+    assert got == sorted(got, key=lambda guid: [int(p) for p in guid.split("-")])

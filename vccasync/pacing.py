@@ -3,7 +3,7 @@
 A window's pages are chained by continuation tokens: ``n`` pages take ``n`` latencies
 however large the request budget. The budget sends everything left in ``work / rate``
 seconds, so a window whose chain would take longer than that sets the pace; it is worth
-splitting into sub-windows whose chains end with the run, but no shorter than two pages:
+splitting into sub-windows whose chains end with the run, but not much shorter than two pages:
 every window ends with a part-filled page, so each sub-window costs about half a request.
 Densities are learnt from every window's pages as they arrive; a window not yet seen is
 expected at its parent's density, else at the mean of all seen so far.
@@ -14,9 +14,11 @@ from __future__ import annotations
 import math
 from datetime import datetime
 
-from .windows import MIN_PAGES, Window
+from .windows import Window
 
-__all__ = ["Pace", "chain_parts"]
+__all__ = ["MIN_CHAIN", "Pace", "chain_parts"]
+
+MIN_CHAIN = 1.5  # expected pages of a sub-window at least
 
 
 def chain_parts(
@@ -26,15 +28,15 @@ def chain_parts(
 
     ``work_left`` is every window's pages left (this one's included), ``per_second`` the
     request budget, ``latency`` one page's: the budget needs ``work_left / per_second``
-    seconds, and no chain should take longer. Each part gets at least ``MIN_PAGES`` expected
-    pages (each ends part-filled: shorter chains would cost more requests than they save),
-    and there are at most ``most``.
+    seconds, and no chain should take longer. Each part gets at least ``MIN_CHAIN`` expected
+    pages (each ends part-filled: shorter chains cost more requests than they save); at
+    most ``most`` parts.
     """
-    if per_second <= 0 or latency <= 0 or pages_left < 2 * MIN_PAGES:
+    if per_second <= 0 or latency <= 0 or pages_left < 2 * MIN_CHAIN:
         return 1
     run = max(work_left, pages_left) / per_second
-    wanted = math.ceil(pages_left * latency / max(run, MIN_PAGES * latency))
-    return max(1, min(wanted, most, math.floor(pages_left / MIN_PAGES)))
+    wanted = math.ceil(pages_left * latency / max(run, MIN_CHAIN * latency))
+    return max(1, min(wanted, most, math.floor(pages_left / MIN_CHAIN)))
 
 
 class Pace:
