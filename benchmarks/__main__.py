@@ -4,8 +4,12 @@ Each timed run starts the project's fake API in its own process (a page costs
 ``--page-latency`` seconds plus ``--item-latency`` per item; the fake enforces the same
 requests-per-minute limit as the client is given) and runs the client in another process, so
 the client's peak RSS is its own. The ideal is ``max(windows, ceil(items / 1000))`` requests
-at the allowed rate plus one page's latency. "simple" fetches one window and one page at a
-time, as the vendor's example does. Output format is stable: compare tables over time.
+at the allowed rate plus one page's latency. The floor is the fewest requests any client can
+send, the sum over the 7-day windows of ``ceil(items / 1000)`` (each window ends with its own
+page); in seconds, that many requests at the rate plus one full page's latency. "simple"
+fetches one window and one page at a time, as the vendor's example does. ``--slow`` adds rows
+with full pages of 2 s and of 4 s, as the CLI pages and as ``async for`` does, with the
+client's peak RSS. Output format is stable: compare tables over time.
 """
 
 from __future__ import annotations
