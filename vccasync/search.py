@@ -209,10 +209,11 @@ class InteractionSearch:
     def _split(self, window: Window, items: list[Interaction], run: _Run) -> tuple[Window, ...]:
         """Sub-windows for the rest of ``window`` after a full page, or () to keep paging.
 
-        As many as the budget can run at once besides what runs (``sub_window_count``), or
-        more when the window's chain would outlast the run (``chain_parts``). The cut is the
-        page's last instant (floored to the millisecond), never inside a tie that fills the
-        page: a page that is one instant only keeps following the token.
+        With a request budget and a latency seen, as many as make the window's chain end with
+        the run (``chain_parts``, from the densities of every window's pages); else as many as
+        ``concurrency`` leaves idle (``sub_window_count``). The cut is the page's last instant
+        (floored to the millisecond), never inside a tie that fills the page: a page that is
+        one instant only keeps following the token.
         """
         first, cut = items[0].start, floor_instant(items[-1].start)
         if not (first < cut < window.end and window.start < cut):
@@ -227,7 +228,7 @@ class InteractionSearch:
                 work_left=run.pace.work(),
                 per_second=per_minute / 60,
                 latency=latency,
-                most=run.slots(),
+                most=self._concurrency,
             )
         else:  # no budget known: fill what ``concurrency`` leaves idle
             spare = run.spare()
@@ -290,10 +291,6 @@ class _Run:
         """Windows that could start fetching now and still find room in the budget."""
         startable = min(len(self.pending), self._room())
         return self.search._want() - self.fetching - startable
-
-    def slots(self) -> int:
-        """Windows a split may put in place of the one splitting, within ``concurrency``."""
-        return self.search._concurrency
 
     def _room(self) -> int:
         # ``concurrency`` windows fetch at once; windows held by a full queue (ordered mode:
