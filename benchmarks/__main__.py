@@ -4,13 +4,18 @@ Each timed run starts the project's fake API in its own process (a page costs
 ``--page-latency`` seconds plus ``--item-latency`` per item; the fake enforces the same
 requests-per-minute limit as the client is given) and runs the client in another process, so
 the client's peak RSS is its own. The ideal is ``max(windows, ceil(items / 1000))`` requests
-at the allowed rate plus one page's latency. "simple" fetches one window and one page at a
-time, as the vendor's example does. Output format is stable: compare tables over time.
+at the allowed rate plus one page's latency. The floor is the fewest requests any client can
+send, the sum over the 7-day windows of ``ceil(items / 1000)`` (each window ends with its own
+page); in seconds, that many requests at the rate plus one full page's latency. "simple"
+fetches one window and one page at a time, as the vendor's example does. ``--slow`` adds rows
+with full pages of 2 s and of 4 s, as the CLI pages and as ``async for`` does, with the
+client's peak RSS. Output format is stable: compare tables over time.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import os
@@ -24,8 +29,10 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
+import attrs
 import orjson
 
+from vccasync.config import ClientConfig
 from vccasync.converter import decode_page
 from vccasync.fake import DatasetSpec, generate
 from vccasync.jsonio import stdlib_only
@@ -40,29 +47,60 @@ class Scenario(NamedTuple):
     label: str
     days: int
     per_day: int
-    fake_args: tuple[str, ...] = ()
+    busy_day: int | None = None
+    busy_factor: float = 1.0
+    tie_size: int = 0
+    tie_day: float | None = None
 
     @property
     def end(self) -> datetime:
         return START + timedelta(days=self.days) - RESOLUTION
 
+    @property
+    def fake_args(self) -> list[str]:
+        """The fake's options for this range (``--seed=1``, as ``spec`` has it)."""
+        args = [f"--days={self.days}", f"--per-day={self.per_day}", "--seed=1"]
+        if self.busy_day is not None:
+            args += [f"--busy-day={self.busy_day}", f"--busy-factor={self.busy_factor}"]
+        if self.tie_size:
+            args += [f"--tie-size={self.tie_size}", f"--tie-day={self.tie_day}"]
+        return args
+
+    def spec(self) -> DatasetSpec:
+        """The dataset the fake serves (generated the same way)."""
+        tie_at = None if self.tie_day is None else START + timedelta(days=self.tie_day)
+        return DatasetSpec(
+            seed=1,
+            start=START,
+            days=self.days,
+            per_day=self.per_day,
+            busy_day=self.busy_day,
+            busy_factor=self.busy_factor,
+            tie_size=self.tie_size,
+            tie_at=tie_at,
+        )
+
 
 def scenarios(quick: bool) -> list[Scenario]:
     return [
         Scenario("a", "40 days even", 40, 1500),
-        Scenario(
-            "b",
-            "dense week",
-            7,
-            3500,
-            ("--busy-day", "2", "--busy-factor", "3", "--tie-size", "1200", "--tie-day", "4.44"),
-        ),
+        Scenario("b", "dense week", 7, 3500, 2, 3, 1200, 4.44),
         Scenario("c", "one year" + (" (1/4)" if quick else ""), 365, 685 if quick else 2740),
     ]
 
 
+@functools.cache
+def floor_requests(scenario: Scenario) -> int:
+    """The fewest requests any client can send: each 7-day window ends with its own page."""
+    data = generate(scenario.spec())
+    return sum(
+        max(1, math.ceil(len(data.expected(w.start, w.end)) / PAGE))
+        for w in split(START, scenario.end)
+    )
+
+
 @contextmanager
-def fake_api(scenario: Scenario, rate: int, args: argparse.Namespace) -> Iterator[str]:
+def fake_api(scenario: Scenario, rate: int, costs: Costs) -> Iterator[str]:
     """The fake API in a child process; yields its API root URL."""
     command = [
         sys.executable,
@@ -70,12 +108,9 @@ def fake_api(scenario: Scenario, rate: int, args: argparse.Namespace) -> Iterato
         "vccasync.fake",
         "--port=0",
         f"--start={START.isoformat()}",
-        f"--days={scenario.days}",
-        f"--per-day={scenario.per_day}",
-        f"--page-latency={args.page_latency}",
-        f"--item-latency={args.item_latency}",
+        f"--page-latency={costs.page}",
+        f"--item-latency={costs.item}",
         f"--rate-limit={rate}",
-        "--seed=1",
         *scenario.fake_args,
     ]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
@@ -92,10 +127,30 @@ def fake_api(scenario: Scenario, rate: int, args: argparse.Namespace) -> Iterato
         proc.wait(timeout=30)
 
 
+class Costs(NamedTuple):
+    """What the fake takes to answer a page: ``page`` seconds plus ``item`` per item."""
+
+    page: float
+    item: float
+
+    @property
+    def full_page(self) -> float:
+        return self.page + self.item * PAGE
+
+
+SLOW = (Costs(0.5, 0.0015), Costs(1.0, 0.003))  # full pages of 2 s and of 4 s
+
+
 def backfill(
-    scenario: Scenario, rate: int, args: argparse.Namespace, *, simple: bool, sink: str = "none"
+    scenario: Scenario,
+    rate: int,
+    costs: Costs,
+    *,
+    concurrency: int,
+    ordered: bool,
+    sink: str = "none",
 ) -> dict[str, Any]:
-    with fake_api(scenario, rate, args) as api_url:
+    with fake_api(scenario, rate, costs) as api_url:
         auth_url = api_url.replace("/interaction-content", "/auth")
         command = [
             sys.executable,
@@ -107,17 +162,22 @@ def backfill(
             scenario.end.isoformat(),
             f"--rate={rate}",
             f"--sink={sink}",
-            f"--concurrency={1 if simple else args.concurrency}",
-            *(["--ordered"] if args.ordered else []),
+            f"--concurrency={concurrency}",
+            *(["--ordered"] if ordered else []),
         ]
         out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
-def ideal_seconds(scenario: Scenario, items: int, rate: int, args: argparse.Namespace) -> float:
+def ideal_seconds(scenario: Scenario, items: int, rate: int, costs: Costs) -> float:
     windows = len(split(START, scenario.end))
     requests = max(windows, math.ceil(items / PAGE))
-    return requests / (rate / 60) + args.page_latency + args.item_latency * min(items, PAGE)
+    return requests / (rate / 60) + costs.page + costs.item * min(items, PAGE)
+
+
+def floor_seconds(scenario: Scenario, rate: int, costs: Costs) -> float:
+    """The request floor at ``rate``, plus one full page's latency."""
+    return floor_requests(scenario) / (rate / 60) + costs.full_page
 
 
 def _cpu_seconds(body: bytes, pages: int) -> float:
@@ -162,35 +222,17 @@ def machine() -> str:
     return f"{model}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
-def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
-    p.add_argument("--quick", action="store_true", help="a quarter-size year")
-    p.add_argument("--rates", default="160,960", help="requests per minute, comma-separated")
-    p.add_argument("--only", default="abc", help="ranges to run: a, b, c (default all)")
-    p.add_argument("--no-simple", action="store_true", help="skip the one-page-at-a-time runs")
-    p.add_argument("--no-simple-year", action="store_true", help="skip it for the year only")
-    p.add_argument("--no-memory", action="store_true")
-    p.add_argument("--concurrency", type=int, default=8)
-    p.add_argument("--ordered", action="store_true", help="chronological (default: as the CLI)")
-    p.add_argument("--page-latency", type=float, default=0.3, help="seconds per page")
-    p.add_argument("--item-latency", type=float, default=0.0002, help="seconds per item")
-    p.add_argument("--cpu", action="store_true", help="only the CPU figure")
-    args = p.parse_args(argv)
-    if args.cpu:
-        print(f"vccasync benchmarks, {datetime.now(UTC):%Y-%m-%d}, {machine()}")
-        print(cpu_line())
-        return
-    rates = [int(r) for r in args.rates.split(",")]
-    print(f"vccasync benchmarks, {datetime.now(UTC):%Y-%m-%d}, {machine()}")
+def fast_table(args: argparse.Namespace, rates: list[int], costs: Costs) -> tuple[Any, ...] | None:
+    """The table at ``costs`` (the defaults: fast pages); the year's row for the memory line."""
     print(
-        f"fake API: {args.page_latency:.2f} s a page + {args.item_latency * 1000:.1f} ms an item,"
+        f"fake API: {costs.page:.2f} s a page + {costs.item * 1000:.1f} ms an item,"
         f" pages of {PAGE}; client concurrency {args.concurrency},"
         f" {'ordered' if args.ordered else 'pages as they arrive (as the CLI)'}"
     )
     print()
     head = (
-        f"{'range':<18}{'rate/min':>9}{'items':>9}{'requests':>9}{'429s':>6}{'ideal s':>9}"
-        f"{'vccasync s':>11}{'vs ideal':>9}{'simple s':>9}{'speed-up':>9}"
+        f"{'range':<18}{'rate/min':>9}{'items':>9}{'requests':>9}{'floor':>6}{'429s':>6}"
+        f"{'ideal s':>9}{'vccasync s':>11}{'vs ideal':>9}{'simple s':>9}{'speed-up':>9}"
     )
     print(head)
     print("-" * len(head))
@@ -200,28 +242,104 @@ def main(argv: list[str] | None = None) -> None:
             if scenario.key not in args.only:
                 continue
             sink = "jsonl" if scenario.key == "c" else "none"
-            got = backfill(scenario, rate, args, simple=False, sink=sink)
-            ideal = ideal_seconds(scenario, got["items"], rate, args)
+            got = backfill(
+                scenario, rate, costs, concurrency=args.concurrency, ordered=args.ordered, sink=sink
+            )
+            ideal = ideal_seconds(scenario, got["items"], rate, costs)
             skip = args.no_simple or (scenario.key == "c" and args.no_simple_year)
-            simple = None if skip else backfill(scenario, rate, args, simple=True)
+            simple = None
+            if not skip:
+                simple = backfill(scenario, rate, costs, concurrency=1, ordered=args.ordered)
             simple_s = f"{simple['seconds']:9.1f}" if simple else f"{'-':>9}"
             speedup = f"{simple['seconds'] / got['seconds']:8.2f}x" if simple else f"{'-':>9}"
             print(
                 f"{scenario.label:<18}{rate:>9}{got['items']:>9}{got['requests']:>9}"
-                f"{got['rate_limited']:>6}{ideal:>9.1f}{got['seconds']:>11.1f}"
-                f"{got['seconds'] / ideal:>9.2f}{simple_s}{speedup}",
+                f"{floor_requests(scenario):>6}{got['rate_limited']:>6}{ideal:>9.1f}"
+                f"{got['seconds']:>11.1f}{got['seconds'] / ideal:>9.2f}{simple_s}{speedup}",
                 flush=True,
             )
             if scenario.key == "c":
                 year = (scenario, rate, got)
+    return year
+
+
+def slow_table(args: argparse.Namespace, rates: list[int]) -> None:
+    """Slow pages (a full page of 2 s and of 4 s), both iteration modes, against the floor."""
+    print(
+        f"slow pages: the floor is the sum over the 7-day windows of ceil(items / {PAGE})"
+        " requests; floor s is that many requests at the rate plus one full page"
+    )
     print()
+    head = (
+        f"{'range':<14}{'page s':>7}{'rate/min':>9}{'mode':>10}{'items':>8}{'requests':>9}"
+        f"{'floor':>6}{'429s':>5}{'ideal s':>8}{'floor s':>8}{'vccasync s':>11}"
+        f"{'vs floor':>9}{'peak MiB':>9}"
+    )
+    print(head)
+    print("-" * len(head))
+    for costs in SLOW:
+        for rate in rates:
+            for scenario in scenarios(quick=True):
+                if scenario.key not in args.only or scenario.key == "c":
+                    continue
+                for ordered in (False, True):
+                    got = backfill(
+                        scenario, rate, costs, concurrency=args.concurrency, ordered=ordered
+                    )
+                    floor = floor_seconds(scenario, rate, costs)
+                    print(
+                        f"{scenario.label:<14}{costs.full_page:>7.1f}{rate:>9}"
+                        f"{'async for' if ordered else 'pages':>10}{got['items']:>8}"
+                        f"{got['requests']:>9}{floor_requests(scenario):>6}"
+                        f"{got['rate_limited']:>5}"
+                        f"{ideal_seconds(scenario, got['items'], rate, costs):>8.1f}{floor:>8.1f}"
+                        f"{got['seconds']:>11.1f}{got['seconds'] / floor:>9.2f}"
+                        f"{got['peak_rss_mib']:>9.0f}",
+                        flush=True,
+                    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    p.add_argument("--quick", action="store_true", help="a quarter-size year")
+    p.add_argument("--rates", default="160,960", help="requests per minute, comma-separated")
+    p.add_argument("--only", default="abc", help="ranges to run: a, b, c (default all)")
+    p.add_argument("--no-simple", action="store_true", help="skip the one-page-at-a-time runs")
+    p.add_argument("--no-simple-year", action="store_true", help="skip it for the year only")
+    p.add_argument("--no-memory", action="store_true")
+    p.add_argument("--slow", action="store_true", help="also the slow-page rows (a and b)")
+    p.add_argument("--slow-only", action="store_true", help="only the slow-page rows")
+    p.add_argument("--concurrency", type=int, default=None, help="cap (default: the client's)")
+    p.add_argument("--ordered", action="store_true", help="chronological (default: as the CLI)")
+    p.add_argument("--page-latency", type=float, default=0.3, help="seconds per page")
+    p.add_argument("--item-latency", type=float, default=0.0002, help="seconds per item")
+    p.add_argument("--cpu", action="store_true", help="only the CPU figure")
+    args = p.parse_args(argv)
+    if args.concurrency is None:
+        args.concurrency = attrs.fields(ClientConfig).concurrency.default
+    print(f"vccasync benchmarks, {datetime.now(UTC):%Y-%m-%d}, {machine()}")
+    if args.cpu:
+        print(cpu_line())
+        return
+    rates = [int(r) for r in args.rates.split(",")]
+    if args.slow_only:
+        slow_table(args, rates)
+        return
+    year = fast_table(args, rates, Costs(args.page_latency, args.item_latency))
+    print()
+    if args.slow:
+        slow_table(args, rates)
+        print()
     print(cpu_line())
     if year is not None and not args.no_memory:
         # always the whole year (about a million interactions), at the fastest rate given:
         # peak RSS depends on the range and the buffers, not on the rate
         scenario, rate = scenarios(quick=False)[-1], max(rates)
+        costs = Costs(args.page_latency, args.item_latency)
         peaks = {
-            sink: backfill(scenario, rate, args, simple=False, sink=sink)
+            sink: backfill(
+                scenario, rate, costs, concurrency=args.concurrency, ordered=False, sink=sink
+            )
             for sink in ("jsonl", "sqlite")
         }
         print(

@@ -59,6 +59,7 @@ async def main() -> None:
         FakeConfig(page_latency=0.3),
         1000,
         requests_per_minute=None,
+        concurrency=8,
     )
     faults = FaultConfig(rate=0.10, seed=3, stall_seconds=1.5, retry_after="0.3")
     await run(

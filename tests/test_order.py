@@ -14,6 +14,7 @@ import pytest
 
 from vccasync import Page
 from vccasync.fake import DatasetSpec, FakeConfig, FakeVccServer, generate, running_in_thread
+from vccasync.fake.paging import bind_token, unbind_token
 from vccasync.models import Interaction
 from vccasync.order import Dedup, Repair, in_order, last_start
 from vccasync.search import _OrderWatch
@@ -65,11 +66,17 @@ def test_repair_owns_what_the_split_window_kept() -> None:
     window = Window(START, START + timedelta(days=1), closed=True)
     cut = START + timedelta(hours=5)
     repair = Repair.of(window, cut, "tok", ["a"])
-    assert repair.window == Window(START, cut, after="tok") and repair.seen == {"a"}
+    sent_end = window.end + timedelta(milliseconds=1)  # the split window's query
+    assert repair.window == Window(START, cut, after="tok", chain_end=sent_end)
+    assert repair.seen == {"a"} and repair.window.query_end == sent_end
     assert repair.window.owns(START) and not repair.window.owns(cut)
     assert Window.from_key(repair.window.key) == repair.window
-    assert repair.window.key.endswith(")#tok") and "#" not in window.key
+    assert repair.window.key.endswith(")~2025-01-02T00:00:00.001Z#tok") and "#" not in window.key
     assert sorted([repair.window, Window(START, cut)])[0] == Window(START, cut)
+    old_form = Window(START, cut, after="tok")  # checkpoints written before chain_end
+    assert Window.from_key(old_form.key) == old_form and old_form.query_end == cut
+    again = Repair.of(repair.window, START + timedelta(hours=1), "t2", [])  # keeps its query
+    assert again.window.query_end == sent_end
 
 
 def test_watch_warns_once_and_hands_over_every_split(caplog: pytest.LogCaptureFixture) -> None:
@@ -103,7 +110,9 @@ def want(dense: Any) -> list[str]:
 
 @pytest.fixture(params=ORDERS)
 async def fake(dense: Any, request: pytest.FixtureRequest) -> AsyncIterator[FakeVccServer]:
-    async with FakeVccServer(dense, FakeConfig(order=request.param)) as server:
+    # tokens bound to their query: a repair must send a token with the query it came from
+    config = FakeConfig(order=request.param, bind_tokens=True)
+    async with FakeVccServer(dense, config) as server:
         yield server
 
 
@@ -175,7 +184,7 @@ async def test_resume_after_a_repair_from_the_checkpoint_is_exact(
 ) -> None:
     """Stop just after the page that spawned repairs (or a few later), keep only what a
     checkpoint keeps, resume in a new search: each interaction exactly once."""
-    server = FakeVccServer(dense, FakeConfig(order="hour"))
+    server = FakeVccServer(dense, FakeConfig(order="hour", bind_tokens=True))
     async with server as fake, client_for(fake, concurrency=6) as vcc:
         search = vcc.interactions(START, END, limit=500, ordered=False)
         checkpoint = Checkpoint.start(search.query)
@@ -250,3 +259,11 @@ def test_cli_resume_in_guid_order_is_exact(
         done = run_cli(args, env)
     assert done.returncode == 0, done.stderr
     exact([row["guid"] for row in read_jsonl(out)], sorted(cli_want))
+
+
+def test_the_fakes_bound_tokens_hold_only_for_their_query() -> None:
+    query = {"start": "a", "end": "b", "limit": "500"}
+    bound = bind_token("dG9r", {**query, "continuationtoken": "x"})
+    assert unbind_token(bound, query) == "dG9r"
+    assert unbind_token(bound, {**query, "end": "c"}) is None
+    assert unbind_token("dG9r", query) is None

@@ -24,11 +24,15 @@ from .sync import DEFAULT_EVERY, DEFAULT_LOOKBACK, ChangeFeed, Duration, SyncEng
 
 __all__ = ["VccClient"]
 
+DOWNLOAD_WORKERS = 8  # downloads at once unless told
+
 
 class VccClient:
     """Async client of the VCC Interaction Content API.
 
-    ``concurrency`` (default 8) bounds the windows and sub-windows fetched at once;
+    ``concurrency`` (default 8) caps the windows and sub-windows fetched at once (a search
+    runs as many as the budget times the observed latency needs, up to that; with slow pages
+    and a large budget a higher cap pays, see the README's benchmarks);
     ``requests_per_minute`` (default 160) is the one client-side budget shared by every
     request (None switches it off); it is lowered after a 429 and creeps back. Deletions go
     one at a time within ``deletes_per_minute`` (default 16, also counted in the shared
@@ -184,14 +188,15 @@ class VccClient:
         progress: BulkProgress | None = None,
     ) -> BulkProgress:
         """Download the content of ``interactions`` (e.g. ``vcc.interactions(start, end)``)
-        under ``dest``, ``workers`` at once (default: the client's ``concurrency``) while the
-        search pages on; resumable (see :mod:`vccasync.content.bulk`). Only ``types`` if given."""
+        under ``dest``, ``workers`` at once (default 8, at most the client's ``concurrency``)
+        while the search pages on; resumable (see :mod:`vccasync.content.bulk`). Only
+        ``types`` if given."""
         return await download_all(
             self.session,
             interactions,
             dest,
             types=types,
-            workers=self.config.concurrency if workers is None else workers,
+            workers=min(DOWNLOAD_WORKERS, self.config.concurrency) if workers is None else workers,
             progress=progress,
         )
 

@@ -5,7 +5,8 @@ rest of its span) and dropping an interaction repeated on a page boundary both r
 order. A search checks every page; once a page breaks the order, the search stops splitting,
 de-duplicates every window by guid, and *repairs* each window split earlier: a
 :class:`Repair` window continues the split window's chain of pages from the token it had
-dropped, keeping only the span the split window still owns (``[start, cut)``).
+dropped, sent with exactly the query the token came from (an API may bind a token to its
+query), keeping only the span the split window still owns (``[start, cut)``).
 """
 
 from __future__ import annotations
@@ -80,7 +81,8 @@ class Repair:
     """What a window split at a cut still owns, and the guids it gave at its latest instant.
 
     ``window`` (``[split.start, cut)``) follows the split window's chain from the token it
-    dropped (``window.after``), so a checkpoint that holds it resumes it exactly; ``seen``
+    dropped (``window.after``), asked with the split window's own ``end``
+    (``window.chain_end``), so a checkpoint that holds it resumes it exactly; ``seen``
     (a few guids) are dropped if they come again, so a search holding many splits stays small.
     """
 
@@ -90,4 +92,5 @@ class Repair:
     @classmethod
     def of(cls, split: Window, cut: datetime, token: str, seen: Iterable[str]) -> Repair:
         """The repair of ``split``, cut at ``cut`` after the page that continued at ``token``."""
-        return cls(Window(split.start, cut, after=token), frozenset(seen))
+        window = Window(split.start, cut, after=token, chain_end=split.query_end)
+        return cls(window, frozenset(seen))

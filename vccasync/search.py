@@ -1,6 +1,8 @@
 """The fan-out: windows run concurrently, pages stream through bounded queues, in order.
 
-Memory is bounded by about ``concurrency`` x ``queue_pages`` pages however long the range.
+Memory is bounded however long the range: unordered, by one shared queue of ``queue_pages``
+pages; ordered, by ``queue_pages`` for the window being read plus ``buffer_items``
+interactions fetched ahead for later windows (and a page each for windows waiting to add one).
 Dense windows are split on the fly (``Page.spawned``) so that the request budget, not the
 latency of one chain of pages, bounds the speed.
 """
@@ -8,11 +10,12 @@ latency of one chain of pages, bounds the speed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import itertools
 import logging
 import math
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 
 from attrs import frozen
@@ -21,6 +24,7 @@ from .converter import decode_page
 from .errors import ResponseValidationError
 from .models import Interaction
 from .order import Dedup, Repair, in_order, last_start
+from .pacing import Pace, chain_parts
 from .query import SearchQuery
 from .session import Session
 from .windows import Window, floor_instant, split, split_rest, sub_window_count
@@ -28,6 +32,7 @@ from .windows import Window, floor_instant, split, split_rest, sub_window_count
 __all__ = ["InteractionSearch", "Page", "WindowPlan"]
 
 MAX_INSTANT = datetime.max.replace(tzinfo=UTC)
+BUFFER_ITEMS = 32_000  # ordered: interactions fetched ahead for later windows, at most
 log = logging.getLogger("vccasync")
 
 WindowPlan = Sequence[tuple[Window, str | None]]  # windows to run, each from its token
@@ -103,6 +108,7 @@ class InteractionSearch:
         ordered: bool = True,
         plan: WindowPlan | None = None,
         queue_pages: int = 2,
+        buffer_items: int = BUFFER_ITEMS,
     ) -> None:
         self._session = session
         self.query = query
@@ -112,6 +118,7 @@ class InteractionSearch:
         self._concurrency = concurrency
         self._ordered = ordered
         self._queue_pages = queue_pages
+        self._buffer_items = buffer_items
 
     @property
     def windows(self) -> list[Window]:
@@ -135,11 +142,9 @@ class InteractionSearch:
         run = _Run(self)
         try:
             if self._ordered:
-                node: _Node | None = run.head
-                while node is not None:
-                    page = await _next_page(node.queue, run.failure)
-                    if page.last:
-                        node = node.next
+                while run.head is not None:
+                    page = await _next_page(run.head.queue, run.failure)
+                    run.taken(page)
                     yield page
             else:
                 remaining = len(self.plan)
@@ -177,9 +182,10 @@ class InteractionSearch:
             if watch.broken:
                 dedup.by_guid()
             previous = last_start(items, previous)
+            run.pace.seen(window, len(items), previous)
             cut: datetime | None = None
             if not watch.broken and next_token is not None and len(items) >= limit:
-                spawned = self._split(window, items, run.spare)
+                spawned = self._split(window, items, run)
                 if spawned:  # the page ends the window; items from the cut on come again
                     cut = spawned[0].start
                     items = [i for i in items if i.start < cut]
@@ -200,35 +206,53 @@ class InteractionSearch:
             seen_tokens.add(next_token)
             token = next_token
 
-    def _split(
-        self, window: Window, items: list[Interaction], spare: Callable[[], int]
-    ) -> tuple[Window, ...]:
+    def _split(self, window: Window, items: list[Interaction], run: _Run) -> tuple[Window, ...]:
         """Sub-windows for the rest of ``window`` after a full page, or () to keep paging.
 
-        The cut is the page's last instant (floored to the millisecond), never inside a tie
-        that fills the page: a page that is one instant only keeps following the token.
+        With a request budget and a latency seen, as many as make the window's chain end with
+        the run (``chain_parts``, from the densities of every window's pages); else as many as
+        ``concurrency`` leaves idle (``sub_window_count``). The cut is the page's last instant
+        (floored to the millisecond), never inside a tie that fills the page: a page that is
+        one instant only keeps following the token.
         """
         first, cut = items[0].start, floor_instant(items[-1].start)
         if not (first < cut < window.end and window.start < cut):
             return ()
-        parts = sub_window_count(
-            first=first,
-            cut=cut,
-            items=sum(1 for i in items if i.start < cut),
-            end=window.end,
-            page_size=self.query.limit,
-            spare=spare(),
-        )
-        return tuple(split_rest(window, cut, parts)) if parts > 1 else ()
+        before = sum(1 for i in items if i.start < cut)
+        limit = self.query.limit
+        per_minute, latency = self._session.limiter.current_per_minute, self._session.stats.latency
+        density = before / (cut - first).total_seconds()
+        if per_minute and latency:  # the budget binds: weigh chains against partial pages
+            parts = chain_parts(
+                pages_left=(window.end - cut).total_seconds() * density / limit,
+                work_left=run.pace.work(),
+                per_second=per_minute / 60,
+                latency=latency,
+                most=self._concurrency,
+            )
+        else:  # no budget known: fill what ``concurrency`` leaves idle
+            spare = run.spare()
+            parts = sub_window_count(
+                first=first, cut=cut, items=before, end=window.end, page_size=limit, spare=spare
+            )
+        if parts < 2:
+            return ()
+        subs = tuple(split_rest(window, cut, parts))
+        run.pace.finish(window)
+        for sub in subs:
+            run.pace.add(sub, density)
+        return subs
 
 
 class _Node:
     """A window's place in the ordered output: its queue, then the next window's node."""
 
-    __slots__ = ("next", "queue")
+    __slots__ = ("capacity", "items", "next", "queue")
 
     def __init__(self, capacity: int, after: _Node | None = None) -> None:
-        self.queue = asyncio.Queue[Page](capacity)
+        self.capacity = capacity
+        self.queue = asyncio.Queue[Page]()  # bounded by the run (``_Run.may_buffer``)
+        self.items = 0  # interactions in ``queue``
         self.next: _Node | None = None
         if after is not None:
             self.next, after.next = after.next, self
@@ -248,6 +272,9 @@ class _Run:
         self.fetching = 0  # windows running and not held by a full queue
         self.order = itertools.count()
         self.watch = _OrderWatch()
+        self.pace = Pace(search.query.limit)
+        self.buffered = 0  # interactions queued for windows after the head (ordered mode)
+        self.changed = asyncio.Event()  # set (and replaced) when the consumer takes a page
         node: _Node | None = None
         self.head: _Node | None = None
         for window, token in search.plan:
@@ -258,6 +285,7 @@ class _Run:
 
     def push(self, window: Window, token: str | None, node: _Node | None) -> None:
         heapq.heappush(self.pending, (window.start, next(self.order), window, token, node))
+        self.pace.add(window)
 
     def spare(self) -> int:
         """Windows that could start fetching now and still find room in the budget."""
@@ -267,7 +295,7 @@ class _Run:
     def _room(self) -> int:
         # ``concurrency`` windows fetch at once; windows held by a full queue (ordered mode:
         # later windows fetched ahead) do not count, up to half as many, which bounds memory
-        concurrency = self.search._concurrency
+        concurrency = self.search._want()
         free = concurrency - self.fetching
         if self.pending and self.pending[0][0] < min(self.held.values(), default=MAX_INSTANT):
             return max(0, free)  # wanted before anything buffered: it always may start
@@ -290,30 +318,78 @@ class _Run:
     async def run(self, window: Window, token: str | None, node: _Node | None) -> None:
         try:
             async for page in self.search._window_pages(window, token, self):
-                after = node
-                for sub in page.spawned:  # in place before the page that ends its window
-                    after = _Node(self.search._queue_pages, after) if after else None
-                    self.push(sub, None, after)
-                self.fill()
-                queue = node.queue if node is not None else self.shared
-                if queue.full():
-                    me = asyncio.current_task()
-                    assert me is not None
-                    self.fetching -= 1
-                    self.held[me] = window.start
-                    self.fill()
-                    try:
-                        await queue.put(page)
-                    finally:
-                        self.fetching += 1
-                        del self.held[me]
-                else:
-                    queue.put_nowait(page)
+                if node is not None:  # sub-windows have queues of their own, after this one
+                    self.spawn(page, node)
+                    await self.put_ahead(node, page, window)
+                else:  # one queue: the page goes in before any page of what it spawned
+                    await self.put(self.shared, page, window)
+                    self.spawn(page, None)
         except Exception as exc:
             if not self.failure.done():
                 self.failure.set_result(exc)
         finally:
             self.fetching -= 1
+            self.pace.finish(window)
+
+    def spawn(self, page: Page, node: _Node | None) -> None:
+        """Make the windows ``page`` spawned pending (in their place after ``node``), start them."""
+        after = node
+        for sub in page.spawned:
+            after = _Node(self.search._queue_pages, after) if after else None
+            self.push(sub, None, after)
+        self.fill()
+
+    async def put(self, queue: asyncio.Queue[Page], page: Page, window: Window) -> None:
+        """Hand ``page`` on; while the queue is full the window gives up its fetching slot."""
+        if not queue.full():
+            queue.put_nowait(page)
+            return
+        async with self.holding(window):
+            await queue.put(page)
+
+    def may_buffer(self, node: _Node, page: Page) -> bool:
+        """Whether ``page`` fits: the window being read holds ``capacity`` pages, the later
+        ones share ``buffer_items`` interactions (one page always fits)."""
+        if node is self.head:
+            return node.queue.qsize() < node.capacity
+        return not self.buffered or self.buffered + len(page.items) <= self.search._buffer_items
+
+    async def put_ahead(self, node: _Node, page: Page, window: Window) -> None:
+        """Queue ``page`` in its window's place once it fits (ordered mode)."""
+        if not self.may_buffer(node, page):
+            async with self.holding(window):
+                while not self.may_buffer(node, page):
+                    await self.changed.wait()
+        node.queue.put_nowait(page)
+        node.items += len(page.items)
+        if node is not self.head:
+            self.buffered += len(page.items)
+
+    def taken(self, page: Page) -> None:
+        """The consumer took ``page`` from the head window (ordered mode)."""
+        head = self.head
+        assert head is not None
+        head.items -= len(page.items)
+        if page.last:
+            self.head = head.next
+            if self.head is not None:  # its pages are the head's now, bounded by its capacity
+                self.buffered -= self.head.items
+        self.changed.set()
+        self.changed = asyncio.Event()
+
+    @contextlib.asynccontextmanager
+    async def holding(self, window: Window) -> AsyncIterator[None]:
+        """While a window waits to hand a page on, it gives up its fetching slot."""
+        me = asyncio.current_task()
+        assert me is not None
+        self.fetching -= 1
+        self.held[me] = window.start
+        self.fill()
+        try:
+            yield
+        finally:
+            self.fetching += 1
+            del self.held[me]
 
     async def close(self) -> None:
         """Cancel what still runs (the consumer stopped or a window failed)."""

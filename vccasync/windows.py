@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from attrs import field, frozen
 
@@ -28,6 +28,7 @@ __all__ = [
 ]
 
 MAX_SPAN = timedelta(days=7)
+_EARLIEST = datetime.min.replace(tzinfo=UTC)
 MIN_PAGES = 2  # expected pages per sub-window at least: each window ends with a partial page
 
 
@@ -37,17 +38,22 @@ class Window:
 
     ``after`` is a continuation token the window's chain of pages starts from when it is
     pending from its start: the window re-covers part of a split window's span, following
-    that window's chain (see :mod:`vccasync.order`).
+    that window's chain (see :mod:`vccasync.order`). ``chain_end`` is then the ``end`` that
+    chain was asked with: a token is sent with exactly the query it came from, and the
+    window keeps only what it owns.
     """
 
     start: datetime
     end: datetime
     closed: bool = False
     after: str | None = field(default=None, order=lambda token: token or "")
+    chain_end: datetime | None = field(default=None, order=lambda moment: moment or _EARLIEST)
 
     @property
     def query_end(self) -> datetime:
         """The ``end`` sent to the API: one tick beyond ``end`` when the window owns it."""
+        if self.chain_end is not None:
+            return self.chain_end
         return self.end + RESOLUTION if self.closed else self.end
 
     def owns(self, moment: datetime) -> bool:
@@ -56,22 +62,26 @@ class Window:
 
     @property
     def key(self) -> str:
-        """A stable text form, for checkpoints and logs (``#token`` after a span with ``after``)."""
+        """A stable text form, for checkpoints and logs: the span, then ``~chain_end`` and
+        ``#token`` when set."""
         bracket = "]" if self.closed else ")"
         span = f"{format_instant(self.start)}/{format_instant(self.end)}{bracket}"
+        if self.chain_end is not None:
+            span += f"~{format_instant(self.chain_end)}"
         return span if self.after is None else f"{span}#{self.after}"
 
     @classmethod
     def from_key(cls, key: str) -> Window:
         """The inverse of ``key``."""
         span, mark, after = key.partition("#")
+        span, tilde, chain_end = span.partition("~")
         start, end = span[:-1].split("/")
-        closed = span[-1] == "]"
         return cls(
             datetime.fromisoformat(start),
             datetime.fromisoformat(end),
-            closed,
+            span[-1] == "]",
             after if mark else None,
+            datetime.fromisoformat(chain_end) if tilde else None,
         )
 
 

@@ -170,7 +170,8 @@ def add_client_options(parser: argparse.ArgumentParser, *, demo_data: str = demo
     group.add_argument("--auth-url", metavar="URL", help="default: $VCC_AUTH_URL or the region's")
     group.add_argument(
         "--concurrency", type=positive(int, "whole number"), metavar="N",
-        help=f"windows fetched at once (default {_default('concurrency')})",
+        help=f"windows fetched at once at most (default {_default('concurrency')}; a search"
+        " runs as many as the request budget and the API's latency need)",
     )  # fmt: skip
     group.add_argument(
         "--requests-per-minute", "--rpm", type=positive(float, "number"), metavar="N",

@@ -27,7 +27,9 @@ class FakeConfig:
     pages look ordered, but a page boundary inside an hour goes back in time). ``hold_after``
     starts the gate holding after that many search and content answers (see
     :mod:`vccasync.fake.gate`); ``gated`` names the answers the gate counts and holds
-    (``"search"``, ``"content"``; the others pass freely).
+    (``"search"``, ``"content"``; the others pass freely). ``bind_tokens`` makes a
+    continuation token valid only with the query it came from (same range, filters and
+    limit), as an API may.
     """
 
     client_id: str = "demo-client"
@@ -50,6 +52,7 @@ class FakeConfig:
             attrs.validators.in_(GATED)
         ),
     )  # fmt: skip
+    bind_tokens: bool = False
     timeline: Timeline | None = None  # time-varying data (vccasync.fake.timeline)
     scopes: tuple[str, ...] = (READ_SCOPE, DELETE_SCOPE)  # what the client may be granted
     deletes: DeleteConfig = attrs.field(factory=DeleteConfig)

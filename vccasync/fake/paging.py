@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import re
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Final
 
@@ -51,3 +53,19 @@ def decode_token(token: str) -> SortKey | None:
     if moment is None or not _GUID.fullmatch(guid):
         return None
     return (to_ms(moment), guid)
+
+
+def bind_token(token: str, params: Mapping[str, str]) -> str:
+    """``token`` made valid only with the query ``params`` (its continuation token aside)."""
+    return f"{token}.{_digest(params)}"
+
+
+def unbind_token(token: str, params: Mapping[str, str]) -> str | None:
+    """The token inside a bound one, or None when it was bound to another query."""
+    inner, dot, digest = token.rpartition(".")
+    return inner if dot and digest == _digest(params) else None
+
+
+def _digest(params: Mapping[str, str]) -> str:
+    query = sorted((k, v) for k, v in params.items() if k != "continuationtoken")
+    return hashlib.sha256(repr(query).encode()).hexdigest()[:12]

@@ -9,7 +9,13 @@ from aiohttp import web
 
 from vccasync.fake.config import FakeConfig
 from vccasync.fake.dataset import Item, Query
-from vccasync.fake.paging import decode_token, encode_token, parse_instant
+from vccasync.fake.paging import (
+    bind_token,
+    decode_token,
+    encode_token,
+    parse_instant,
+    unbind_token,
+)
 from vccasync.fake.respond import message
 from vccasync.fake.state import State
 from vccasync.fake.timeline import reveal, reveal_one
@@ -65,7 +71,10 @@ async def search(request: web.Request, state: State) -> tuple[int, object]:
         return message(400, f"limit must be an integer from 1 to {MAX_LIMIT}.")
     after = None
     if "continuationtoken" in params:
-        after = decode_token(params["continuationtoken"])
+        token: str | None = params["continuationtoken"]
+        if state.config.bind_tokens:
+            token = unbind_token(params["continuationtoken"], params)
+        after = None if token is None else decode_token(token)
         if after is None:
             return message(400, "The continuationToken is invalid.")
     query = Query(
@@ -81,6 +90,8 @@ async def search(request: web.Request, state: State) -> tuple[int, object]:
     found, more = data.search(query, after=after, limit=int(limit_text), order=order)
     await latency(state.config, len(found))
     token = encode_token(data.key(found[-1])) if more else None  # stateless: the last key
+    if token is not None and state.config.bind_tokens:
+        token = bind_token(token, params)
     if order == "hour":
         found.sort(key=data.key)
     items = reveal(state.config.timeline, [data.item(p) for p in found])

@@ -76,7 +76,7 @@ class Checkpoint:
         """Record that ``page`` has been written."""
         key = page.window.key
         if key not in self.pending:
-            raise ValueError(f"page of window {key} which is not pending")
+            raise InvalidRequestError(f"page of window {key} which is not pending")
         if page.last:
             del self.pending[key]
         else:

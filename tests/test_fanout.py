@@ -1,0 +1,127 @@
+"""The fan-out's hand-over of pages, against a scripted session (no network, no clock)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+from typing import Any
+
+from vccasync.instants import format_instant
+from vccasync.models import Interaction
+from vccasync.query import make_query
+from vccasync.search import InteractionSearch, Page
+from vccasync.stores.checkpoint import Checkpoint, query_identity
+from vccasync.windows import Window
+
+START = datetime(2025, 1, 1, tzinfo=UTC)
+A = Window(START, START + timedelta(days=1))
+B = Window(A.end, A.end + timedelta(days=1), closed=True)
+LIMIT = 10
+
+
+def at(moment: datetime, name: str) -> Interaction:
+    return Interaction(guid=name, start=moment)
+
+
+class ScriptedSession:
+    """Answers searches from a script: window A's first page is full and dense (so it splits),
+    window B has four one-item pages, a sub-window of A answers one item once ``release``."""
+
+    def __init__(self) -> None:
+        self.limiter = SimpleNamespace(current_per_minute=None)
+        self.stats = SimpleNamespace(latency=0.0)
+        self.release = asyncio.Event()
+
+    async def get(
+        self, path: str, params: Mapping[str, str], parse: Callable[[bytes], Any]
+    ) -> tuple[list[Interaction], str | None]:
+        start, token = params["start"], params.get("continuationToken")
+        if start == format_instant(A.start):
+            assert token is None, "a split window's chain is not followed"
+            for _ in range(5):  # A answers after B has filled the queue
+                await asyncio.sleep(0)
+            return [at(A.start + timedelta(minutes=k), f"a{k}") for k in range(LIMIT)], "a1"
+        if start == format_instant(B.start):
+            await asyncio.sleep(0)
+            k = int(token[1:]) if token else 0
+            return [at(B.start + timedelta(minutes=k), f"b{k}")], f"b{k + 1}" if k < 3 else None
+        await self.release.wait()  # a sub-window of A
+        return [at(datetime.fromisoformat(start), f"s{start}")], None
+
+
+async def test_a_split_page_reaches_a_slow_consumer_before_its_sub_windows() -> None:
+    """One shared queue of one page, a consumer that lets every producer run until it blocks
+    before taking the next page: the page that split A still comes before any sub-window's."""
+    session = ScriptedSession()
+    query = make_query(A.start, B.end, limit=LIMIT)
+    search = InteractionSearch(
+        session,  # type: ignore[arg-type]
+        query,
+        concurrency=4,
+        ordered=False,
+        plan=[(A, None), (B, None)],
+        queue_pages=1,
+    )
+    checkpoint = Checkpoint(query_identity(query), {A.key: None, B.key: None}, 2)
+    pages: list[Page] = []
+    async for page in search.pages():
+        checkpoint.advance(page)  # raised for a page of a window not yet pending
+        pages.append(page)
+        for _ in range(50):  # a slow consumer: the queue is full, A waits to put its page
+            await asyncio.sleep(0)
+        session.release.set()  # sub-windows answer as soon as they ask
+    split = next(page for page in pages if page.spawned)
+    assert split.window == A and len(split.spawned) > 1
+    assert pages.index(split) > 0  # B's page came first: A did wait on a full queue
+    assert checkpoint.done and checkpoint.windows_total == 2 + len(split.spawned)
+    got = sorted(item.guid for page in pages for item in page.items)
+    assert len(got) == len(set(got)) == (LIMIT - 1) + 4 + len(split.spawned)
+
+
+class EndlessSession:
+    """Ten windows of twenty pages of 100 interactions each; counts the requests."""
+
+    def __init__(self) -> None:
+        self.limiter = SimpleNamespace(current_per_minute=None)
+        self.stats = SimpleNamespace(latency=0.0)
+        self.requests = 0
+
+    async def get(
+        self, path: str, params: Mapping[str, str], parse: Callable[[bytes], Any]
+    ) -> tuple[list[Interaction], str | None]:
+        self.requests += 1
+        await asyncio.sleep(0)
+        start, k = datetime.fromisoformat(params["start"]), int(params.get("continuationToken", 0))
+        base = start + timedelta(hours=k)
+        items = [at(base + timedelta(seconds=i), f"{start:%d}-{k}-{i}") for i in range(100)]
+        return items, str(k + 1) if k < 19 else None
+
+
+async def test_ordered_mode_fetches_ahead_only_up_to_its_buffer() -> None:
+    session = EndlessSession()
+    windows = [
+        Window(START + k * timedelta(days=1), START + (k + 1) * timedelta(days=1))
+        for k in range(10)
+    ]
+    query = make_query(START, windows[-1].end, limit=1000)  # pages are never full: no split
+    search = InteractionSearch(
+        session,  # type: ignore[arg-type]
+        query,
+        concurrency=4,
+        plan=[(w, None) for w in windows],
+        queue_pages=2,
+        buffer_items=1000,
+    )
+    pages = search.pages()
+    got = [item.guid for item in (await anext(pages)).items]
+    for _ in range(500):  # a stalled consumer: every producer runs until it must wait
+        await asyncio.sleep(0)
+    # one page in the consumer's hands, the head's two queued, ten of 100 interactions for
+    # later windows, and a page in each running window (at most ``concurrency``), waiting
+    # to be added; one more of slack for the head's window: not the 200 pages of the range
+    assert session.requests <= 1 + 2 + 10 + 4 + 1
+    got += [item.guid async for page in pages for item in page.items]
+    assert len(got) == len(set(got)) == 10 * 20 * 100
+    assert got == sorted(got, key=lambda guid: [int(p) for p in guid.split("-")])
