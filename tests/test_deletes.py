@@ -100,10 +100,18 @@ async def test_deletions_go_one_at_a_time(fake: FakeVccServer) -> None:
     assert stats.max_in_flight == 1 and stats.concurrent_refused == 0
 
 
-async def test_the_fake_refuses_overlapping_deletions(fake: FakeVccServer) -> None:
+async def test_the_fake_refuses_overlapping_deletions(dataset: Dataset) -> None:
     """What the lock prevents: two clients deleting at once draw a 429 (then retry)."""
-    async with deleter(fake) as one, deleter(fake) as two:
+    slow = FakeConfig(deletes=DeleteConfig(latency=0.3))  # a deletion holds the server a while
+    patient = {"backoff_initial": 0.5, "backoff_max": 2.0}  # retries outlast that deletion
+    async with (
+        FakeVccServer(dataset, slow) as fake,
+        deleter(fake, **patient) as one,
+        deleter(fake, **patient) as two,
+    ):
         found = await guids(one)
+        for vcc in (one, two):  # tokens first, so that both deletions leave together
+            await vcc.session.tokens.token(DELETE)
         await asyncio.gather(one.delete_interaction(found[0]), two.delete_interaction(found[1]))
         assert one.stats.rate_limited + two.stats.rate_limited >= 1
     assert fake.stats.deletes.concurrent_refused >= 1
@@ -145,7 +153,8 @@ async def test_batches_of_at_most_1000(fake: FakeVccServer, dataset: Dataset) ->
 
 
 async def test_the_deletion_budget_keeps_under_the_servers_limit(dataset: Dataset) -> None:
-    config = FakeConfig(deletes=DeleteConfig(per_minute=3, window=1.0))  # 3 a second
+    # 4 a second: twice what the client sends, so a busy machine's jitter cannot draw a 429
+    config = FakeConfig(deletes=DeleteConfig(per_minute=4, window=1.0))
     async with (
         FakeVccServer(dataset, config) as strict,
         deleter(strict, deletes_per_minute=120) as vcc,  # 2 a second
