@@ -33,8 +33,8 @@ from vccasync import Window
 from vccasync.converter import structure_interaction
 from vccasync.distributed.tasks import plan, run_task
 from vccasync.fake import DatasetSpec, FakeConfig, generate, running_in_thread
-from vccasync.search import Page
 from vccasync.stores.postgres import PostgresSink, _dumps
+from vccasync.windows import Page
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
 

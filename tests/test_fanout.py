@@ -11,9 +11,9 @@ from typing import Any
 from vccasync.instants import format_instant
 from vccasync.models import Interaction
 from vccasync.query import make_query
-from vccasync.search import InteractionSearch, Page
+from vccasync.search import InteractionSearch
 from vccasync.stores.checkpoint import Checkpoint, query_identity
-from vccasync.windows import Window
+from vccasync.windows import Page, Window
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
 A = Window(START, START + timedelta(days=1))

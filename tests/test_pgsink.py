@@ -15,9 +15,9 @@ import pytest
 from vccasync import VccClient, VccError, Window
 from vccasync.fake import DatasetSpec, FakeVccServer, generate
 from vccasync.query import make_query
-from vccasync.search import Page
 from vccasync.stores.output import open_sink
 from vccasync.stores.postgres import PostgresSink, is_postgres_url, redact_url
+from vccasync.windows import Page
 
 from .conftest import api_shape, client_for
 

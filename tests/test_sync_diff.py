@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 from vccasync.converter import structure_interaction
 from vccasync.errors import InvalidRequestError
 from vccasync.models import Content, ContentProperties, Interaction
-from vccasync.search import Page
 from vccasync.sync import (
     Known,
     MemoryState,
@@ -26,7 +25,7 @@ from vccasync.sync import (
     removed,
     snapshot,
 )
-from vccasync.windows import Window
+from vccasync.windows import Page, Window
 
 T = datetime(2026, 11, 20, 12, tzinfo=UTC)
 DAY = timedelta(days=1)

@@ -30,8 +30,8 @@ from .models import (
     InteractionPlanRef,
 )
 from .query import SearchQuery, make_query
-from .search import InteractionSearch, Page
-from .windows import Window, split
+from .search import InteractionSearch
+from .windows import Page, Window, split
 
 try:
     __version__ = version("vccasync")

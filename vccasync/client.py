@@ -18,9 +18,10 @@ from .deletes import DeleteFailure, DeleteOutcome, Deleter
 from .errors import InvalidRequestError, VccError
 from .models import Direction, Interaction
 from .query import SearchQuery, make_query
-from .search import InteractionSearch, WindowPlan
+from .search import InteractionSearch
 from .session import Session, SessionStats, path_segment
 from .sync import DEFAULT_EVERY, DEFAULT_LOOKBACK, ChangeFeed, Duration, SyncEngine
+from .windows import WindowPlan
 
 __all__ = ["VccClient"]
 

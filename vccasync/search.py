@@ -15,10 +15,8 @@ import heapq
 import itertools
 import logging
 import math
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-
-from attrs import frozen
 
 from .converter import decode_page
 from .errors import ResponseValidationError
@@ -27,36 +25,13 @@ from .order import Dedup, Repair, in_order, last_start
 from .pacing import Pace, chain_parts
 from .query import SearchQuery
 from .session import Session
-from .windows import Window, floor_instant, split, split_rest, sub_window_count
+from .windows import Page, Window, WindowPlan, floor_instant, split, split_rest, sub_window_count
 
 __all__ = ["InteractionSearch", "Page", "WindowPlan"]
 
 MAX_INSTANT = datetime.max.replace(tzinfo=UTC)
 BUFFER_ITEMS = 32_000  # ordered: interactions fetched ahead for later windows, at most
 log = logging.getLogger("vccasync")
-
-WindowPlan = Sequence[tuple[Window, str | None]]  # windows to run, each from its token
-
-
-@frozen
-class Page:
-    """One API page of a window, already filtered to what the window owns.
-
-    A checkpoint follows pages generically: after a page, ``window`` resumes from
-    ``next_token`` (or is finished when ``last``), and each window of ``spawned`` is pending
-    from its start. Spawned windows take over the rest of ``window``'s span (a split) or,
-    on the first page out of order, re-cover what windows split earlier still own (repairs).
-    """
-
-    window: Window
-    items: list[Interaction]
-    next_token: str | None
-    spawned: tuple[Window, ...] = ()
-
-    @property
-    def last(self) -> bool:
-        """Whether this page ends its window."""
-        return self.next_token is None
 
 
 class _OrderWatch:

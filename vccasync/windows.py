@@ -11,16 +11,20 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from attrs import field, frozen
 
 from .instants import RESOLUTION, floor_instant, format_instant
+from .models import Interaction
 
 __all__ = [
     "MAX_SPAN",
     "RESOLUTION",
+    "Page",
     "Window",
+    "WindowPlan",
     "floor_instant",
     "split",
     "split_rest",
@@ -142,3 +146,27 @@ def sub_window_count(
         return 1
     pages = (end - cut) / RESOLUTION * items / span / page_size
     return max(1, min(spare + 1, math.floor(pages / MIN_PAGES)))
+
+
+WindowPlan = Sequence[tuple[Window, str | None]]  # windows to run, each from its token
+
+
+@frozen
+class Page:
+    """One API page of a window, already filtered to what the window owns.
+
+    A checkpoint follows pages generically: after a page, ``window`` resumes from
+    ``next_token`` (or is finished when ``last``), and each window of ``spawned`` is pending
+    from its start. Spawned windows take over the rest of ``window``'s span (a split) or,
+    on the first page out of order, re-cover what windows split earlier still own (repairs).
+    """
+
+    window: Window
+    items: list[Interaction]
+    next_token: str | None
+    spawned: tuple[Window, ...] = ()
+
+    @property
+    def last(self) -> bool:
+        """Whether this page ends its window."""
+        return self.next_token is None

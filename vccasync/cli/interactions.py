@@ -9,9 +9,9 @@ from functools import partial
 from typing import Any
 
 from vccasync.errors import AuthenticationError
-from vccasync.search import Page
 from vccasync.stores.base import write_search
 from vccasync.stores.output import open_sink
+from vccasync.windows import Page
 
 from .common import (
     add_account_option,

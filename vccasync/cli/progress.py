@@ -24,9 +24,9 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from vccasync.search import Page
 from vccasync.session import SessionStats
 from vccasync.stores.checkpoint import Checkpoint
+from vccasync.windows import Page
 
 __all__ = [
     "Bars",

@@ -25,7 +25,8 @@ from typing import IO, Any, Protocol, Self, TypeVar, cast
 from ..errors import InvalidRequestError
 from ..jsonio import dumps
 from ..query import SearchQuery
-from ..search import InteractionSearch, Page
+from ..search import InteractionSearch
+from ..windows import Page
 from .checkpoint import Checkpoint
 
 try:  # flock keeps two runs from writing one output (POSIX only)

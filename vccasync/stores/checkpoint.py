@@ -16,8 +16,7 @@ from attrs import define, field
 from ..converter import format_instant
 from ..errors import InvalidRequestError
 from ..query import SearchQuery
-from ..search import Page
-from ..windows import Window, split
+from ..windows import Page, Window, split
 
 __all__ = ["FORMAT", "Checkpoint", "checkpoint_name", "query_identity"]
 

@@ -26,8 +26,7 @@ from ..converter import to_api
 from ..errors import InvalidRequestError, VccError
 from ..jsonio import dumps
 from ..query import SearchQuery
-from ..search import Page
-from ..windows import Window
+from ..windows import Page, Window
 from .base import SinkContext
 from .checkpoint import Checkpoint, checkpoint_name
 

@@ -22,10 +22,10 @@ from ..converter import loads, structure_interaction, to_api
 from ..errors import InvalidRequestError
 from ..jsonio import dumps
 from ..models import Interaction
-from ..search import Page, WindowPlan
 from ..sync.diff import Known, Span
 from ..sync.scope import floor_span, in_scope, pass_query, scope_key
 from ..sync.state import Observed
+from ..windows import Page, WindowPlan
 from .base import SinkContext
 from .checkpoint import Checkpoint
 from .postgres import DELETE_STALE_CONTENT, UPSERT_CONTENT, PostgresSink, redact_url

@@ -16,7 +16,7 @@ from ..converter import loads, to_api
 from ..errors import InvalidRequestError
 from ..models import Interaction
 from ..query import SearchQuery
-from ..search import Page
+from ..windows import Page
 from .base import ThreadedSink, cannot_write, dumps, lock, refuse_other_query
 from .checkpoint import Checkpoint
 

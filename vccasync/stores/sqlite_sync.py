@@ -22,11 +22,11 @@ from ..converter import loads, structure_interaction, to_api
 from ..errors import InvalidRequestError
 from ..jsonio import dumps
 from ..models import Interaction
-from ..search import Page, WindowPlan
 from ..sync.diff import Known, Span
 from ..sync.fingerprint import fingerprint
 from ..sync.scope import floor_span, in_scope, pass_query, scope_key, span_from_text, span_to_text
 from ..sync.state import Observed
+from ..windows import Page, WindowPlan
 from .base import SinkContext, cannot_write, lock, on_thread
 from .checkpoint import Checkpoint
 from .sqlite import content_rows, create_schema, interaction_row, utc_text

@@ -27,7 +27,7 @@ from ..converter import format_instant, loads, structure_interaction
 from ..errors import AuthenticationError, InvalidRequestError, VccError
 from ..models import Direction, Interaction
 from ..query import make_query
-from ..search import Page
+from ..windows import Page
 from .diff import Change, ChangeKind, Known, Span, classify, plan_span
 from .durations import parse_duration
 from .fingerprint import snapshot

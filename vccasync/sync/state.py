@@ -18,7 +18,7 @@ from typing import Protocol
 from attrs import frozen
 
 from ..models import Interaction
-from ..search import Page, WindowPlan
+from ..windows import Page, WindowPlan
 from .diff import ChangeKind, Known, Span, removed
 
 __all__ = ["MemoryState", "Observed", "SyncState"]
