@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from vccasync.pacing import Pace, chain_parts
+from vccasync.pacing import Pace, chain_parts, page_density
 from vccasync.windows import Window
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
@@ -20,7 +20,10 @@ DAY = timedelta(days=1)
         (32, 32, 160 / 60, 2.0, 32, 6),  # one dense window, 2 s pages: 64 s of chain, 12 s run
         (32, 32, 160 / 60, 2.0, 4, 4),  # ... no more than the cap
         (10, 10, 16.0, 2.0, 32, 6),  # 960/min, the tail: parts of no fewer than 1.5 pages
-        (2.9, 3, 16.0, 2.0, 32, 1),  # too little left to be worth a partial page
+        (2.9, 12, 4.0, 2.0, 32, 1),  # too little left to be worth a partial page
+        (2.9, 3, 16.0, 2.0, 32, 3),  # ... unless the budget idles: parts of a page or less
+        (1.2, 3, 160 / 60, 4.0, 32, 2),  # the tail, 4 s pages: two chained pages at once
+        (1.0, 1, 16.0, 2.0, 32, 1),  # one page: nothing to gain
         (10, 60, 0.0, 2.0, 32, 1),  # no budget known
         (10, 60, 1.0, 0.0, 32, 1),  # no latency seen yet
     ],
@@ -65,3 +68,16 @@ def test_pace_learns_densities_and_counts_work() -> None:
     pace.finish(sub)
     pace.finish(second)
     assert pace.work() == 0
+
+
+def test_page_density_leaves_a_tie_out() -> None:
+    minute = timedelta(minutes=1)
+    even = [START + minute * k for k in range(100)]
+    assert page_density(even, START + 100 * minute) == pytest.approx(100 / 6000)
+    assert page_density(even, START + 99 * minute) == pytest.approx(99 / (99 * 60))
+    tied = [START] * 900 + even[1:]  # the rest of a tie, then the page's own pace
+    assert page_density(tied, START + 100 * minute) == pytest.approx(100 / 6000)
+    middle = even[:50] + [even[50]] * 500 + even[51:]  # a tie inside the page
+    assert page_density(middle, START + 100 * minute) == pytest.approx(100 / 6000)
+    assert page_density([START] * 10, START) == 0  # nothing before the cut
+    assert page_density([START] * 10, START + minute) == pytest.approx(1 / 60)

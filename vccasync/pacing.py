@@ -12,11 +12,13 @@ expected at its parent's density, else at the mean of all seen so far.
 from __future__ import annotations
 
 import math
+from collections import Counter
+from collections.abc import Sequence
 from datetime import datetime
 
 from .windows import Window
 
-__all__ = ["MIN_CHAIN", "Pace", "chain_parts"]
+__all__ = ["MIN_CHAIN", "Pace", "chain_parts", "page_density"]
 
 MIN_CHAIN = 1.5  # expected pages of a sub-window at least
 
@@ -30,13 +32,31 @@ def chain_parts(
     request budget, ``latency`` one page's: the budget needs ``work_left / per_second``
     seconds, and no chain should take longer. Each part gets at least ``MIN_CHAIN`` expected
     pages (each ends part-filled: shorter chains cost more requests than they save); at
-    most ``most`` parts.
+    most ``most`` parts. Near the end, when the budget would send all the work left within
+    one latency, a short rest of more than a page goes to parts of a page or less: the
+    requests are free then, the chain's latencies are not.
     """
-    if per_second <= 0 or latency <= 0 or pages_left < 2 * MIN_CHAIN:
+    if per_second <= 0 or latency <= 0 or pages_left <= 1:
         return 1
     run = max(work_left, pages_left) / per_second
+    if pages_left < 2 * MIN_CHAIN:  # too short to halve, unless the budget idles
+        return min(most, math.ceil(pages_left)) if run <= latency else 1
     wanted = math.ceil(pages_left * latency / max(run, MIN_CHAIN * latency))
     return max(1, min(wanted, most, math.floor(pages_left / MIN_CHAIN)))
+
+
+def page_density(starts: Sequence[datetime], cut: datetime) -> float:
+    """Items per second of a full page's ``starts`` before ``cut`` (0: no span).
+
+    A crowd at one instant (a tie, maybe the rest of one that filled the page before) says
+    nothing of the density around it: the largest counts as one item.
+    """
+    counts = Counter(start for start in starts if start < cut)
+    if not counts:
+        return 0.0
+    seconds = (cut - min(counts)).total_seconds()
+    items = sum(counts.values()) - max(counts.values()) + 1
+    return items / seconds if seconds > 0 else 0.0
 
 
 class Pace:

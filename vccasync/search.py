@@ -22,7 +22,7 @@ from .converter import decode_page
 from .errors import ResponseValidationError
 from .models import Interaction
 from .order import Dedup, Repair, in_order, last_start
-from .pacing import Pace, chain_parts
+from .pacing import Pace, chain_parts, page_density
 from .query import SearchQuery
 from .session import Session
 from .windows import Page, Window, WindowPlan, floor_instant, split, split_rest, sub_window_count
@@ -185,7 +185,8 @@ class InteractionSearch:
         """Sub-windows for the rest of ``window`` after a full page, or () to keep paging.
 
         With a request budget and a latency seen, as many as make the window's chain end with
-        the run (``chain_parts``, from the densities of every window's pages); else as many as
+        the run (``chain_parts``, from the densities of every window's pages, this page's
+        without the crowd of a tie: ``page_density``); else as many as
         ``concurrency`` leaves idle (``sub_window_count``). The cut is the page's last instant
         (floored to the millisecond), never inside a tie that fills the page: a page that is
         one instant only keeps following the token.
@@ -193,10 +194,9 @@ class InteractionSearch:
         first, cut = items[0].start, floor_instant(items[-1].start)
         if not (first < cut < window.end and window.start < cut):
             return ()
-        before = sum(1 for i in items if i.start < cut)
         limit = self.query.limit
         per_minute, latency = self._session.limiter.current_per_minute, self._session.stats.latency
-        density = before / (cut - first).total_seconds()
+        density = page_density([i.start for i in items], cut)
         if per_minute and latency:  # the budget binds: weigh chains against partial pages
             parts = chain_parts(
                 pages_left=(window.end - cut).total_seconds() * density / limit,
@@ -206,7 +206,7 @@ class InteractionSearch:
                 most=self._concurrency,
             )
         else:  # no budget known: fill what ``concurrency`` leaves idle
-            spare = run.spare()
+            spare, before = run.spare(), sum(1 for i in items if i.start < cut)
             parts = sub_window_count(
                 first=first, cut=cut, items=before, end=window.end, page_size=limit, spare=spare
             )
