@@ -33,8 +33,8 @@ from vccasync.fake.control import add_control_routes
 from vccasync.fake.dataset import Dataset
 from vccasync.fake.deletes import add_routes
 from vccasync.fake.faults import Fault
-from vccasync.fake.respond import V3_MEDIA, deliver, json_response, message, stall, wire_status
-from vccasync.fake.search import get_one, latency, search
+from vccasync.fake.respond import V3_MEDIA, deliver, json_response, stall, wire_status
+from vccasync.fake.search import get_one, search
 from vccasync.fake.serve_content import STORAGE_ROOT, content, storage
 from vccasync.fake.state import GATE_KEY, STATE_KEY, STATS_KEY, State
 from vccasync.fake.stats import FakeStats, RequestRecord
@@ -50,8 +50,6 @@ __all__ = [
 ]
 
 API_ROOT: Final = "/interaction-content"
-# the names handler modules imported from here before the split
-_State, _STATE_KEY, _message, _json, _latency = State, STATE_KEY, message, json_response, latency
 _GATED: Final = {"search_requests": "search", "content_requests": "content"}
 _Handler = Callable[[web.Request, State], Awaitable[tuple[int, object]]]
 _Streamer = Callable[[web.Request, State, "Fault | None"], Awaitable[web.StreamResponse]]
