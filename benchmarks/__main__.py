@@ -51,6 +51,7 @@ class Scenario(NamedTuple):
     busy_factor: float = 1.0
     tie_size: int = 0
     tie_day: float | None = None
+    busy_days: int = 1
 
     @property
     def end(self) -> datetime:
@@ -62,6 +63,7 @@ class Scenario(NamedTuple):
         args = [f"--days={self.days}", f"--per-day={self.per_day}", "--seed=1"]
         if self.busy_day is not None:
             args += [f"--busy-day={self.busy_day}", f"--busy-factor={self.busy_factor}"]
+            args += [f"--busy-days={self.busy_days}"]
         if self.tie_size:
             args += [f"--tie-size={self.tie_size}", f"--tie-day={self.tie_day}"]
         return args
@@ -76,6 +78,7 @@ class Scenario(NamedTuple):
             per_day=self.per_day,
             busy_day=self.busy_day,
             busy_factor=self.busy_factor,
+            busy_days=self.busy_days,
             tie_size=self.tie_size,
             tie_at=tie_at,
         )
@@ -86,6 +89,7 @@ def scenarios(quick: bool) -> list[Scenario]:
         Scenario("a", "40 days even", 40, 1500),
         Scenario("b", "dense week", 7, 3500, 2, 3, 1200, 4.44),
         Scenario("c", "one year" + (" (1/4)" if quick else ""), 365, 685 if quick else 2740),
+        Scenario("d", "40 d, busy week", 40, 800, 14, 2.8, busy_days=7),
     ]
 
 
@@ -271,7 +275,7 @@ def slow_table(args: argparse.Namespace, rates: list[int]) -> None:
     )
     print()
     head = (
-        f"{'range':<14}{'page s':>7}{'rate/min':>9}{'mode':>10}{'items':>8}{'requests':>9}"
+        f"{'range':<16}{'page s':>7}{'rate/min':>9}{'mode':>10}{'items':>8}{'requests':>9}"
         f"{'floor':>6}{'429s':>5}{'ideal s':>8}{'floor s':>8}{'vccasync s':>11}"
         f"{'vs floor':>9}{'peak MiB':>9}"
     )
@@ -288,7 +292,7 @@ def slow_table(args: argparse.Namespace, rates: list[int]) -> None:
                     )
                     floor = floor_seconds(scenario, rate, costs)
                     print(
-                        f"{scenario.label:<14}{costs.full_page:>7.1f}{rate:>9}"
+                        f"{scenario.label:<16}{costs.full_page:>7.1f}{rate:>9}"
                         f"{'async for' if ordered else 'pages':>10}{got['items']:>8}"
                         f"{got['requests']:>9}{floor_requests(scenario):>6}"
                         f"{got['rate_limited']:>5}"
@@ -303,7 +307,7 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     p.add_argument("--quick", action="store_true", help="a quarter-size year")
     p.add_argument("--rates", default="160,960", help="requests per minute, comma-separated")
-    p.add_argument("--only", default="abc", help="ranges to run: a, b, c (default all)")
+    p.add_argument("--only", default="abcd", help="ranges to run: a, b, c, d (default all)")
     p.add_argument("--no-simple", action="store_true", help="skip the one-page-at-a-time runs")
     p.add_argument("--no-simple-year", action="store_true", help="skip it for the year only")
     p.add_argument("--no-memory", action="store_true")
@@ -334,7 +338,8 @@ def main(argv: list[str] | None = None) -> None:
     if year is not None and not args.no_memory:
         # always the whole year (about a million interactions), at the fastest rate given:
         # peak RSS depends on the range and the buffers, not on the rate
-        scenario, rate = scenarios(quick=False)[-1], max(rates)
+        scenario = next(s for s in scenarios(quick=False) if s.key == "c")
+        rate = max(rates)
         costs = Costs(args.page_latency, args.item_latency)
         peaks = {
             sink: backfill(

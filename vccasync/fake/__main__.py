@@ -25,6 +25,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--tie-day", type=float, default=None, help="days from start to the tie")
     p.add_argument("--busy-day", type=int, default=None, help="day (0-based) with more traffic")
     p.add_argument("--busy-factor", type=float, default=1.0, help="traffic of the busy day")
+    p.add_argument("--busy-days", type=int, default=1, help="busy days from --busy-day on")
     p.add_argument("--start", default="2025-01-01T00:00:00+00:00", help="ISO 8601, aware")
     p.add_argument("--fault-rate", type=float, default=0.0)
     p.add_argument("--fault-kinds", default=",".join(ALL_KINDS), help="comma-separated")
@@ -61,6 +62,7 @@ async def _serve(args: argparse.Namespace) -> None:
         tie_at=None if args.tie_day is None else start + timedelta(days=args.tie_day),
         busy_day=args.busy_day,
         busy_factor=args.busy_factor,
+        busy_days=args.busy_days,
     )
     if args.live:
         spec = demo_spec(days=args.days, per_day=args.per_day, seed=args.seed)

@@ -123,7 +123,7 @@ class _Builder:
         spec, rng = self.spec, self.rng
         weekday = (spec.start + timedelta(days=day)).weekday()
         scale = _WEEKDAY[weekday] * 7 / sum(_WEEKDAY) * (0.9 + 0.2 * rng.random())
-        if day == spec.busy_day:
+        if spec.busy_day is not None and 0 <= day - spec.busy_day < spec.busy_days:
             scale *= spec.busy_factor
         count = round(spec.per_day * scale)
         hours = rng.choices(range(24), cum_weights=_HOUR_CUM, k=count)

@@ -33,6 +33,7 @@ class DatasetSpec:
     per_day: int = attrs.field(default=150, validator=attrs.validators.ge(0))
     busy_day: int | None = None  # this day (0-based) has busy_factor times the traffic
     busy_factor: float = attrs.field(default=1.0, validator=attrs.validators.ge(0.0))
+    busy_days: int = attrs.field(default=1, validator=attrs.validators.ge(1))  # from busy_day on
     tie_size: int = attrs.field(default=0, validator=attrs.validators.ge(0))
     tie_at: datetime | None = attrs.field(default=None, validator=_is_aware)
     edge_every: timedelta | None = timedelta(days=7)
