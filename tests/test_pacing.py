@@ -1,16 +1,19 @@
-"""Pacing a search: the work left from densities seen, and chains weighed against the run."""
+"""Pacing a search: the day's shape, the work left, and chains weighed against the run."""
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from vccasync.pacing import Pace, chain_parts, page_density
+from vccasync.pacing import Pace, chain_parts
+from vccasync.profile import DayProfile
 from vccasync.windows import Window
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
 DAY = timedelta(days=1)
+HOUR = timedelta(hours=1)
 
 
 @pytest.mark.parametrize(
@@ -47,37 +50,74 @@ def test_more_work_elsewhere_means_fewer_parts() -> None:
     assert alone > shared > 1
 
 
-def test_pace_learns_densities_and_counts_work() -> None:
+def _spread(begin: datetime, end: datetime, count: int) -> list[datetime]:
+    """``count`` starts spread evenly over ``[begin, end)``."""
+    return [begin + (end - begin) * k / count for k in range(count)]
+
+
+def test_profile_is_flat_after_one_span_and_interpolates_unseen_hours() -> None:
+    profile = DayProfile()
+    assert not profile.known and profile.expected(START, START + DAY) == 0
+    profile.add(START, START + 6 * HOUR, _spread(START, START + 6 * HOUR, 600))  # 100 an hour
+    assert profile.expected(START + DAY, START + 2 * DAY) == pytest.approx(2400)
+    # the busy hours 12-14 seen too: 1,000 an hour; 6-11 lie on the line from 100 to 1,000
+    noon = START + 12 * HOUR
+    profile.add(noon, noon + 2 * HOUR, _spread(noon, noon + 2 * HOUR, 2000))
+    rates = [r * 3600 for r in profile.rates()]
+    assert rates[:6] == pytest.approx([100] * 6) and rates[12:14] == pytest.approx([1000] * 2)
+    assert rates[6:12] == pytest.approx([100 + 900 * k / 7 for k in range(1, 7)])
+    assert rates[14] == pytest.approx(1000 - 900 / 11)  # 14..23 down to midnight's 100
+    assert profile.expected(noon, noon + HOUR / 2) == pytest.approx(500)
+    whole = profile.expected(START + 7 * DAY, START + 8 * DAY)
+    assert profile.expected(START, START + 7 * DAY) == pytest.approx(7 * whole)
+
+
+def test_profile_quantiles_cut_equal_expected_items() -> None:
+    profile = DayProfile()
+    night, day = START, START + 8 * HOUR  # 100 an hour by night, 1,100 by day
+    profile.add(night, day, _spread(night, day, 800))
+    profile.add(day, START + DAY, _spread(day, START + DAY, 16 * 1100))
+    begin, end = START + 3 * DAY + 2 * HOUR, START + 5 * DAY + 20 * HOUR
+    cuts = profile.quantiles(begin, end, 5)
+    assert len(cuts) == 4 and begin < cuts[0] < cuts[1] < cuts[2] < cuts[3] < end
+    parts = [profile.expected(a, b) for a, b in itertools.pairwise([begin, *cuts, end])]
+    assert parts == pytest.approx([profile.expected(begin, end) / 5] * 5, rel=1e-6)
+    assert DayProfile().quantiles(begin, begin + 4 * HOUR, 4)[0] == begin + HOUR  # nothing seen
+
+
+def test_profile_counts_a_crowd_at_one_instant_as_one_item() -> None:
+    profile = DayProfile()
+    starts = _spread(START, START + HOUR, 100) + [START + HOUR / 2 + timedelta(seconds=1)] * 1200
+    profile.add(START, START + HOUR, starts)
+    assert profile.expected(START, START + HOUR) == pytest.approx(101)
+
+
+def test_pace_scales_the_shape_by_how_busy_each_window_is() -> None:
     pace = Pace(page_size=1000)
-    first, second = Window(START, START + 2 * DAY), Window(START + 2 * DAY, START + 4 * DAY)
-    pace.add(first)
-    pace.add(second)
-    assert pace.work() == 0  # nothing seen: no density yet
-    pace.seen(first, 1000, START + DAY / 4)  # 4,000 a day
-    assert pace.pages_left(first) == pytest.approx(7.0)
-    assert pace.pages_left(second) == pytest.approx(8.0)  # at the mean density
-    pace.seen(first, 1000, START + DAY / 2)  # still 4,000 a day over the window's chain
-    assert pace.work() == pytest.approx(6.0 + 8.0)
-    pace.seen(first, 5, START + DAY / 4)  # a start not after the last one: nothing learnt
-    assert pace.pages_left(first) == pytest.approx(6.0)
-    sub = Window(START + DAY, START + 2 * DAY)
-    pace.finish(first)
-    pace.add(sub, density=12_000 / 86_400)  # a split's part, at its parent's density
-    assert pace.pages_left(sub) == pytest.approx(12.0)
-    assert pace.work() == pytest.approx(12.0 + 8.0)
-    pace.finish(sub)
-    pace.finish(second)
+    quiet, busy = Window(START, START + 7 * DAY), Window(START + 7 * DAY, START + 14 * DAY)
+    pace.add(quiet)
+    pace.add(busy)
+    assert pace.work() == 0  # nothing seen: no shape yet
+    pace.seen(quiet, _spread(START, START + DAY, 1000), START + DAY)  # 1,000 a day
+    assert pace.pages_left(quiet) == pytest.approx(6.0)
+    assert pace.pages_left(busy) == pytest.approx(7.0)  # as busy as the shape, before a page
+    pace.seen(busy, _spread(busy.start, busy.start + DAY / 4, 1000), busy.start + DAY / 4)
+    assert pace.scale(busy) == pytest.approx(4.0, rel=0.2)  # 4,000 a day against 1,000
+    assert pace.pages_left(busy) > 3 * pace.pages_left(quiet)
+    pace.seen(quiet, [], START + DAY / 2)  # a start not after the latest: nothing learnt
+    assert pace.pages_left(quiet) == pytest.approx(6.0, rel=0.05)
+    cut = busy.start + DAY / 4
+    sub = Window(cut, busy.end)
+    scale = pace.scale(busy)
+    pace.finish(busy)
+    pace.add(sub, scale)  # a split's part, at its parent's scale
+    assert pace.scale(sub) == scale
+    assert pace.work() == pytest.approx(pace.pages_left(quiet) + pace.pages_left(sub))
+    resumed = Window(START + 14 * DAY, START + 21 * DAY)
+    pace.add(resumed, resumed=True)  # from a token: covered from its first page's first start
+    mid = resumed.start + 3 * DAY
+    pace.seen(resumed, _spread(mid, mid + DAY / 2, 1000), mid + DAY / 2)
+    assert pace.scale(resumed) > 1  # not 1,000 over the 3.5 days before its first page
+    for window in (quiet, sub, resumed):
+        pace.finish(window)
     assert pace.work() == 0
-
-
-def test_page_density_leaves_a_tie_out() -> None:
-    minute = timedelta(minutes=1)
-    even = [START + minute * k for k in range(100)]
-    assert page_density(even, START + 100 * minute) == pytest.approx(100 / 6000)
-    assert page_density(even, START + 99 * minute) == pytest.approx(99 / (99 * 60))
-    tied = [START] * 900 + even[1:]  # the rest of a tie, then the page's own pace
-    assert page_density(tied, START + 100 * minute) == pytest.approx(100 / 6000)
-    middle = even[:50] + [even[50]] * 500 + even[51:]  # a tie inside the page
-    assert page_density(middle, START + 100 * minute) == pytest.approx(100 / 6000)
-    assert page_density([START] * 10, START) == 0  # nothing before the cut
-    assert page_density([START] * 10, START + minute) == pytest.approx(1 / 60)

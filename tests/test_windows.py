@@ -9,7 +9,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vccasync.windows import MAX_SPAN, RESOLUTION, Window, split, split_rest, sub_window_count
+from vccasync.windows import (
+    MAX_SPAN,
+    RESOLUTION,
+    Window,
+    floor_instant,
+    split,
+    split_at,
+    split_rest,
+    sub_window_count,
+)
 
 moments = st.datetimes(
     min_value=datetime(2015, 1, 1), max_value=datetime(2030, 1, 1), timezones=st.just(UTC)
@@ -105,6 +114,33 @@ def test_split_rest_owns_exactly_the_rest_of_the_window(
     probes = [cut - RESOLUTION, cut, *(w.start for w in subs), window.end - RESOLUTION]
     probes.append(window.end)
     for moment in probes:
+        owners = sum(w.owns(moment) for w in subs)
+        assert owners == (1 if window.owns(moment) and moment >= cut else 0)
+
+
+@given(
+    start=moments,
+    span=st.timedeltas(min_value=timedelta(milliseconds=2), max_value=MAX_SPAN),
+    at=st.floats(min_value=0.0, max_value=1.0),
+    inner=st.lists(st.floats(min_value=-0.5, max_value=1.5), max_size=12),
+    closed=st.booleans(),
+)
+def test_split_at_owns_exactly_the_rest_at_any_inner_instants(
+    start: datetime, span: timedelta, at: float, inner: list[float], closed: bool
+) -> None:
+    window = split(start, start + span)[0]
+    window = Window(window.start, window.end, closed)
+    ticks = (window.end - window.start) // RESOLUTION
+    cut = window.start + RESOLUTION * max(1, min(ticks - 1, round(ticks * at)))
+    # any instants, unsorted, outside the rest, with microseconds: the profile's quantiles
+    moments_inside = [cut + (window.end - cut) * f for f in inner]
+    subs = split_at(window, cut, moments_inside)
+    assert subs[0].start == cut and subs[-1].end == window.end
+    assert subs[-1].closed == closed and not any(w.closed for w in subs[:-1])
+    for a, b in itertools.pairwise(subs):
+        assert a.end == b.start and a.start < a.end
+        assert floor_instant(a.end) == a.end  # whole milliseconds only
+    for moment in [cut - RESOLUTION, cut, *(w.start for w in subs), window.end]:
         owners = sum(w.owns(moment) for w in subs)
         assert owners == (1 if window.owns(moment) and moment >= cut else 0)
 

@@ -78,7 +78,7 @@ class ClientConfig:
     auth_url: str = ""
     scope: str = READ_SCOPE
     delete_scope: str = DELETE_SCOPE
-    concurrency: int = 8  # a cap: searches derive how many windows fetch from the budget
+    concurrency: int = 32  # a cap: searches derive how many windows fetch from the budget
     requests_per_minute: float | None = DEFAULT_RATE
     deletes_per_minute: float | None = DEFAULT_DELETE_RATE
     max_attempts: int = 6

@@ -5,20 +5,20 @@ however large the request budget. The budget sends everything left in ``work / r
 seconds, so a window whose chain would take longer than that sets the pace; it is worth
 splitting into sub-windows whose chains end with the run, but not much shorter than two pages:
 every window ends with a part-filled page, so each sub-window costs about half a request.
-Densities are learnt from every window's pages as they arrive; a window not yet seen is
-expected at its parent's density, else at the mean of all seen so far.
+The work left is learnt from every window's pages as they arrive: the day's shape
+(:mod:`vccasync.profile`) scaled by how busy each window has been.
 """
 
 from __future__ import annotations
 
 import math
-from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
 
+from .profile import DayProfile, crowdless_count
 from .windows import Window
 
-__all__ = ["MIN_CHAIN", "Pace", "chain_parts", "page_density"]
+__all__ = ["MIN_CHAIN", "Pace", "chain_parts"]
 
 MIN_CHAIN = 1.5  # expected pages of a sub-window at least
 
@@ -45,66 +45,69 @@ def chain_parts(
     return max(1, min(wanted, most, math.floor(pages_left / MIN_CHAIN)))
 
 
-def page_density(starts: Sequence[datetime], cut: datetime) -> float:
-    """Items per second of a full page's ``starts`` before ``cut`` (0: no span).
-
-    A crowd at one instant (a tie, maybe the rest of one that filled the page before) says
-    nothing of the density around it: the largest counts as one item.
-    """
-    counts = Counter(start for start in starts if start < cut)
-    if not counts:
-        return 0.0
-    seconds = (cut - min(counts)).total_seconds()
-    items = sum(counts.values()) - max(counts.values()) + 1
-    return items / seconds if seconds > 0 else 0.0
-
-
 class Pace:
-    """The windows of a search not finished yet: where each chain is, and how dense it is."""
+    """The windows of a search not finished yet: where each chain is, and what it holds.
+
+    The work left is the day's shape (``DayProfile``, learnt from every window's pages)
+    times each window's own scale: the items its latest page found over what the other
+    windows' shape expects for the span it covered (a busy day, a busy week: the latest
+    page, as the load may change within a window), or, before its first page, its parent's
+    scale (a split's part) or 1.
+    """
 
     def __init__(self, page_size: int) -> None:
         self.page_size = page_size
-        self._at: dict[Window, datetime] = {}  # the latest start seen, or the window's start
-        self._counts: dict[Window, int] = {}  # items seen in the window's own pages
-        self._density: dict[Window, float] = {}  # items per second, where known or inherited
-        self._items = 0
-        self._seconds = 0.0
+        self.profile = DayProfile()
+        self._at: dict[Window, datetime | None] = {}  # where its chain has covered to (None:
+        # resumed from a token, not known yet)
+        self._inherited: dict[Window, float] = {}
+        self._latest: dict[Window, tuple[datetime, datetime, int]] = {}  # its latest page
 
-    def add(self, window: Window, density: float | None = None) -> None:
-        """A window to fetch, maybe with the density of the window it was split from."""
-        self._at.setdefault(window, window.start)
-        if density is not None:
-            self._density[window] = density
+    def add(self, window: Window, scale: float | None = None, *, resumed: bool = False) -> None:
+        """A window to fetch, maybe with the scale of the window it was split from;
+        ``resumed``: its chain goes on from a token, somewhere after its start."""
+        self._at.setdefault(window, None if resumed else window.start)
+        if scale is not None:
+            self._inherited[window] = scale
 
-    def density(self, window: Window) -> float:
-        """Items per second expected in ``window``'s rest."""
-        known = self._density.get(window)
-        if known is not None:
-            return known
-        return self._items / self._seconds if self._seconds > 0 else 0.0
-
-    def seen(self, window: Window, items: int, last: datetime | None) -> None:
-        """``window``'s chain gave ``items`` more, up to the start ``last`` (None: no items)."""
-        if window not in self._at or last is None or last <= self._at[window]:
+    def seen(self, window: Window, starts: Sequence[datetime], end: datetime | None) -> None:
+        """``window``'s chain found ``starts`` on a page and has covered up to ``end``
+        (its latest start, or its end after its last page; None: nothing learnt)."""
+        if end is None or window not in self._at:
             return
-        seconds = (last - self._at[window]).total_seconds()
-        self._items += items
-        self._seconds += seconds
-        self._counts[window] = count = self._counts.get(window, 0) + items
-        self._at[window] = last
-        self._density[window] = count / (last - window.start).total_seconds()
+        began = self._at[window] or (min(starts) if starts else None)
+        if began is None or end <= began:
+            return
+        self.profile.add(began, end, starts, source=window)
+        self._latest[window] = (began, end, sum(crowdless_count(starts).values()))
+        self._at[window] = end
 
     def finish(self, window: Window) -> None:
         """``window`` has no pages left (ended or split)."""
-        self._at.pop(window, None)
-        self._counts.pop(window, None)
-        self._density.pop(window, None)
+        for kept in (self._at, self._inherited, self._latest):
+            kept.pop(window, None)
+        self.profile.forget(window)
+
+    def _shape(self, window: Window) -> tuple[float, DayProfile]:
+        latest = self._latest.get(window)
+        relative = self.profile.relative(window, *latest) if latest else None
+        return relative or (self._inherited.get(window, 1.0), self.profile)
+
+    def scale(self, window: Window) -> float:
+        """How much busier ``window`` is than the day's shape says (1: as busy)."""
+        return self._shape(window)[0]
 
     def pages_left(self, window: Window) -> float:
-        """Pages expected in ``window`` after its latest start."""
-        at = self._at.get(window, window.start)
-        return (window.end - at).total_seconds() * self.density(window) / self.page_size
+        """Pages expected in ``window`` after where its chain has covered to."""
+        at = self._at.get(window) or window.start
+        scale, shape = self._shape(window)
+        return scale * shape.expected(at, window.end) / self.page_size
 
     def work(self) -> float:
         """Pages expected in every window not finished."""
         return sum(self.pages_left(window) for window in self._at)
+
+    def cuts(self, window: Window, cut: datetime, parts: int) -> list[datetime]:
+        """Where to cut ``window``'s rest after ``cut`` into ``parts`` of equal expected
+        items (the instants between the parts)."""
+        return self.profile.quantiles(cut, window.end, parts)

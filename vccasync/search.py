@@ -22,15 +22,16 @@ from .converter import decode_page
 from .errors import ResponseValidationError
 from .models import Interaction
 from .order import Dedup, Repair, in_order, last_start
-from .pacing import Pace, chain_parts, page_density
+from .pacing import Pace, chain_parts
 from .query import SearchQuery
 from .session import Session
-from .windows import Page, Window, WindowPlan, floor_instant, split, split_rest, sub_window_count
+from .windows import Page, Window, WindowPlan, floor_instant, split, split_at, sub_window_count
 
 __all__ = ["InteractionSearch", "Page", "WindowPlan"]
 
 MAX_INSTANT = datetime.max.replace(tzinfo=UTC)
 BUFFER_ITEMS = 32_000  # ordered: interactions fetched ahead for later windows, at most
+START_WINDOWS = 8  # windows fetching at once before a latency is seen, or without a budget
 log = logging.getLogger("vccasync")
 
 
@@ -135,7 +136,7 @@ class InteractionSearch:
         per_minute = self._session.limiter.current_per_minute
         latency = self._session.stats.latency
         if per_minute is None or not latency:
-            return self._concurrency
+            return min(self._concurrency, START_WINDOWS)
         return min(self._concurrency, math.ceil(per_minute / 60 * latency * 1.25) + 1)
 
     async def _window_pages(
@@ -157,7 +158,9 @@ class InteractionSearch:
             if watch.broken:
                 dedup.by_guid()
             previous = last_start(items, previous)
-            run.pace.seen(window, len(items), previous)
+            run.pace.seen(
+                window, [i.start for i in items], window.end if next_token is None else previous
+            )
             cut: datetime | None = None
             if not watch.broken and next_token is not None and len(items) >= limit:
                 spawned = self._split(window, items, run)
@@ -185,9 +188,9 @@ class InteractionSearch:
         """Sub-windows for the rest of ``window`` after a full page, or () to keep paging.
 
         With a request budget and a latency seen, as many as make the window's chain end with
-        the run (``chain_parts``, from the densities of every window's pages, this page's
-        without the crowd of a tie: ``page_density``); else as many as
-        ``concurrency`` leaves idle (``sub_window_count``). The cut is the page's last instant
+        the run (``chain_parts``, the work left as ``Pace`` learnt it); else as many as
+        ``concurrency`` leaves idle (``sub_window_count``). The parts hold about equal
+        expected items (the day's shape, ``Pace.cuts``). The cut is the page's last instant
         (floored to the millisecond), never inside a tie that fills the page: a page that is
         one instant only keeps following the token.
         """
@@ -196,11 +199,11 @@ class InteractionSearch:
             return ()
         limit = self.query.limit
         per_minute, latency = self._session.limiter.current_per_minute, self._session.stats.latency
-        density = page_density([i.start for i in items], cut)
+        pace = run.pace
         if per_minute and latency:  # the budget binds: weigh chains against partial pages
             parts = chain_parts(
-                pages_left=(window.end - cut).total_seconds() * density / limit,
-                work_left=run.pace.work(),
+                pages_left=pace.pages_left(window),
+                work_left=pace.work(),
                 per_second=per_minute / 60,
                 latency=latency,
                 most=self._concurrency,
@@ -212,10 +215,11 @@ class InteractionSearch:
             )
         if parts < 2:
             return ()
-        subs = tuple(split_rest(window, cut, parts))
-        run.pace.finish(window)
+        scale = pace.scale(window)
+        subs = tuple(split_at(window, cut, pace.cuts(window, cut, parts)))
+        pace.finish(window)
         for sub in subs:
-            run.pace.add(sub, density)
+            pace.add(sub, scale)
         return subs
 
 
@@ -260,7 +264,7 @@ class _Run:
 
     def push(self, window: Window, token: str | None, node: _Node | None) -> None:
         heapq.heappush(self.pending, (window.start, next(self.order), window, token, node))
-        self.pace.add(window)
+        self.pace.add(window, resumed=token is not None)
 
     def spare(self) -> int:
         """Windows that could start fetching now and still find room in the budget."""

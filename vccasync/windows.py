@@ -27,6 +27,7 @@ __all__ = [
     "WindowPlan",
     "floor_instant",
     "split",
+    "split_at",
     "split_rest",
     "sub_window_count",
 ]
@@ -115,17 +116,28 @@ def split(start: datetime, end: datetime, max_span: timedelta = MAX_SPAN) -> lis
 
 
 def split_rest(window: Window, cut: datetime, parts: int) -> list[Window]:
-    """``[cut, window.end)`` as ``parts`` consecutive windows of about equal span.
+    """``[cut, window.end)`` as ``parts`` consecutive windows of about equal span (see
+    :func:`split_at`)."""
+    ticks = (window.end - cut) // RESOLUTION
+    parts = max(1, min(parts, ticks))
+    return split_at(window, cut, [cut + RESOLUTION * (ticks * k // parts) for k in range(1, parts)])
 
-    ``cut`` is on a whole millisecond inside the window; boundaries fall on whole
-    milliseconds; the last window is ``closed`` when ``window`` is, so the sub-windows own
-    exactly the instants of ``window`` from ``cut`` on.
+
+def split_at(window: Window, cut: datetime, inner: Sequence[datetime]) -> list[Window]:
+    """``[cut, window.end)`` as consecutive windows meeting at the ``inner`` instants.
+
+    ``cut`` is on a whole millisecond inside the window; ``inner`` instants are floored to
+    the millisecond, and those not strictly between the previous boundary and the window's
+    end are left out; the last window is ``closed`` when ``window`` is, so the sub-windows
+    own exactly the instants of ``window`` from ``cut`` on.
     """
     if not window.start < cut < window.end or floor_instant(cut) != cut:
         raise ValueError("cut must be a whole millisecond strictly inside the window")
-    ticks = (window.end - cut) // RESOLUTION
-    parts = max(1, min(parts, ticks))
-    edges = [cut + RESOLUTION * (ticks * k // parts) for k in range(parts)] + [window.end]
+    edges = [cut]
+    for moment in map(floor_instant, inner):
+        if edges[-1] < moment < window.end:
+            edges.append(moment)
+    edges.append(window.end)
     return [
         Window(a, b, closed=window.closed and b == window.end) for a, b in itertools.pairwise(edges)
     ]
