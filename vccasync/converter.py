@@ -83,9 +83,13 @@ def _unknown(data: Mapping[str, Any], known: frozenset[str]) -> dict[str, Any]:
 
 
 def _constructor(cls: type[A]) -> Callable[..., A]:
-    """``cls``'s instances from every field positionally (``extra`` may be left out), set slot by
-    slot: attrs' frozen ``__init__`` sets each field through ``object.__setattr__``, which is a
-    fifth of a page's structuring. The models are frozen to their users, not to their reader.
+    """``cls``'s instances from every field positionally (``extra`` may be left out).
+
+    attrs' frozen ``__init__`` sets each field through ``object.__setattr__``, a call a field
+    (a fifth of a page's structuring). Here the object is made as a ``_Builder``: a subclass
+    with no slots of its own and the plain ``object`` attribute setting, whose fields the
+    interpreter stores inline; it then becomes a ``cls`` by ``obj.__class__ = cls`` (allowed:
+    the layout is the same). The models are frozen to their users, not to their reader.
 
     Only for slotted classes without validators, converters, init hooks or a hash cache
     (checked here: a model that gains one fails at import instead of being built unchecked).
@@ -99,12 +103,20 @@ def _constructor(cls: type[A]) -> Callable[..., A]:
         or any(hasattr(cls, hook) for hook in hooks)
     ):
         raise TypeError(f"{cls.__name__} must be built by its own __init__")
-    scope: dict[str, Any] = {"new": object.__new__, "cls": cls}
-    scope.update({f"set_{n}": getattr(cls, n).__set__ for n in names})  # the slots' descriptors
+    builder = type(
+        f"_{cls.__name__}Builder",
+        (cls,),
+        {"__slots__": (), "__setattr__": object.__setattr__, "__delattr__": object.__delattr__},
+    )
+    scope: dict[str, Any] = {"new": object.__new__, "cls": cls, "builder": builder}
     scope.update({f"default_{f.name}": f.default for f in fields if f.kw_only})
     params = ", ".join(f"{n}=default_{n}" if f"default_{n}" in scope else n for n in names)
-    sets = "".join(f"    set_{n}(obj, {n})\n" for n in names)
-    exec(f"def new_{cls.__name__}({params}):\n    obj = new(cls)\n{sets}    return obj\n", scope)
+    sets = "".join(f"    obj.{n} = {n}\n" for n in names)
+    exec(
+        f"def new_{cls.__name__}({params}):\n    obj = new(builder)\n{sets}"
+        "    obj.__class__ = cls\n    return obj\n",
+        scope,
+    )
     return scope[f"new_{cls.__name__}"]  # type: ignore[no-any-return]
 
 
