@@ -328,11 +328,11 @@ def test_structured_models_are_plain_instances_of_their_class() -> None:
         assert type(again) is type(model)
         assert model == again and repr(model) == repr(again)
         assert pickle.loads(pickle.dumps(model)) == model == copy.deepcopy(model)
-        assert weakref.ref(model)() is model
         with pytest.raises(attrs.exceptions.FrozenInstanceError):
             model.extra = {}
         with pytest.raises(attrs.exceptions.FrozenInstanceError):
             del model.extra
+        assert weakref.ref(model)() is model
     assert attrs.evolve(content, content_length=1) == attrs.evolve(
         _rebuilt(content), content_length=1
     )
