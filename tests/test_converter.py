@@ -6,6 +6,8 @@ from __future__ import annotations
 import copy
 import gc
 import json
+import pickle
+import weakref
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -301,3 +303,36 @@ def test_the_collector_rests_while_a_page_is_decoded(
     finally:
         (gc.enable if was else gc.disable)()
     assert running == [("loads", False), ("structure", False)] * 2
+
+
+def _rebuilt(value: Any) -> Any:
+    """``value`` with every model in it built again by its own ``__init__``."""
+    if attrs.has(type(value)):
+        fields = {f.name: _rebuilt(getattr(value, f.name)) for f in attrs.fields(type(value))}
+        return type(value)(**fields)
+    return tuple(map(_rebuilt, value)) if isinstance(value, tuple) else value
+
+
+def test_structured_models_are_plain_instances_of_their_class() -> None:
+    """Each object is filled on a builder, then becomes an instance of its model like any
+    other: same class, fields, repr and equality, frozen, copied and pickled as one."""
+    item = structure_interaction(_everything())
+    [content] = item.content
+    assert content.owning_agent is not None and content.owning_interaction_plan is not None
+    models: list[Any] = [item, content, content.properties, content.owning_agent]
+    models += [content.owning_interaction_plan, *item.handling_agents]
+    classes = [Interaction, Content, ContentProperties, AgentRef, InteractionPlanRef]
+    assert [type(model) for model in models] == [*classes, AgentRef, AgentRef]
+    for model in models:
+        again = _rebuilt(model)
+        assert type(again) is type(model)
+        assert model == again and repr(model) == repr(again)
+        assert pickle.loads(pickle.dumps(model)) == model == copy.deepcopy(model)
+        with pytest.raises(attrs.exceptions.FrozenInstanceError):
+            model.extra = {}
+        with pytest.raises(attrs.exceptions.FrozenInstanceError):
+            del model.extra
+        assert weakref.ref(model)() is model
+    assert attrs.evolve(content, content_length=1) == attrs.evolve(
+        _rebuilt(content), content_length=1
+    )
