@@ -44,6 +44,31 @@ def test_chain_parts(
     assert got == want
 
 
+@pytest.mark.parametrize(
+    ("pages_left", "work_left", "want"),
+    [
+        (2.15, 29.0, 2),  # ordered, 4 s pages: 3 requests (12 s) outlast the buffer's 10.9 s
+        (2.15, 29.0 * 1.2, 1),  # ... which the budget takes 13 s to fill: the chain fits
+        (2.9, 2.9, 3),  # the buffer is full: a page each
+        (9.5, 4.0, 10),  # ... however many, no more than the requests expected
+    ],
+)
+def test_chain_parts_when_the_budget_stalls(pages_left: float, work_left: float, want: int) -> None:
+    got = chain_parts(
+        pages_left=pages_left,
+        work_left=work_left,
+        per_second=160 / 60,
+        latency=4.0,
+        most=32,
+        stall=True,
+    )
+    assert got == want
+    unstalled = chain_parts(
+        pages_left=pages_left, work_left=work_left, per_second=160 / 60, latency=4.0, most=32
+    )
+    assert unstalled <= got  # without the stall, parts keep at least 1.5 expected pages
+
+
 def test_more_work_elsewhere_means_fewer_parts() -> None:
     alone = chain_parts(pages_left=20, work_left=20, per_second=3.0, latency=2.0, most=64)
     shared = chain_parts(pages_left=20, work_left=80, per_second=3.0, latency=2.0, most=64)
@@ -113,6 +138,7 @@ def test_pace_scales_the_shape_by_how_busy_each_window_is() -> None:
     pace.add(sub, scale)  # a split's part, at its parent's scale
     assert pace.scale(sub) == scale
     assert pace.work() == pytest.approx(pace.pages_left(quiet) + pace.pages_left(sub))
+    assert pace.work(until=quiet) == pytest.approx(pace.pages_left(quiet))
     resumed = Window(START + 14 * DAY, START + 21 * DAY)
     pace.add(resumed, resumed=True)  # from a token: covered from its first page's first start
     mid = resumed.start + 3 * DAY

@@ -24,7 +24,13 @@ MIN_CHAIN = 1.5  # expected pages of a sub-window at least
 
 
 def chain_parts(
-    *, pages_left: float, work_left: float, per_second: float, latency: float, most: int
+    *,
+    pages_left: float,
+    work_left: float,
+    per_second: float,
+    latency: float,
+    most: int,
+    stall: bool = False,
 ) -> int:
     """Sub-windows for a window's ``pages_left`` so that its chain ends with the run (1: keep).
 
@@ -34,11 +40,19 @@ def chain_parts(
     pages (each ends part-filled: shorter chains cost more requests than they save); at
     most ``most`` parts. Near the end, when the budget would send all the work left within
     one latency, a short rest of more than a page goes to parts of a page or less: the
-    requests are free then, the chain's latencies are not.
+    requests are free then, the chain's latencies are not. ``stall``: the budget stops when
+    ``work_left`` is sent, not only the run (ordered iteration, once the buffer ahead is
+    full), so a chain longer than that goes to parts of a page or more, however short.
     """
     if per_second <= 0 or latency <= 0 or pages_left <= 1:
         return 1
     run = max(work_left, pages_left) / per_second
+    if stall:  # a rest of p pages is floor(p) + 1 requests, the last part-filled
+        chain = (math.floor(pages_left) + 1) * latency
+        if chain <= run:
+            return 1
+        wanted = math.ceil(chain / max(run, latency))
+        return max(1, min(wanted, most, math.ceil(pages_left)))
     if pages_left < 2 * MIN_CHAIN:  # too short to halve, unless the budget idles
         return min(most, math.ceil(pages_left)) if run <= latency else 1
     wanted = math.ceil(pages_left * latency / max(run, MIN_CHAIN * latency))
@@ -103,9 +117,13 @@ class Pace:
         scale, shape = self._shape(window)
         return scale * shape.expected(at, window.end) / self.page_size
 
-    def work(self) -> float:
-        """Pages expected in every window not finished."""
-        return sum(self.pages_left(window) for window in self._at)
+    def work(self, *, until: Window | None = None) -> float:
+        """Pages expected in every window not finished (``until``: up to that one, included)."""
+        return sum(
+            self.pages_left(window)
+            for window in self._at
+            if until is None or window.start <= until.start
+        )
 
     def cuts(self, window: Window, cut: datetime, parts: int) -> list[datetime]:
         """Where to cut ``window``'s rest after ``cut`` into ``parts`` of equal expected

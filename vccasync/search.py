@@ -30,7 +30,7 @@ from .windows import Page, Window, WindowPlan, floor_instant, split, split_at, s
 __all__ = ["InteractionSearch", "Page", "WindowPlan"]
 
 MAX_INSTANT = datetime.max.replace(tzinfo=UTC)
-BUFFER_ITEMS = 32_000  # ordered: interactions fetched ahead for later windows, at most
+BUFFER_ITEMS = 48_000  # ordered: interactions fetched ahead for later windows, at most
 START_WINDOWS = 8  # windows fetching at once before a latency is seen, or without a budget
 log = logging.getLogger("vccasync")
 
@@ -188,7 +188,8 @@ class InteractionSearch:
         """Sub-windows for the rest of ``window`` after a full page, or () to keep paging.
 
         With a request budget and a latency seen, as many as make the window's chain end with
-        the run (``chain_parts``, the work left as ``Pace`` learnt it); else as many as
+        the run (``chain_parts``, the work left as ``Pace`` learnt it; ordered, before the
+        windows after it fill the buffer ahead and the budget stalls); else as many as
         ``concurrency`` leaves idle (``sub_window_count``). The parts hold about equal
         expected items (the day's shape, ``Pace.cuts``). The cut is the page's last instant
         (floored to the millisecond), never inside a tie that fills the page: a page that is
@@ -201,12 +202,18 @@ class InteractionSearch:
         per_minute, latency = self._session.limiter.current_per_minute, self._session.stats.latency
         pace = run.pace
         if per_minute and latency:  # the budget binds: weigh chains against partial pages
+            work, stall = pace.work(), False
+            if self._ordered:  # the budget stalls once later windows fill the buffer ahead
+                room = max(0, self._buffer_items - run.buffered) / limit
+                ahead = pace.work(until=window) + room
+                work, stall = min(work, ahead), ahead < work
             parts = chain_parts(
                 pages_left=pace.pages_left(window),
-                work_left=pace.work(),
+                work_left=work,
                 per_second=per_minute / 60,
                 latency=latency,
                 most=self._concurrency,
+                stall=stall,
             )
         else:  # no budget known: fill what ``concurrency`` leaves idle
             spare, before = run.spare(), sum(1 for i in items if i.start < cut)
