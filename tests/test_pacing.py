@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -115,6 +115,15 @@ def test_profile_counts_a_crowd_at_one_instant_as_one_item() -> None:
     starts = _spread(START, START + HOUR, 100) + [START + HOUR / 2 + timedelta(seconds=1)] * 1200
     profile.add(START, START + HOUR, starts)
     assert profile.expected(START, START + HOUR) == pytest.approx(101)
+
+
+def test_profile_bins_by_the_utc_hour_whatever_the_offset() -> None:
+    paris = timezone(timedelta(hours=1))
+    utc, local = DayProfile(), DayProfile()
+    starts = _spread(START, START + 2 * HOUR, 50)
+    utc.add(START, START + 2 * HOUR, starts)
+    local.add(START, START + 2 * HOUR, [s.astimezone(paris) for s in starts])
+    assert local.rates() == utc.rates()
 
 
 def test_pace_scales_the_shape_by_how_busy_each_window_is() -> None:

@@ -48,7 +48,7 @@ class _Bins:
 
     def add(self, begin: datetime, end: datetime, starts: Sequence[datetime]) -> None:
         for moment, count in crowdless_count(starts).items():
-            self.items[moment.hour] += count
+            self.items[int(_seconds(moment) // HOUR) % HOURS] += count  # UTC, whatever the offset
         at, stop = _seconds(begin), _seconds(end)
         days = int((stop - at) // (HOUR * HOURS))
         for hour in range(HOURS):
