@@ -125,3 +125,21 @@ async def test_ordered_mode_fetches_ahead_only_up_to_its_buffer() -> None:
     got += [item.guid async for page in pages for item in page.items]
     assert len(got) == len(set(got)) == 10 * 20 * 100
     assert got == sorted(got, key=lambda guid: [int(p) for p in guid.split("-")])
+
+
+def test_windows_fetching_at_once_follow_the_budget_times_the_latency() -> None:
+    """Capped by ``concurrency``; before a latency is seen, or without a budget, at most 8."""
+    session = ScriptedSession()
+    query = make_query(START, START + timedelta(days=365), limit=LIMIT)
+
+    def want(per_minute: float | None, latency: float, cap: int = 32) -> int:
+        session.limiter.current_per_minute = per_minute
+        session.stats.latency = latency
+        return InteractionSearch(session, query, concurrency=cap)._want()  # type: ignore[arg-type]
+
+    assert want(160, 0.0) == 8  # no answer yet: the latency is not known
+    assert want(None, 4.0) == 8  # no budget: nothing to derive it from
+    assert want(160, 4.0) == 15  # 2.67 a second x 4 s x 1.25, + 1
+    assert want(960, 4.0) == 32  # ... up to the cap
+    assert want(160, 0.3) == 2  # fast pages: one window at a time keeps the budget busy, + 1
+    assert want(160, 0.0, cap=4) == want(160, 4.0, cap=4) == 4
