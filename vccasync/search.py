@@ -149,9 +149,13 @@ class InteractionSearch:
         dedup = Dedup(repair.seen if repair else (), by_guid=watch.broken)
         previous: datetime | None = None  # the last start of the previous page
         owns, covers, limit = window.owns, self.query.covers, self.query.limit
+        clock = asyncio.get_running_loop().time
         while True:
             params = self.query.params(window, token)
+            began = clock()
             items, next_token = await self._session.get("/interactions", params, decode_page)
+            took = clock() - began  # the budget's wait, the latency, any retries
+            run.cycle = 0.8 * run.cycle + 0.2 * took if run.cycle else took
             spawned: tuple[Window, ...] = ()
             if not watch.broken and not in_order(items, previous):
                 spawned = watch.violated(window)
@@ -188,7 +192,8 @@ class InteractionSearch:
         """Sub-windows for the rest of ``window`` after a full page, or () to keep paging.
 
         With a request budget and a latency seen, as many as make the window's chain end with
-        the run (``chain_parts``, the work left as ``Pace`` learnt it; ordered, before the
+        the run (``chain_parts``, the work left as ``Pace`` learnt it, a page as long as a
+        chain's pages took, the budget's wait included; ordered, before the
         windows after it fill the buffer ahead and the budget stalls); else as many as
         ``concurrency`` leaves idle (``sub_window_count``). The parts hold about equal
         expected items (the day's shape, ``Pace.cuts``). The cut is the page's last instant
@@ -200,6 +205,7 @@ class InteractionSearch:
             return ()
         limit = self.query.limit
         per_minute, latency = self._session.limiter.current_per_minute, self._session.stats.latency
+        latency = max(latency, run.cycle) if latency else 0.0  # a chain waits for the budget too
         pace = run.pace
         if per_minute and latency:  # the budget binds: weigh chains against partial pages
             work, stall = pace.work(), False
@@ -259,6 +265,7 @@ class _Run:
         self.order = itertools.count()
         self.watch = _OrderWatch()
         self.pace = Pace(search.query.limit)
+        self.cycle = 0.0  # seconds a chain takes a page: the budget's wait and the latency
         self.buffered = 0  # interactions queued for windows after the head (ordered mode)
         self.changed = asyncio.Event()  # set (and replaced) when the consumer takes a page
         node: _Node | None = None
