@@ -16,7 +16,6 @@ from vccasync.windows import (
     floor_instant,
     split,
     split_at,
-    split_rest,
     sub_window_count,
 )
 
@@ -95,33 +94,6 @@ def test_rejects_end_before_start() -> None:
     start=moments,
     span=st.timedeltas(min_value=timedelta(milliseconds=2), max_value=MAX_SPAN),
     at=st.floats(min_value=0.0, max_value=1.0),
-    parts=st.integers(min_value=1, max_value=40),
-    closed=st.booleans(),
-)
-def test_split_rest_owns_exactly_the_rest_of_the_window(
-    start: datetime, span: timedelta, at: float, parts: int, closed: bool
-) -> None:
-    window = split(start, start + span)[0]
-    window = Window(window.start, window.end, closed)
-    ticks = (window.end - window.start) // RESOLUTION
-    cut = window.start + RESOLUTION * max(1, min(ticks - 1, round(ticks * at)))
-    subs = split_rest(window, cut, parts)
-    assert 1 <= len(subs) <= parts
-    assert subs[0].start == cut and subs[-1].end == window.end
-    assert subs[-1].closed == closed and not any(w.closed for w in subs[:-1])
-    for a, b in itertools.pairwise(subs):
-        assert a.end == b.start and a.start < a.end  # shared boundary, never empty
-    probes = [cut - RESOLUTION, cut, *(w.start for w in subs), window.end - RESOLUTION]
-    probes.append(window.end)
-    for moment in probes:
-        owners = sum(w.owns(moment) for w in subs)
-        assert owners == (1 if window.owns(moment) and moment >= cut else 0)
-
-
-@given(
-    start=moments,
-    span=st.timedeltas(min_value=timedelta(milliseconds=2), max_value=MAX_SPAN),
-    at=st.floats(min_value=0.0, max_value=1.0),
     inner=st.lists(st.floats(min_value=-0.5, max_value=1.5), max_size=12),
     closed=st.booleans(),
 )
@@ -145,11 +117,11 @@ def test_split_at_owns_exactly_the_rest_at_any_inner_instants(
         assert owners == (1 if window.owns(moment) and moment >= cut else 0)
 
 
-def test_split_rest_refuses_a_cut_outside_the_window() -> None:
+def test_split_at_refuses_a_cut_outside_the_window() -> None:
     window = Window(datetime(2025, 1, 1, tzinfo=UTC), datetime(2025, 1, 2, tzinfo=UTC))
     for cut in (window.start, window.end, window.start + timedelta(microseconds=1500)):
         with pytest.raises(ValueError, match="cut"):
-            split_rest(window, cut, 3)
+            split_at(window, cut, [window.start + timedelta(hours=12)])
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ import math
 from collections.abc import Sequence
 from datetime import datetime
 
-from .profile import DayProfile, crowdless_count
+from .profile import DayProfile
 from .windows import Window
 
 __all__ = ["MIN_CHAIN", "Pace", "chain_parts"]
@@ -92,8 +92,8 @@ class Pace:
         began = self._at[window] or (min(starts) if starts else None)
         if began is None or end <= began:
             return
-        self.profile.add(began, end, starts, source=window)
-        self._latest[window] = (began, end, sum(crowdless_count(starts).values()))
+        items = self.profile.add(began, end, starts, source=window)
+        self._latest[window] = (began, end, items)
         self._at[window] = end
 
     def finish(self, window: Window) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import bisect
 import itertools
 from collections import Counter
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
 __all__ = ["DayProfile", "crowdless_count"]
@@ -46,8 +46,8 @@ class _Bins:
         self.items = [0.0] * HOURS
         self.seconds = [0.0] * HOURS
 
-    def add(self, begin: datetime, end: datetime, starts: Sequence[datetime]) -> None:
-        for moment, count in crowdless_count(starts).items():
+    def add(self, begin: datetime, end: datetime, counts: Mapping[datetime, int]) -> None:
+        for moment, count in counts.items():
             self.items[int(_seconds(moment) // HOUR) % HOURS] += count  # UTC, whatever the offset
         at, stop = _seconds(begin), _seconds(end)
         days = int((stop - at) // (HOUR * HOURS))
@@ -73,23 +73,28 @@ class DayProfile:
         if _bins is not None:
             self._all.items, self._all.seconds = _bins
         self._sources: dict[Hashable, _Bins] = {}
+        self._others: dict[Hashable, DayProfile] = {}  # each source's others, while valid
         self._cumulative: list[float] | None = None  # expected items from midnight to hour h
 
     def add(
         self, begin: datetime, end: datetime, starts: Sequence[datetime], source: Hashable = None
-    ) -> None:
-        """Pages covered ``[begin, end)`` completely and found ``starts`` (in that span)."""
+    ) -> int:
+        """Pages covered ``[begin, end)`` completely and found ``starts`` (those in that
+        span count); how many items that makes (a crowd counted as one)."""
         if end <= begin:
-            return
-        starts = [s for s in starts if begin <= s <= end]
-        self._all.add(begin, end, starts)
+            return 0
+        counts = crowdless_count([s for s in starts if begin <= s <= end])
+        self._all.add(begin, end, counts)
         if source is not None:
-            self._sources.setdefault(source, _Bins()).add(begin, end, starts)
+            self._sources.setdefault(source, _Bins()).add(begin, end, counts)
         self._cumulative = None
+        self._others.clear()
+        return sum(counts.values())
 
     def forget(self, source: Hashable) -> None:
         """Keep ``source``'s spans in the shape, no longer apart."""
         self._sources.pop(source, None)
+        self._others.pop(source, None)
 
     def relative(
         self, source: Hashable, begin: datetime, end: datetime, items: float
@@ -100,12 +105,14 @@ class DayProfile:
         own = self._sources.get(source)
         if own is None:
             return None
-        others = DayProfile(
-            (
-                [a - b for a, b in zip(self._all.items, own.items, strict=True)],
-                [a - b for a, b in zip(self._all.seconds, own.seconds, strict=True)],
+        others = self._others.get(source)
+        if others is None:  # kept until the next span is added: every page asks for them all
+            others = self._others[source] = DayProfile(
+                (
+                    [a - b for a, b in zip(self._all.items, own.items, strict=True)],
+                    [a - b for a, b in zip(self._all.seconds, own.seconds, strict=True)],
+                )
             )
-        )
         shaped = others.expected(begin, end)
         if not others.known or shaped <= 0:
             return None

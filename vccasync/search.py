@@ -24,7 +24,7 @@ from .models import Interaction
 from .order import Dedup, Repair, in_order, last_start
 from .pacing import Pace, chain_parts
 from .query import SearchQuery
-from .session import Session
+from .session import Session, smoothed
 from .windows import Page, Window, WindowPlan, floor_instant, split, split_at, sub_window_count
 
 __all__ = ["InteractionSearch", "Page", "WindowPlan"]
@@ -154,8 +154,7 @@ class InteractionSearch:
             params = self.query.params(window, token)
             began = clock()
             items, next_token = await self._session.get("/interactions", params, decode_page)
-            took = clock() - began  # the budget's wait, the latency, any retries
-            run.cycle = 0.8 * run.cycle + 0.2 * took if run.cycle else took
+            run.cycle = smoothed(run.cycle, clock() - began)  # the budget's wait included
             spawned: tuple[Window, ...] = ()
             if not watch.broken and not in_order(items, previous):
                 spawned = watch.violated(window)

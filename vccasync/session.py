@@ -41,7 +41,14 @@ from .errors import (
 )
 from .ratelimit import RateLimiter
 
-__all__ = ["Session", "SessionStats", "error_for_status", "parse_retry_after", "path_segment"]
+__all__ = [
+    "Session",
+    "SessionStats",
+    "error_for_status",
+    "parse_retry_after",
+    "path_segment",
+    "smoothed",
+]
 
 log = logging.getLogger("vccasync")
 T = TypeVar("T")
@@ -60,6 +67,11 @@ class SessionStats:
     in_flight: int = 0
     max_in_flight: int = 0
     latency: float = 0.0  # seconds per answered request (moving average), 0 before the first
+
+
+def smoothed(average: float, sample: float) -> float:
+    """A moving average of seconds: the first sample (``average`` 0), then a fifth of each."""
+    return 0.8 * average + 0.2 * sample if average else sample
 
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
@@ -335,7 +347,7 @@ class Session:
             )
             if token is not None:
                 took = loop.time() - began
-                stats.latency = took if not stats.latency else 0.8 * stats.latency + 0.2 * took
+                stats.latency = smoothed(stats.latency, took)
             location = resp.headers.get("Location")
             if call.method != "GET" or resp.status not in _REDIRECTS or not location:
                 return resp

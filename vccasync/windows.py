@@ -28,7 +28,6 @@ __all__ = [
     "floor_instant",
     "split",
     "split_at",
-    "split_rest",
     "sub_window_count",
 ]
 
@@ -113,14 +112,6 @@ def split(start: datetime, end: datetime, max_span: timedelta = MAX_SPAN) -> lis
         cursor += max_span
     windows.append(Window(cursor, last, closed=True))
     return windows
-
-
-def split_rest(window: Window, cut: datetime, parts: int) -> list[Window]:
-    """``[cut, window.end)`` as ``parts`` consecutive windows of about equal span (see
-    :func:`split_at`)."""
-    ticks = (window.end - cut) // RESOLUTION
-    parts = max(1, min(parts, ticks))
-    return split_at(window, cut, [cut + RESOLUTION * (ticks * k // parts) for k in range(1, parts)])
 
 
 def split_at(window: Window, cut: datetime, inner: Sequence[datetime]) -> list[Window]:
