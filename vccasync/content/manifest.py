@@ -4,7 +4,12 @@ Each line is a JSON object written once the file it describes is complete and ve
 
     {"guid": "...", "contentKey": "...", "type": "callRecording", "contentType": "audio/wav",
      "start": "2025-01-06T10:00:00Z", "path": "2025/01/06/<guid>/callRecording~cg.wav",
-     "bytes": 123456, "sha256": "<hex>"}
+     "bytes": 123456, "sha256": "<hex>", "lastModified": "2025-01-06T10:05:00Z",
+     "contentLength": 123456, "etag": "\"v1\"", "httpLastModified": "Mon, 06 Jan 2025 ..."}
+
+The last four name the *version* archived: ``lastModified`` and ``contentLength`` as the search
+reported them, ``etag``/``httpLastModified`` from the download's answer when the API sent
+them. Lines written before versions were recorded lack them (read as ``None``).
 
 ``path`` is relative to the destination, with ``/`` separators. The file is only appended to;
 when a key appears on several lines (content fetched again), the last line wins. A line cut
@@ -33,6 +38,12 @@ _FIELDS: Final = {
     "bytes": "bytes",
     "sha256": "sha256",
 }
+_VERSION_FIELDS: Final = {
+    "last_modified": "lastModified",
+    "content_length": "contentLength",
+    "etag": "etag",
+    "http_last_modified": "httpLastModified",
+}
 
 
 @frozen
@@ -47,10 +58,20 @@ class ManifestEntry:
     path: str
     bytes: int
     sha256: str
+    last_modified: str | None = None
+    content_length: int | None = None
+    etag: str | None = None
+    http_last_modified: str | None = None
+
+    @property
+    def version_known(self) -> bool:
+        """Whether the line records the version it archived (``lastModified``)."""
+        return self.last_modified is not None
 
     def to_json(self) -> dict[str, Any]:
-        """The manifest line's object (API-style camelCase names)."""
-        return {_FIELDS[k]: v for k, v in asdict(self).items()}
+        """The manifest line's object (API-style camelCase names; unknown versions left out)."""
+        names = _FIELDS | _VERSION_FIELDS
+        return {names[k]: v for k, v in asdict(self).items() if v is not None or k in _FIELDS}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ManifestEntry:
@@ -58,7 +79,12 @@ class ManifestEntry:
         values = {k: data[v] for k, v in _FIELDS.items()}
         if not isinstance(values["bytes"], int) or not isinstance(values["path"], str):
             raise TypeError("not a manifest entry")
-        return cls(**values)
+        version = {k: data.get(v) for k, v in _VERSION_FIELDS.items()}
+        if version["content_length"] is not None and not isinstance(
+            version["content_length"], int
+        ):
+            raise TypeError("not a manifest entry")
+        return cls(**values, **version)
 
 
 class Manifest:
