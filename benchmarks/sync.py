@@ -67,7 +67,7 @@ async def into_sqlite(label: str, vcc: VccClient, clock: FakeClock) -> None:
     lookback = timedelta(hours=24)
     with tempfile.TemporaryDirectory() as folder:
         engine = SyncEngine(vcc, since=clock.now() - lookback, now=clock.now)
-        async with await open_state(f"{folder}/sync.sqlite", engine.filters) as state:
+        async with await open_state(f"{folder}/sync.sqlite", engine.filters, engine.limit) as state:
             engine.state = state
             for what in ("fills", "next "):
                 async for _ in engine.changes(once=True):

@@ -8,7 +8,7 @@ import time
 from vccasync.cli.content_progress import ContentTally
 from vccasync.cli.progress import display_for
 from vccasync.content.bulk import BulkProgress
-from vccasync.session import SessionStats
+from vccasync.http.session import SessionStats
 
 from .cli_helpers import Terminal
 

@@ -16,8 +16,8 @@ from vccasync import Page
 from vccasync.fake import DatasetSpec, FakeConfig, FakeVccServer, generate, running_in_thread
 from vccasync.fake.paging import bind_token, unbind_token
 from vccasync.models import Interaction
-from vccasync.order import Dedup, Repair, in_order, last_start
-from vccasync.search import _OrderWatch
+from vccasync.search.fanout import _OrderWatch
+from vccasync.search.order import Dedup, Repair, in_order, last_start
 from vccasync.stores.checkpoint import Checkpoint
 from vccasync.windows import Window
 

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from vccasync.pacing import Pace, chain_parts
-from vccasync.profile import DayProfile
+from vccasync.search.pacing import Pace, chain_parts
+from vccasync.search.profile import DayProfile
 from vccasync.windows import Window
 
 START = datetime(2025, 1, 1, tzinfo=UTC)

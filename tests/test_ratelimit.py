@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from vccasync.fake import DatasetSpec, FakeConfig, FakeVccServer, generate
-from vccasync.ratelimit import DECREASE, MIN_FRACTION, RateLimiter
+from vccasync.http.ratelimit import DECREASE, MIN_FRACTION, RateLimiter
 
 from .conftest import client_for
 

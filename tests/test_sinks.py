@@ -20,8 +20,8 @@ from vccasync import InvalidRequestError, Page, Window, to_api
 from vccasync.cli.progress import Tally, display_for, summary
 from vccasync.converter import structure_interaction
 from vccasync.fake import DatasetSpec, generate
+from vccasync.http.session import SessionStats
 from vccasync.query import make_query
-from vccasync.session import SessionStats
 from vccasync.stores.checkpoint import Checkpoint, query_identity
 from vccasync.stores.jsonl import JsonlSink, StdoutSink, checkpoint_path
 from vccasync.stores.output import open_sink

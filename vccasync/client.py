@@ -16,10 +16,10 @@ from .content.download import Destination, DownloadResult, download
 from .converter import structure_interaction
 from .deletes import DeleteFailure, DeleteOutcome, Deleter
 from .errors import InvalidRequestError, VccError
+from .http.session import Session, SessionStats, path_segment
 from .models import Direction, Interaction
-from .query import SearchQuery, make_query
+from .query import SearchQuery, make_filters, make_query
 from .search import InteractionSearch
-from .session import Session, SessionStats, path_segment
 from .sync import DEFAULT_EVERY, DEFAULT_LOOKBACK, ChangeFeed, Duration, SyncEngine
 from .windows import WindowPlan
 
@@ -248,13 +248,11 @@ class VccClient:
         memory, bounded by the lookback span. Filters as in :meth:`interactions`; every
         argument is checked at once. Closing or cancelling the iteration stops it cleanly.
         """
-        engine = SyncEngine(
-            self,
-            since=since,
-            lookback=lookback,
+        filters = make_filters(
             direction=direction,
             connect_from=connect_from,
             connect_to=connect_to,
             handling_agent_id=handling_agent_id,
         )
+        engine = SyncEngine(self, filters=filters, since=since, lookback=lookback)
         return engine.changes(every=every, once=once)

@@ -26,8 +26,8 @@ from .errors import (
     PermissionDeniedError,
     ResponseValidationError,
 )
-from .ratelimit import RateLimiter
-from .session import Session, path_segment
+from .http.ratelimit import RateLimiter
+from .http.session import Session, path_segment
 
 __all__ = [
     "MAX_BATCH",

@@ -18,7 +18,7 @@ from vccasync.client import VccClient
 from vccasync.config import REGIONS, ClientConfig
 from vccasync.fake import DatasetSpec, FakeConfig
 from vccasync.models import Direction
-from vccasync.query import MAX_PREFIX, SearchQuery, make_query
+from vccasync.query import MAX_PREFIX, SearchFilters, SearchQuery, make_filters, make_query
 from vccasync.windows import RESOLUTION
 
 from . import demo
@@ -33,6 +33,7 @@ __all__ = [
     "add_type_option",
     "client_from_args",
     "connect",
+    "filters_from_args",
     "instant",
     "open_client",
     "positive",
@@ -243,16 +244,19 @@ async def connect(vcc: VccClient, stack: AsyncExitStack) -> None:
     await vcc.session.tokens.token()
 
 
-def query_from_args(args: argparse.Namespace) -> SearchQuery:
-    """The search of the range and filter options; ``InvalidRequestError`` if it is wrong."""
-    return make_query(
-        args.start,
-        args.end,
+def filters_from_args(args: argparse.Namespace) -> SearchFilters:
+    """The filter options; ``InvalidRequestError`` if one is wrong."""
+    return make_filters(
         direction=args.direction,
         connect_from=args.connect_from,
         connect_to=args.connect_to,
         handling_agent_id=args.agent_id,
     )
+
+
+def query_from_args(args: argparse.Namespace) -> SearchQuery:
+    """The search of the range and filter options; ``InvalidRequestError`` if it is wrong."""
+    return make_query(args.start, args.end, filters=filters_from_args(args))
 
 
 def say(message: str) -> None:

@@ -14,7 +14,7 @@ from attrs import define, field
 from rich.console import Console, RenderableType
 
 from vccasync.content.bulk import BulkProgress
-from vccasync.session import SessionStats
+from vccasync.http.session import SessionStats
 
 from .progress import Bars, labelled_bar, request_counts
 

@@ -24,7 +24,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from vccasync.session import SessionStats
+from vccasync.http.session import SessionStats
 from vccasync.stores.checkpoint import Checkpoint
 from vccasync.windows import Page
 

@@ -14,7 +14,7 @@ from rich.console import Console, RenderableType
 
 from vccasync.content.bulk import format_size
 from vccasync.content.purge import PurgeProgress
-from vccasync.session import SessionStats
+from vccasync.http.session import SessionStats
 
 from .progress import Bars, labelled_bar, request_counts
 

@@ -28,6 +28,7 @@ from .common import (
     add_filter_options,
     add_type_option,
     connect,
+    filters_from_args,
     instant,
     open_client,
     say,
@@ -171,17 +172,14 @@ async def _sync(args: argparse.Namespace, stop: asyncio.Event) -> int:
 
         engine = SyncEngine(
             vcc,
+            filters=filters_from_args(args),
             since=args.since,
             lookback=args.lookback,
-            direction=args.direction,
-            connect_from=args.connect_from,
-            connect_to=args.connect_to,
-            handling_agent_id=args.agent_id,
             observer=observer,
             should_stop=stop.is_set,
             sleep=between_passes,
         )
-        state = await open_state(args.output, engine.filters, account=args.account)
+        state = await open_state(args.output, engine.filters, engine.limit, account=args.account)
         stack.push_async_callback(state.close)
         engine.state = state
         if args.since is None and await state.coverage() is None:

@@ -23,8 +23,8 @@ from attrs import define, field
 
 from ..converter import format_instant
 from ..errors import InvalidRequestError, InvalidTypeError, VccError
+from ..http.session import Session
 from ..models import Content, Interaction
-from ..session import Session
 from .download import download
 from .manifest import MANIFEST_NAME, Manifest, ManifestEntry
 from .paths import content_path

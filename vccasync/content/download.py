@@ -20,7 +20,7 @@ import aiohttp
 from attrs import frozen
 
 from ..errors import APIStatusError, InvalidRequestError, ResponseValidationError
-from ..session import Session, path_segment
+from ..http.session import Session, path_segment
 
 __all__ = [
     "CHUNK_SIZE",

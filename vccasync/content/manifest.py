@@ -76,13 +76,11 @@ class ManifestEntry:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ManifestEntry:
         """Read a manifest line's object; ``KeyError``/``TypeError`` when it is not one."""
-        values = {k: data[v] for k, v in _FIELDS.items()}
+        values: dict[str, Any] = {k: data[v] for k, v in _FIELDS.items()}
         if not isinstance(values["bytes"], int) or not isinstance(values["path"], str):
             raise TypeError("not a manifest entry")
-        version = {k: data.get(v) for k, v in _VERSION_FIELDS.items()}
-        if version["content_length"] is not None and not isinstance(
-            version["content_length"], int
-        ):
+        version: dict[str, Any] = {k: data.get(v) for k, v in _VERSION_FIELDS.items()}
+        if version["content_length"] is not None and not isinstance(version["content_length"], int):
             raise TypeError("not a manifest entry")
         return cls(**values, **version)
 

@@ -29,7 +29,7 @@ from ..client import VccClient
 from ..config import DEFAULT_RATE
 from ..converter import converter, format_instant, loads, parse_instant
 from ..errors import InvalidRequestError
-from ..query import MAX_LIMIT, SearchQuery, make_query
+from ..query import MAX_LIMIT, SearchQuery, make_filters, make_query
 from ..stores.base import write_search
 from ..stores.postgres import PostgresQuerySink, require_postgres
 from ..windows import RESOLUTION
@@ -88,7 +88,7 @@ class Task:
 
     def search_query(self, limit: int = MAX_LIMIT) -> SearchQuery:
         """The search this task runs, ``limit`` interactions a page."""
-        return make_query(self.start, self.end, limit=limit, **self.filters)
+        return make_query(self.start, self.end, limit=limit, filters=make_filters(**self.filters))
 
     @property
     def id(self) -> str:
@@ -214,7 +214,7 @@ def plan_search(
     edges = [query.start, *_boundaries(query.start, query.end, split_by)]
     ranges = [(a, b - RESOLUTION) for a, b in itertools.pairwise(edges)]
     ranges.append((edges[-1], query.end))
-    filters = query.keywords()
+    filters = query.filters.as_text()
     tasks = []
     for account in accounts:
         budget = (

@@ -28,7 +28,7 @@ def query_identity(query: SearchQuery) -> dict[str, str]:
     return {
         "start": format_instant(query.start),
         "end": format_instant(query.end),
-        **query.filters(),
+        **query.filters.params(),
         "limit": str(query.limit),
     }
 

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 from ..errors import InvalidRequestError
-from ..query import SearchQuery
+from ..query import MAX_LIMIT, SearchFilters, SearchQuery
 from .base import Sink
 from .jsonl import JsonlSink, StdoutSink
 from .postgres import PostgresQuerySink, is_postgres_url
-from .postgres_sync import PostgresSyncState
+from .postgres_changes import PostgresSyncState
 from .sqlite import SqliteSink
-from .sqlite_sync import SqliteSyncState
+from .sqlite_changes import SqliteSyncState
 
 __all__ = ["JSONL_SUFFIXES", "SQLITE_SUFFIXES", "SyncStore", "open_sink", "open_state"]
 
@@ -48,15 +47,15 @@ async def open_sink(
 
 
 async def open_state(
-    target: str, filters: Mapping[str, Any], *, account: str = "default"
+    target: str, filters: SearchFilters, limit: int = MAX_LIMIT, *, account: str = "default"
 ) -> SyncStore:
     """The sync state kept in ``target``: an SQLite file (``.sqlite``/``.sqlite3``/``.db``) or
     a ``postgresql://`` URL (rows under ``account``), for a sync with the engine's
     ``filters``. Anything else (JSONL, stdout) is refused: a sync updates rows in place."""
     if is_postgres_url(target):
-        return await PostgresSyncState.connect(target, filters, account=account)
+        return await PostgresSyncState.connect(target, filters, limit, account=account)
     if Path(target).suffix.lower() in SQLITE_SUFFIXES:
-        return await SqliteSyncState.open(Path(target), filters)
+        return await SqliteSyncState.open(Path(target), filters, limit)
     raise InvalidRequestError(
         f"sync output {target!r}: a sync updates and marks rows in place, so it needs an"
         f" SQLite file ({', '.join(SQLITE_SUFFIXES)}) or a postgresql:// URL, not JSONL or stdout"

@@ -1,7 +1,7 @@
 """The sync engine: passes over ``[last complete end - lookback, now]`` through the search.
 
-Each pass runs :meth:`VccClient.interactions` over its span (the same concurrent, ordered,
-resumable machinery as a backfill), compares every interaction with what the
+Each pass runs the search (``VccClient.search``: the same concurrent, ordered, resumable
+machinery as a backfill) over its span, compares every interaction with what the
 :class:`~vccasync.sync.state.SyncState` knows, and yields :class:`Change` objects: "new" and
 "changed" as pages arrive, then, only once the span was scanned completely, "removed" for
 known interactions of the span the API no longer returns. A pass cut short (failure,
@@ -16,25 +16,23 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Final, Protocol, cast, overload
+from typing import Any, Final, Protocol, cast, overload
 
 from attrs import frozen
 
 from ..converter import format_instant, loads, structure_interaction
 from ..errors import AuthenticationError, InvalidRequestError, VccError
-from ..models import Direction, Interaction
-from ..query import make_query
-from ..windows import Page
+from ..models import Interaction
+from ..query import NO_FILTERS, SearchFilters, SearchQuery, check_instant, check_limit
+from ..windows import Page, WindowPlan
 from .diff import Change, ChangeKind, Known, Span, classify, plan_span
 from .durations import parse_duration
 from .fingerprint import snapshot
+from .scope import pass_query
 from .state import MemoryState, Observed, SyncState
-
-if TYPE_CHECKING:
-    from ..client import VccClient
 
 __all__ = [
     "DEFAULT_EVERY",
@@ -43,6 +41,7 @@ __all__ = [
     "Duration",
     "PassObserver",
     "PassResult",
+    "Searcher",
     "SyncEngine",
 ]
 
@@ -95,9 +94,33 @@ class PassObserver(Protocol):
         many requests."""
 
 
-class SyncEngine:
-    """Passes of one query (start, filters) against one client and one state.
+class Pages(Protocol):
+    """A running search, as the engine reads it (``InteractionSearch``)."""
 
+    def pages(self) -> AsyncIterator[Page]: ...
+
+
+class Counts(Protocol):
+    """Request counters (``SessionStats``)."""
+
+    requests: int
+    rate_limited: int
+
+
+class Searcher(Protocol):
+    """What a sync calls (``VccClient`` has it): the search of a query, resumed from ``plan``,
+    and the client's request counters."""
+
+    @property
+    def stats(self) -> Counts: ...
+
+    def search(self, query: SearchQuery, *, plan: WindowPlan | None = None) -> Pages: ...
+
+
+class SyncEngine:
+    """Passes of one sync (its filters, where it starts) through one searcher and one state.
+
+    ``filters`` are a checked :class:`~vccasync.query.SearchFilters` (``make_filters``);
     ``since`` is where the first pass starts (needed unless the state has a coverage);
     ``lookback`` how far before the last complete end each pass starts again (default
     24 h); ``limit`` the page size; ``now`` the clock (aware datetimes, default the UTC
@@ -109,15 +132,12 @@ class SyncEngine:
 
     def __init__(
         self,
-        client: VccClient,
+        client: Searcher,
         state: SyncState | None = None,
         *,
+        filters: SearchFilters = NO_FILTERS,
         since: datetime | str | None = None,
         lookback: Duration = DEFAULT_LOOKBACK,
-        direction: Direction | str | None = None,
-        connect_from: str | None = None,
-        connect_to: str | None = None,
-        handling_agent_id: str | int | None = None,
         limit: int = 1000,
         now: Clock | None = None,
         sleep: Sleep = asyncio.sleep,
@@ -125,24 +145,13 @@ class SyncEngine:
         should_stop: Callable[[], bool] | None = None,
     ) -> None:
         self.lookback = parse_duration(lookback, name="lookback")
-        first = since if since is not None else datetime(2000, 1, 1, tzinfo=UTC)
-        query = make_query(
-            first,
-            first,
-            direction=direction,
-            connect_from=connect_from,
-            connect_to=connect_to,
-            handling_agent_id=handling_agent_id,
-            limit=limit,
-        )  # validates every argument now
-        self.since = None if since is None else query.start
-        self.filters: dict[str, Any] = {
-            "direction": query.direction,
-            "connect_from": query.connect_from,
-            "connect_to": query.connect_to,
-            "handling_agent_id": query.handling_agent_id,
-            "limit": query.limit,
-        }
+        if not isinstance(filters, SearchFilters):
+            raise InvalidRequestError(
+                f"filters must be SearchFilters (make_filters), got {filters!r}"
+            )
+        self.filters = filters
+        self.limit = check_limit(limit)
+        self.since = None if since is None else check_instant("since", since)
         self.client = client
         self.state: SyncState = state if state is not None else MemoryState()
         self._now = now or (lambda: datetime.now(UTC))
@@ -162,7 +171,7 @@ class SyncEngine:
             planned = plan_span(coverage, since=self.since, lookback=self.lookback, now=self._now())
             span, plan = await self.state.begin(planned)
             counts: Counter[ChangeKind | None] = Counter()
-            search = self.client.interactions(span.start, span.end, **self.filters, plan=plan)
+            search = self.client.search(pass_query(span, self.filters, self.limit), plan=plan)
             async with aclosing(cast(AsyncGenerator[Page, None], search.pages())) as pages:
                 async for page in pages:
                     known = await self.state.known([i.guid for i in page.items])

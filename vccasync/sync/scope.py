@@ -4,32 +4,25 @@ of a pass, and which stored interactions a pass may judge removed. Pure, no I/O.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 from ..converter import loads
 from ..instants import floor_instant, format_instant, parse_instant
-from ..query import SearchQuery, make_query
+from ..query import SearchFilters, SearchQuery
 from .diff import Span
 
 __all__ = ["floor_span", "in_scope", "pass_query", "scope_key", "span_from_text", "span_to_text"]
 
-_FILTERS = ("direction", "connect_from", "connect_to", "handling_agent_id")
+
+def pass_query(span: Span, filters: SearchFilters, limit: int) -> SearchQuery:
+    """The search of a pass over ``span`` with the sync's ``filters`` and page size."""
+    return SearchQuery(span.start, span.end, filters, limit)
 
 
-def pass_query(span: Span, filters: Mapping[str, Any]) -> SearchQuery:
-    """The search of a pass over ``span`` with the engine's ``filters`` (page size included)."""
-    return make_query(span.start, span.end, **filters)
-
-
-def scope_key(filters: Mapping[str, Any]) -> str:
+def scope_key(filters: SearchFilters) -> str:
     """The name a store keeps a sync's coverage under: its filters as sorted JSON (the page
     size is left out: it changes how a pass pages, not what it covers)."""
-    anchor = datetime(2000, 1, 1, tzinfo=UTC)
-    named = {k: v for k, v in filters.items() if k in _FILTERS}
-    query = make_query(anchor, anchor, **named)
-    return json.dumps(query.keywords(), sort_keys=True, separators=(",", ":"))
+    return json.dumps(filters.as_text(), sort_keys=True, separators=(",", ":"))
 
 
 def in_scope(data: str | bytes, key: str) -> bool:

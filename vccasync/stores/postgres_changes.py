@@ -1,7 +1,7 @@
 """A sync's state in PostgreSQL (asyncpg): rows upserted by guid, ``removed_at``, the pass
 checkpoint, per account and filter set.
 
-The same design as the SQLite state (:mod:`vccasync.stores.sqlite_sync`): each page's new and
+The same design as the SQLite state (:mod:`vccasync.stores.sqlite_changes`): each page's new and
 changed rows with their content, the guids it returned and the pass's checkpoint commit in
 one transaction; rows are judged removed only once the pass completes.
 
@@ -22,6 +22,7 @@ from ..converter import loads, structure_interaction, to_api
 from ..errors import InvalidRequestError
 from ..jsonio import dumps
 from ..models import Interaction
+from ..query import MAX_LIMIT, SearchFilters
 from ..sync.diff import Known, Span
 from ..sync.scope import floor_span, in_scope, pass_query, scope_key
 from ..sync.state import Observed
@@ -29,7 +30,7 @@ from ..windows import Page, WindowPlan
 from .base import SinkContext
 from .checkpoint import Checkpoint
 from .postgres import DELETE_STALE_CONTENT, UPSERT_CONTENT, PostgresSink, redact_url
-from .sqlite_sync import known_row
+from .sqlite_changes import known_row
 
 __all__ = ["PG_SYNC_SCHEMA", "PostgresSyncState"]
 
@@ -74,10 +75,13 @@ class PostgresSyncState(SinkContext):
     """A :class:`~vccasync.sync.state.SyncState` in PostgreSQL for one account and filter
     set; use ``async with`` (or :meth:`open` then :meth:`close`)."""
 
-    def __init__(self, url: str, filters: Mapping[str, Any], *, account: str = "default") -> None:
+    def __init__(
+        self, url: str, filters: SearchFilters, limit: int = MAX_LIMIT, *, account: str = "default"
+    ) -> None:
         self._sink = PostgresSink(url, account=account)
         self.account = account
-        self.filters = dict(filters)
+        self.filters = filters
+        self.limit = limit
         self.scope = scope_key(filters)
         self._checkpoint: Checkpoint | None = None
 
@@ -91,10 +95,10 @@ class PostgresSyncState(SinkContext):
 
     @classmethod
     async def connect(
-        cls, url: str, filters: Mapping[str, Any], *, account: str = "default"
+        cls, url: str, filters: SearchFilters, limit: int = MAX_LIMIT, *, account: str = "default"
     ) -> PostgresSyncState:
         """Connect, create (or migrate) the tables."""
-        state = cls(url, filters, account=account)
+        state = cls(url, filters, limit, account=account)
         await state.open()
         return state
 
@@ -140,11 +144,11 @@ class PostgresSyncState(SinkContext):
         if row["pass_from"] is not None and row["checkpoint"] is not None:
             resumed = Span(row["pass_from"], row["pass_to"])
             checkpoint = Checkpoint.from_json(loads(row["checkpoint"]))
-            if checkpoint.matches(pass_query(resumed, self.filters)):
+            if checkpoint.matches(pass_query(resumed, self.filters, self.limit)):
                 self._checkpoint = checkpoint
                 return resumed, checkpoint.plan()
         span = floor_span(span)
-        checkpoint = Checkpoint.start(pass_query(span, self.filters))
+        checkpoint = Checkpoint.start(pass_query(span, self.filters, self.limit))
         conn = self._sink.connection
         async with conn.transaction():
             await conn.execute(

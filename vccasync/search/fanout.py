@@ -18,14 +18,14 @@ import math
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
-from .converter import decode_page
-from .errors import ResponseValidationError
-from .models import Interaction
+from ..converter import decode_page
+from ..errors import ResponseValidationError
+from ..http.session import Session, smoothed
+from ..models import Interaction
+from ..query import SearchQuery
+from ..windows import Page, Window, WindowPlan, floor_instant, split, split_at, sub_window_count
 from .order import Dedup, Repair, in_order, last_start
 from .pacing import Pace, chain_parts
-from .query import SearchQuery
-from .session import Session, smoothed
-from .windows import Page, Window, WindowPlan, floor_instant, split, split_at, sub_window_count
 
 __all__ = ["InteractionSearch", "Page", "WindowPlan"]
 

@@ -14,8 +14,8 @@ from typing import Any
 
 from attrs import define, frozen
 
-from .config import ClientConfig
-from .errors import APIStatusError, AuthenticationError, ResponseValidationError
+from ..config import ClientConfig
+from ..errors import APIStatusError, AuthenticationError, ResponseValidationError
 
 __all__ = ["PostForm", "Token", "TokenSource"]
 

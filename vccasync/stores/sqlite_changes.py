@@ -22,6 +22,7 @@ from ..converter import loads, structure_interaction, to_api
 from ..errors import InvalidRequestError
 from ..jsonio import dumps
 from ..models import Interaction
+from ..query import MAX_LIMIT, SearchFilters
 from ..sync.diff import Known, Span
 from ..sync.fingerprint import fingerprint
 from ..sync.scope import floor_span, in_scope, pass_query, scope_key, span_from_text, span_to_text
@@ -74,10 +75,11 @@ def known_row(guid: str, start: datetime, print_: bytes | None, data: str, gone:
 class SqliteSyncFile:
     """The blocking side of :class:`SqliteSyncState` (one connection, one thread)."""
 
-    def __init__(self, path: Path, filters: Mapping[str, Any]) -> None:
+    def __init__(self, path: Path, filters: SearchFilters, limit: int = MAX_LIMIT) -> None:
         self.target = str(path)
         self.path = path
-        self.filters = dict(filters)
+        self.filters = filters
+        self.limit = limit
         self.scope = scope_key(filters)
         self._checkpoint: Checkpoint | None = None
         self._lockfile: IO[bytes] | None = None
@@ -137,11 +139,11 @@ class SqliteSyncFile:
         if pass_from is not None and stored is not None:
             resumed = span_from_text(pass_from, pass_to)
             checkpoint = Checkpoint.from_json(loads(stored))
-            if checkpoint.matches(pass_query(resumed, self.filters)):
+            if checkpoint.matches(pass_query(resumed, self.filters, self.limit)):
                 self._checkpoint = checkpoint
                 return resumed, checkpoint.plan()
         span = floor_span(span)
-        checkpoint = Checkpoint.start(pass_query(span, self.filters))
+        checkpoint = Checkpoint.start(pass_query(span, self.filters, self.limit))
         with self._transaction():
             self._db.execute("DELETE FROM vccasync_sync_seen WHERE scope = ?", (self.scope,))
             self._db.execute(
@@ -284,11 +286,13 @@ class SqliteSyncState(SinkContext):
         self.target = store.target
 
     @classmethod
-    async def open(cls, path: Path, filters: Mapping[str, Any]) -> SqliteSyncState:
+    async def open(
+        cls, path: Path, filters: SearchFilters, limit: int = MAX_LIMIT
+    ) -> SqliteSyncState:
         """Open (creating or migrating) the store ``path`` for a sync with ``filters``."""
         thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vccasync-sync")
         try:
-            store = await on_thread(thread, SqliteSyncFile, path, filters)
+            store = await on_thread(thread, SqliteSyncFile, path, filters, limit)
         except BaseException:
             thread.shutdown(wait=False)
             raise

@@ -16,8 +16,8 @@ from datetime import datetime
 
 from attrs import frozen
 
-from .models import Interaction
-from .windows import Window
+from ..models import Interaction
+from ..windows import Window
 
 __all__ = ["Dedup", "Repair", "in_order", "last_start"]
 

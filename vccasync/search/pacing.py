@@ -15,8 +15,8 @@ import math
 from collections.abc import Sequence
 from datetime import datetime
 
+from ..windows import Window
 from .profile import DayProfile
-from .windows import Window
 
 __all__ = ["MIN_CHAIN", "Pace", "chain_parts"]
 

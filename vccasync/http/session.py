@@ -26,10 +26,9 @@ from attrs import define, field, frozen
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_random_exponential
 from yarl import URL
 
-from .auth import Token, TokenSource
-from .config import ACCEPT, ClientConfig
-from .converter import loads
-from .errors import (
+from ..config import ACCEPT, ClientConfig
+from ..converter import loads
+from ..errors import (
     APIConnectionError,
     APIStatusError,
     AuthenticationError,
@@ -39,6 +38,7 @@ from .errors import (
     ResponseValidationError,
     VccError,
 )
+from .auth import Token, TokenSource
 from .ratelimit import RateLimiter
 
 __all__ = [
