@@ -30,7 +30,7 @@ def sample(metrics: SyncMetrics, name: str, **labels: str) -> float | None:
 
 
 def test_a_pass_is_counted_in_its_own_registry() -> None:
-    one, other = SyncMetrics(), SyncMetrics()
+    one, other = SyncMetrics(now=lambda: T + timedelta(seconds=30)), SyncMetrics()
     one.pass_done(RESULT, T + timedelta(seconds=90))
     one.pass_done(RESULT, T + timedelta(seconds=30))
     one.pass_stopped(requests=2, rate_limited=0)
@@ -45,7 +45,7 @@ def test_a_pass_is_counted_in_its_own_registry() -> None:
 
 
 def test_the_exporter_serves_on_loopback() -> None:
-    metrics = SyncMetrics()
+    metrics = SyncMetrics(now=lambda: T)
     metrics.pass_done(RESULT, T)
     server = serve_metrics(metrics, 0)
     try:

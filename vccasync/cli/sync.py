@@ -182,10 +182,13 @@ async def _sync(args: argparse.Namespace, stop: asyncio.Event) -> int:
         state = await open_state(args.output, engine.filters, engine.limit, account=args.account)
         stack.push_async_callback(state.close)
         engine.state = state
-        if args.since is None and await state.coverage() is None:
+        coverage = await state.coverage()
+        if args.since is None and coverage is None:
             raise InvalidRequestError(
                 f"{state.target} has not been synced with these filters yet: give --since"
             )
+        if observer is not None and coverage is not None:
+            observer.complete_up_to(coverage.end)  # the lag counts from the stored state
         await connect(vcc, stack)
         if args.content_dest:
             dest = Path(args.content_dest)

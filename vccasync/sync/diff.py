@@ -17,7 +17,7 @@ from attrs import frozen
 from ..errors import InvalidRequestError
 from ..models import Interaction
 
-__all__ = ["Change", "ChangeKind", "Known", "Span", "classify", "plan_span", "removed"]
+__all__ = ["Change", "ChangeKind", "Known", "Span", "ahead", "classify", "plan_span", "removed"]
 
 ChangeKind = Literal["new", "changed", "removed"]
 
@@ -68,22 +68,30 @@ def plan_span(
 ) -> Span:
     """The span of the next pass.
 
-    First pass (no coverage): ``[since, now]`` (``since`` required). Later passes:
-    ``[coverage.end - lookback, now]``, never before ``coverage.start``, except that a
-    ``since`` earlier than the coverage extends history backwards from ``since``. The end is
-    ``now``, never before the start.
+    First pass (no coverage): ``[since, now]`` (``since`` required, refused in the future).
+    Later passes: ``[coverage.end - lookback, now]``, never before ``coverage.start``, except
+    that a ``since`` earlier than the coverage extends history backwards from ``since``. A
+    coverage ending after ``now`` (a pass ran with the clock ahead, or the clock stepped
+    back: see :func:`ahead`) counts as ending ``now``, so the pass rescans the lookback
+    before now and the store never refuses to go on. The end is ``now``, never before the
+    start.
     """
     if coverage is None:
         if since is None:
             raise InvalidRequestError("the first sync needs a start instant (since)")
-        start = since
-    else:
-        start = max(coverage.start, coverage.end - lookback)
-        if since is not None and since < coverage.start:
-            start = since
-    if start > now:
-        raise InvalidRequestError(f"since ({start.isoformat()}) is in the future")
+        if since > now:
+            raise InvalidRequestError(f"since ({since.isoformat()}) is in the future")
+        return Span(since, now)
+    end = min(coverage.end, now)
+    start = end - lookback if coverage.start > end else max(coverage.start, end - lookback)
+    if since is not None and since < coverage.start:
+        start = min(start, since)
     return Span(start, now)
+
+
+def ahead(coverage: Span | None, now: datetime) -> bool:
+    """Whether ``coverage`` ends after ``now`` (the clock was ahead, or stepped back)."""
+    return coverage is not None and coverage.end > now
 
 
 def classify(fingerprint: bytes, known: Known | None) -> ChangeKind | None:

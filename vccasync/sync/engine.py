@@ -28,7 +28,7 @@ from ..errors import AuthenticationError, InvalidRequestError, VccError
 from ..models import Interaction
 from ..query import NO_FILTERS, SearchFilters, SearchQuery, check_instant, check_limit
 from ..windows import Page, WindowPlan
-from .diff import Change, ChangeKind, Known, Span, classify, plan_span
+from .diff import Change, ChangeKind, Known, Span, ahead, classify, plan_span
 from .durations import parse_duration
 from .fingerprint import snapshot
 from .scope import pass_query
@@ -168,7 +168,15 @@ class SyncEngine:
         began, requests, limited = time.monotonic(), stats.requests, stats.rate_limited
         try:
             coverage = await self.state.coverage()
-            planned = plan_span(coverage, since=self.since, lookback=self.lookback, now=self._now())
+            now = self._now()
+            if coverage is not None and ahead(coverage, now):
+                log.warning(
+                    "the store is complete up to %s, after now (%s): the clock ran ahead or"
+                    " stepped back; this pass rescans the lookback before now",
+                    format_instant(coverage.end),
+                    format_instant(now),
+                )
+            planned = plan_span(coverage, since=self.since, lookback=self.lookback, now=now)
             span, plan = await self.state.begin(planned)
             counts: Counter[ChangeKind | None] = Counter()
             search = self.client.search(pass_query(span, self.filters, self.limit), plan=plan)

@@ -9,7 +9,8 @@ that two engines or two tests never share counters. It is a
 from __future__ import annotations
 
 import threading
-from datetime import datetime
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Final
 from wsgiref.simple_server import WSGIServer
 
@@ -29,11 +30,15 @@ class SyncMetrics:
     ``vccasync_sync_passes_total{outcome="complete"|"incomplete"}``,
     ``vccasync_sync_interactions_total{kind="new"|"changed"|"removed"|"unchanged"}``,
     ``vccasync_sync_requests_total``, ``vccasync_sync_rate_limited_total`` (429 answers),
-    ``vccasync_sync_seconds_behind`` (now minus the instant the state is complete up to, at
-    the end of the last complete pass), ``vccasync_sync_last_pass_seconds``.
+    ``vccasync_sync_seconds_behind`` (now minus the instant the state is complete up to,
+    computed when scraped: it keeps growing while passes fail; 0 before any complete pass
+    unless :meth:`complete_up_to` was told where a stored state stands),
+    ``vccasync_sync_last_pass_seconds``. ``now`` is the clock (default the UTC wall clock).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, now: Callable[[], datetime] | None = None) -> None:
+        self._now = now or (lambda: datetime.now(UTC))
+        self._up_to: datetime | None = None
         self.registry = CollectorRegistry(auto_describe=True)
         reg = self.registry
         self.passes = Counter(
@@ -56,6 +61,7 @@ class SyncMetrics:
             "Seconds between now and the instant the sync is complete up to",
             registry=reg,
         )
+        self.behind.set_function(self._seconds_behind)
         self.last_pass = Gauge(
             "vccasync_sync_last_pass_seconds", "Duration of the last complete pass", registry=reg
         )
@@ -71,8 +77,16 @@ class SyncMetrics:
             self.interactions.labels(kind).inc(getattr(result, kind))
         self.requests.inc(result.requests)
         self.rate_limited.inc(result.rate_limited)
-        self.behind.set(max(0.0, (now - result.complete_up_to).total_seconds()))
+        self._up_to = result.complete_up_to
         self.last_pass.set(result.seconds)
+
+    def complete_up_to(self, instant: datetime | None) -> None:
+        """Where the state stands before any pass of this run (its stored coverage's end)."""
+        self._up_to = instant
+
+    def _seconds_behind(self) -> float:
+        up_to = self._up_to
+        return 0.0 if up_to is None else max(0.0, (self._now() - up_to).total_seconds())
 
     def pass_stopped(self, requests: int, rate_limited: int) -> None:
         """Count a pass that stopped before its end (failure, cancellation)."""
