@@ -2,7 +2,10 @@
 
 Any number of processes may write into one database at once: every page is one transaction
 that upserts its interactions and content and moves its window's checkpoint, so a killed
-writer loses nothing and a rerun writes nothing twice. Needs the ``postgres`` extra.
+writer loses nothing and a rerun writes nothing twice. One search (a task, a sync's scope) has
+one writer at a time: :meth:`PostgresSink.hold` takes a session-level advisory lock on a
+connection of its own for the life of the run, and a second run is refused at once. Needs the
+``postgres`` extra.
 
 Tables (created when missing; see the README's "Many accounts" section)::
 
@@ -17,6 +20,7 @@ Tables (created when missing; see the README's "Many accounts" section)::
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any, Self
@@ -186,6 +190,7 @@ class PostgresSink(SinkContext):
         self.account = account
         self.written = 0
         self._conn: asyncpg.Connection | None = None
+        self._holder: asyncpg.Connection | None = None
 
     def __repr__(self) -> str:
         return f"PostgresSink({redact_url(self.dsn)!r}, account={self.account!r})"
@@ -210,10 +215,33 @@ class PostgresSink(SinkContext):
         self._conn = conn
 
     async def close(self) -> None:
-        """Close the connection (an open transaction is rolled back)."""
+        """Close the connection (an open transaction is rolled back) and release the lock."""
         if self._conn is not None:
             conn, self._conn = self._conn, None
             await conn.close()
+        if self._holder is not None:
+            holder, self._holder = self._holder, None
+            await holder.close()
+
+    async def hold(self, name: str, refusal: str) -> None:
+        """Hold the advisory lock of ``name`` (any text naming one search) until :meth:`close`,
+        on a connection of its own (a transaction's rollback never drops it); when another
+        session holds it, ``InvalidRequestError(refusal)`` at once. A killed run's lock goes
+        with its connection."""
+        key = int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), signed=True)
+        try:
+            holder = await asyncpg.connect(self.dsn)
+        except (OSError, asyncpg.PostgresError) as exc:
+            raise VccError(f"cannot connect to {redact_url(self.dsn)}: {exc}") from exc
+        try:
+            held = await holder.fetchval("SELECT pg_try_advisory_lock($1)", key)
+        except BaseException:
+            await holder.close()
+            raise
+        if not held:
+            await holder.close()
+            raise InvalidRequestError(refusal)
+        self._holder = holder
 
     @property
     def connection(self) -> asyncpg.Connection:
@@ -352,6 +380,10 @@ class PostgresQuerySink(SinkContext):
         sink = PostgresSink(url, account=account)
         await sink.open()
         try:
+            await sink.hold(
+                f"vccasync task\x1f{account}\x1f{task}",
+                f"another run of task {task} of account {account} is running on this database",
+            )
             if overwrite:
                 await sink.connection.execute(
                     "DELETE FROM vccasync_tasks WHERE account = $1 AND task = $2", account, task

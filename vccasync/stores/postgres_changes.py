@@ -3,7 +3,9 @@ checkpoint, per account and filter set.
 
 The same design as the SQLite state (:mod:`vccasync.stores.sqlite_changes`): each page's new and
 changed rows with their content, the guids it returned and the pass's checkpoint commit in
-one transaction; rows are judged removed only once the pass completes.
+one transaction; rows are judged removed only once the pass completes. One sync of an account
+and filter set runs at a time (an advisory lock, :meth:`PostgresSink.hold`): two would share
+one seen-table, and one finishing would make the other mark live rows removed.
 
 Tables added to those of :mod:`vccasync.stores.postgres`::
 
@@ -107,6 +109,10 @@ class PostgresSyncState(SinkContext):
         await self._sink.open()
         conn = self._sink.connection
         try:
+            await self._sink.hold(
+                f"vccasync sync\x1f{self.account}\x1f{self.scope}",
+                f"another sync of {self.account}/{self.scope} is running on this database",
+            )
             async with conn.transaction():
                 await conn.execute("SELECT pg_advisory_xact_lock($1)", _SCHEMA_LOCK)
                 await conn.execute(PG_SYNC_SCHEMA)

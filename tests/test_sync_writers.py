@@ -1,0 +1,126 @@
+"""One writer per search on PostgreSQL: a second sync of one account and filter set, or a second
+run of one backfill task, is refused at once (exit 2, one line) while the first runs; the
+first ends normally and the lock goes with it. The first run is held at the fake's gate, so
+the two certainly overlap."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from vccasync.errors import InvalidRequestError
+from vccasync.fake import DatasetSpec, FakeVccServer, generate, running_in_thread
+from vccasync.query import make_filters, make_query
+from vccasync.stores.output import open_sink
+from vccasync.stores.postgres_changes import PostgresSyncState
+
+from .cli_helpers import cli_env, run_cli, start_cli
+
+ANCHOR = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
+SPEC = DatasetSpec(seed=5, start=ANCHOR - timedelta(days=1), days=1, per_day=300, edge_every=None)
+SYNC = ["sync", "--since", SPEC.start.isoformat(), "--rpm", "100000"]
+
+
+@pytest.fixture(scope="module")
+def fake() -> Iterator[FakeVccServer]:
+    with running_in_thread(generate(SPEC)) as server:
+        yield server
+
+
+@pytest.fixture(autouse=True)
+def open_gate(fake: FakeVccServer) -> Iterator[None]:
+    yield
+    fake.gate.open()
+
+
+def held(fake: FakeVccServer, process: subprocess.Popen[bytes]) -> None:
+    """Wait until the fake holds a request of ``process``."""
+    for _ in range(600):
+        if fake.gate.wait_held(0.1):
+            return
+        if process.poll() is not None:
+            raise AssertionError(f"the first run ended: {process.communicate()[1]!r}")
+    raise AssertionError("the first run never reached the gate")
+
+
+def finish(process: subprocess.Popen[bytes]) -> None:
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0, stderr
+
+
+def test_a_second_sync_of_one_account_and_filters_is_refused(
+    fake: FakeVccServer, pg_dsn: str
+) -> None:
+    args, env = [*SYNC, "-o", pg_dsn, "--account", "acme", "-q"], cli_env(fake)
+    fake.gate.hold_after(0)
+    first = start_cli(args, env)
+    held(fake, first)
+    second = run_cli(args, env)
+    assert second.returncode == 2, second.stderr
+    assert second.stderr.strip().splitlines() == [
+        "vccasync: error: another sync of acme/{} is running on this database"
+    ]
+    fake.gate.open()
+    finish(first)
+    again = run_cli(args, env)  # the first run's lock went with it
+    assert again.returncode == 0, again.stderr
+
+
+def test_a_second_run_of_one_task_is_refused(
+    fake: FakeVccServer, pg_dsn: str, tmp_path: Path
+) -> None:
+    task = {
+        "account": "north-1", "start": SPEC.start.isoformat(), "end": ANCHOR.isoformat(),
+        "filters": {}, "requests_per_minute": None,
+    }  # fmt: skip
+    path = tmp_path / "task.json"
+    path.write_text(json.dumps(task))
+    env = cli_env(
+        None,
+        VCC_NORTH_1_CLIENT_ID=fake.client_id,
+        VCC_NORTH_1_CLIENT_SECRET=fake.client_secret,
+        VCC_NORTH_1_API_URL=fake.api_url,
+        VCC_NORTH_1_AUTH_URL=fake.auth_url,
+    )
+    args = ["run-task", str(path), "--output", pg_dsn]
+    fake.gate.hold_after(0)
+    first = start_cli(args, env)
+    held(fake, first)
+    second = run_cli(args, env)
+    assert second.returncode == 2, second.stderr
+    [line] = second.stderr.strip().splitlines()
+    assert line.startswith("vccasync: error: another run of task ")
+    assert line.endswith(" of account north-1 is running on this database")
+    fake.gate.open()
+    finish(first)
+
+
+async def test_the_lock_is_per_account_and_filters_and_ends_with_the_run(pg_dsn: str) -> None:
+    inbound = make_filters(direction="inbound")
+    first = await PostgresSyncState.connect(pg_dsn, inbound, account="a")
+    try:
+        with pytest.raises(InvalidRequestError, match=r'another sync of a/.*"direction"'):
+            await PostgresSyncState.connect(pg_dsn, inbound, account="a")
+        others = [
+            await PostgresSyncState.connect(pg_dsn, make_filters(), account="a"),
+            await PostgresSyncState.connect(pg_dsn, inbound, account="b"),
+        ]
+        for other in others:
+            await other.close()
+    finally:
+        await first.close()
+    await (await PostgresSyncState.connect(pg_dsn, inbound, account="a")).close()
+
+    query = make_query(SPEC.start, ANCHOR)
+    sink = await open_sink(pg_dsn, query, account="a")
+    try:
+        with pytest.raises(InvalidRequestError, match="another run of task"):
+            await open_sink(pg_dsn, query, account="a")
+        await (await open_sink(pg_dsn, query, account="b")).close()
+    finally:
+        await sink.close()
