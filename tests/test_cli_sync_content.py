@@ -115,3 +115,36 @@ def test_a_run_killed_before_the_pieces_of_committed_rows_arrive_leaves_no_gap(
     fake.reset_stats()
     assert run_cli(args, env).returncode == 0
     assert fetched(fake) == []
+
+
+def test_sigterm_ends_within_the_stop_timeout_while_downloads_hang(
+    fake: FakeVccServer, dataset: Dataset, tmp_path: Path
+) -> None:
+    """The downloads stay held at the gate until the run has ended: it exits 0 all the same,
+    so its stop is bounded by --stop-timeout (no wall-clock assertion needed); a rerun then
+    fetches what was cut."""
+    target, dest = str(tmp_path / "store.sqlite"), tmp_path / "content"
+    want = {
+        (item["guid"], piece["contentKey"])
+        for item in dataset.expected(SPEC.start, ANCHOR)
+        for piece in item["content"]
+    }
+    args = ["sync", "--since", SPEC.start.isoformat(), "--rpm", "100000", "-o", target]
+    args += ["--content-dest", str(dest)]
+    env: dict[str, Any] = cli_env(fake)
+    process = start_cli([*args, "--follow", "--every", "1h", "--stop-timeout", "1s"], env)
+    assert fake.gate.wait_held(60), "the downloads never reached the gate"
+    until(lambda: covered(target), "the pass committed")
+    until(lambda: len(manifest_keys(dest)) == PASSED, "the pieces let through recorded")
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0, stderr
+    assert b"stopped at --stop-timeout (1s)" in stderr and b"Traceback" not in stderr
+    assert fake.gate.passed == PASSED  # the gate never let another answer through
+
+    fake.gate.open()
+    until(lambda: fake.stats.in_flight == 0, "the held answers ended")
+    done = run_cli(args, env)
+    assert done.returncode == 0, done.stderr
+    assert set(manifest_keys(dest)) == want
+    assert tree(dest) == expected_files(dataset, SPEC.start, ANCHOR)

@@ -7,6 +7,7 @@ import asyncio
 import logging
 import signal
 import sys
+from collections.abc import Coroutine
 from contextlib import AsyncExitStack, suppress
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -53,8 +54,10 @@ arriving after an interaction ends) up to now: new interactions are inserted, ch
 updated (updated_at), and those of the scanned span the API no longer returns get removed_at
 (the row stays). The first pass starts at --since (required then); an earlier --since later
 extends the history backwards. --follow runs a pass every --every until stopped (SIGTERM ends
-at a page boundary, exit 0). Rerunning after any interruption resumes the pass under way.
+at a page boundary, exit 0, within --stop-timeout: downloads still in flight then are cut and
+resumed by the next run). Rerunning after any interruption resumes the pass under way.
 """
+DEFAULT_STOP_TIMEOUT: Final = timedelta(seconds=30)
 
 
 def _duration(name: str) -> Any:
@@ -96,7 +99,13 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--follow", action="store_true", help="run a pass every --every")
     parser.add_argument(
         "--every", type=_duration("--every"), default=DEFAULT_EVERY, metavar="DURATION",
-        help="time from pass start to pass start with --follow (default 5m)",
+        help="time from pass start to pass start with --follow (default 5m; 0s: back to back)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--stop-timeout", type=_duration("--stop-timeout"), default=DEFAULT_STOP_TIMEOUT,
+        metavar="DURATION",
+        help="after SIGTERM, how long downloads in flight may take before they are cut"
+        " (default 30s; the next run resumes them)",
     )  # fmt: skip
     add_filter_options(parser)
     parser.add_argument(
@@ -116,8 +125,6 @@ def add_parser(subparsers: Any) -> None:
 def _check(args: argparse.Namespace) -> None:
     if args.types and not args.content_dest:
         raise InvalidRequestError("--type selects content to download: give --content-dest too")
-    if args.every <= timedelta(0):
-        raise InvalidRequestError("--every must be longer than zero")
     if args.content_dest:
         check_dest(Path(args.content_dest))
     fresh = not is_postgres_url(args.output) and not Path(args.output).exists()
@@ -146,11 +153,36 @@ async def run(args: argparse.Namespace) -> int:
     _check(args)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGTERM, stop.set)  # a service manager's normal stop
+    main = asyncio.current_task()
+    assert main is not None
+    cut: list[asyncio.TimerHandle] = []
+    timed_out = asyncio.Event()
+
+    def cut_short() -> None:
+        timed_out.set()
+        main.cancel()
+
+    def terminate() -> None:  # a service manager's normal stop, bounded by --stop-timeout
+        stop.set()
+        if not cut:
+            cut.append(loop.call_later(args.stop_timeout.total_seconds(), cut_short))
+
+    loop.add_signal_handler(signal.SIGTERM, terminate)
     try:
         return await _sync(args, stop)
+    except asyncio.CancelledError:
+        if not timed_out.is_set():
+            raise
+        main.uncancel()
+        say(
+            f"vccasync: stopped at --stop-timeout ({args.stop_timeout.total_seconds():g}s):"
+            " what was in flight resumes at the next run"
+        )
+        return 0
     finally:
         loop.remove_signal_handler(signal.SIGTERM)
+        for handle in cut:
+            handle.cancel()
 
 
 async def _sync(args: argparse.Namespace, stop: asyncio.Event) -> int:
@@ -167,7 +199,7 @@ async def _sync(args: argparse.Namespace, stop: asyncio.Event) -> int:
 
         async def between_passes(seconds: float) -> None:
             if feed is not None:  # so that only the last pass can leave pieces in flight
-                await feed.drain()
+                await _unless_stopped(stop, feed.drain())
             await _nap(stop, seconds)
 
         engine = SyncEngine(
@@ -221,6 +253,18 @@ async def _catch_up(feed: ContentFeed, state: SyncStore) -> None:
     rows = await state.written(last, since=last.end - CLOCK_SLACK)
     if lacking := await feed.catch_up(rows):
         say(f"vccasync: content: {lacking:,} pieces of the last pass to fetch again")
+
+
+async def _unless_stopped(stop: asyncio.Event, work: Coroutine[Any, Any, None]) -> None:
+    """Await ``work``, or give it up when asked to stop (its errors are raised)."""
+    task, stopped = asyncio.ensure_future(work), asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait((task, stopped), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        task.cancel()
+        stopped.cancel()
+    if task.done() and not task.cancelled():
+        task.result()
 
 
 async def _nap(stop: asyncio.Event, seconds: float) -> None:

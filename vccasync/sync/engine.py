@@ -232,11 +232,8 @@ class SyncEngine:
         """Changes of pass after pass, a pass every ``every`` (start to start), or one pass
         with ``once``. A transient failure inside a pass is logged in one line and the next
         pass retries; refused credentials and invalid requests are raised. ``every`` is
-        checked at once."""
-        interval = parse_duration(every, name="every").total_seconds()
-        if interval <= 0 and not once:
-            raise InvalidRequestError("every must be longer than zero")
-        return self._passes(interval, once)
+        checked at once (zero: passes back to back)."""
+        return self._passes(parse_duration(every, name="every").total_seconds(), once)
 
     async def _passes(self, interval: float, once: bool) -> AsyncGenerator[Change, None]:
         while not self._should_stop():
