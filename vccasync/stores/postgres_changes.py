@@ -209,18 +209,9 @@ class PostgresSyncState(SinkContext):
         checkpoint = self._checkpoint
         if checkpoint is None:
             raise InvalidRequestError("record() before begin()")
-        changed = [seen for seen in observed if seen.kind is not None]
-        docs = [dumps(to_api(seen.interaction)).decode() for seen in changed]
         conn = self._sink.connection
         async with conn.transaction():
-            if changed:
-                await conn.execute(
-                    _UPSERT, docs, [seen.fingerprint for seen in changed], self.account
-                )
-                doc = "[" + ",".join(docs) + "]"
-                guids = [seen.interaction.guid for seen in changed]
-                await conn.execute(DELETE_STALE_CONTENT, doc, guids)
-                await conn.execute(UPSERT_CONTENT, doc)
+            await self._write([seen for seen in observed if seen.kind is not None])
             await conn.execute(
                 "INSERT INTO vccasync_sync_seen (account, scope, guid)"
                 " SELECT $1, $2, unnest($3::text[]) ON CONFLICT DO NOTHING",
@@ -235,6 +226,18 @@ class PostgresSyncState(SinkContext):
                 self.scope,
                 dumps(checkpoint.to_json()).decode(),
             )
+
+    async def _write(self, observed: Sequence[Observed]) -> None:
+        """Upsert these versions and their content (inside the caller's transaction)."""
+        if not observed:
+            return
+        conn = self._sink.connection
+        docs = [dumps(to_api(seen.interaction)).decode() for seen in observed]
+        await conn.execute(_UPSERT, docs, [seen.fingerprint for seen in observed], self.account)
+        doc = "[" + ",".join(docs) + "]"
+        guids = [seen.interaction.guid for seen in observed]
+        await conn.execute(DELETE_STALE_CONTENT, doc, guids)
+        await conn.execute(UPSERT_CONTENT, doc)
 
     async def unseen(self, span: Span) -> list[Known]:
         rows = await self._sink.connection.fetch(
@@ -253,13 +256,16 @@ class PostgresSyncState(SinkContext):
             if in_scope(r["data"], self.scope)
         ]
 
-    async def finish(self, span: Span, gone: Sequence[str], keep_from: datetime) -> None:
+    async def finish(
+        self, span: Span, gone: Sequence[str], keep_from: datetime, left: Sequence[Observed] = ()
+    ) -> None:
         conn = self._sink.connection
         async with conn.transaction():
             await conn.execute(
                 "UPDATE interactions SET removed_at = now() WHERE guid = ANY($1::text[])",
                 list(gone),
             )
+            await self._write(left)
             await conn.execute(
                 "DELETE FROM vccasync_sync_seen WHERE account = $1 AND scope = $2",
                 self.account,

@@ -191,23 +191,9 @@ class SqliteSyncFile:
         checkpoint = self._checkpoint
         if checkpoint is None:
             raise InvalidRequestError("record() before begin()")
-        now = utc_text(datetime.now(UTC))
-        rows: list[tuple[Any, ...]] = []
-        content: list[tuple[Any, ...]] = []
-        for seen in observed:
-            if seen.kind is None:
-                continue
-            item = seen.interaction
-            api = to_api(item)
-            rows.append((*interaction_row(item, api, now), seen.fingerprint))
-            content.extend(content_rows(item, api))
         db = self._db
         with self._transaction():
-            db.executemany(_UPSERT, rows)
-            db.executemany("DELETE FROM content WHERE guid = ?", [(row[0],) for row in rows])
-            db.executemany(
-                "INSERT OR REPLACE INTO content VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", content
-            )
+            self._write([seen for seen in observed if seen.kind is not None])
             db.executemany(
                 "INSERT OR IGNORE INTO vccasync_sync_seen (scope, guid) VALUES (?, ?)",
                 [(self.scope, item.guid) for item in page.items],
@@ -217,6 +203,23 @@ class SqliteSyncFile:
                 "UPDATE vccasync_sync SET checkpoint = ? WHERE scope = ?",
                 (dumps(checkpoint.to_json()).decode(), self.scope),
             )
+
+    def _write(self, observed: Sequence[Observed]) -> None:
+        """Upsert these versions and their content (inside the caller's transaction)."""
+        now = utc_text(datetime.now(UTC))
+        rows: list[tuple[Any, ...]] = []
+        content: list[tuple[Any, ...]] = []
+        for seen in observed:
+            item = seen.interaction
+            api = to_api(item)
+            rows.append((*interaction_row(item, api, now), seen.fingerprint))
+            content.extend(content_rows(item, api))
+        db = self._db
+        db.executemany(_UPSERT, rows)
+        db.executemany("DELETE FROM content WHERE guid = ?", [(row[0],) for row in rows])
+        db.executemany(
+            "INSERT OR REPLACE INTO content VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", content
+        )
 
     def unseen(self, span: Span) -> list[Known]:
         """Present rows of ``span`` in these filters that this pass did not return."""
@@ -233,9 +236,12 @@ class SqliteSyncFile:
             if in_scope(data, self.scope)
         ]
 
-    def finish(self, span: Span, gone: Sequence[str], keep_from: datetime) -> None:
-        """Mark ``gone`` removed, extend the coverage, close the pass (its span stays, as the
-        last pass's); one transaction."""
+    def finish(
+        self, span: Span, gone: Sequence[str], keep_from: datetime, left: Sequence[Observed] = ()
+    ) -> None:
+        """Mark ``gone`` removed, write the current versions of ``left`` (rows that left the
+        filters), extend the coverage, close the pass (its span stays, as the last pass's);
+        one transaction."""
         old = self.coverage()
         covered = span if old is None else Span(min(old.start, span.start), span.end)
         now = utc_text(datetime.now(UTC))
@@ -244,6 +250,7 @@ class SqliteSyncFile:
             db.executemany(
                 "UPDATE interactions SET removed_at = ? WHERE guid = ?", [(now, g) for g in gone]
             )
+            self._write(left)
             db.execute("DELETE FROM vccasync_sync_seen WHERE scope = ?", (self.scope,))
             db.execute(
                 "UPDATE vccasync_sync SET covered_from = ?, covered_to = ?, checkpoint = NULL"
@@ -324,8 +331,10 @@ class SqliteSyncState(SinkContext):
     async def unseen(self, span: Span) -> list[Known]:
         return await self._call(self._store.unseen, span)
 
-    async def finish(self, span: Span, gone: Sequence[str], keep_from: datetime) -> None:
-        await self._call(self._store.finish, span, gone, keep_from)
+    async def finish(
+        self, span: Span, gone: Sequence[str], keep_from: datetime, left: Sequence[Observed] = ()
+    ) -> None:
+        await self._call(self._store.finish, span, gone, keep_from, left)
 
     async def close(self) -> None:
         """Close the database after the calls under way."""

@@ -24,7 +24,7 @@ from typing import Any, Final, Protocol, cast, overload
 from attrs import frozen
 
 from ..converter import format_instant, loads, structure_interaction
-from ..errors import AuthenticationError, InvalidRequestError, VccError
+from ..errors import AuthenticationError, InvalidRequestError, NotFoundError, VccError
 from ..models import Interaction
 from ..query import NO_FILTERS, SearchFilters, SearchQuery, check_instant, check_limit
 from ..windows import Page, WindowPlan
@@ -68,6 +68,9 @@ class PassResult:
     requests: int
     rate_limited: int
     seconds: float
+    left: int = 0
+    """Rows of the span a filtered pass did not see that the API still has (they left the
+    filters): kept current in the store, not marked removed, not reported as changes."""
 
     @property
     def complete_up_to(self) -> datetime:
@@ -76,8 +79,9 @@ class PassResult:
 
     def summary(self) -> str:
         """One line: counts, the instant complete up to, requests and seconds."""
+        left = f", {self.left:,} left the filters" if self.left else ""
         return (
-            f"{self.new:,} new, {self.changed:,} changed, {self.removed:,} removed,"
+            f"{self.new:,} new, {self.changed:,} changed, {self.removed:,} removed{left},"
             f" {self.unchanged:,} unchanged; complete up to {format_instant(self.complete_up_to)};"
             f" {self.requests:,} requests, {self.seconds:.1f}s"
         )
@@ -115,6 +119,8 @@ class Searcher(Protocol):
     def stats(self) -> Counts: ...
 
     def search(self, query: SearchQuery, *, plan: WindowPlan | None = None) -> Pages: ...
+
+    async def interaction(self, guid: str) -> Interaction: ...
 
 
 class SyncEngine:
@@ -205,12 +211,15 @@ class SyncEngine:
                     )
                 return
             gone = await self.state.unseen(span)
+            left: list[Observed] = []
+            if gone and self.filters != NO_FILTERS:
+                gone, left = await self._still_there(gone)
             for known_one in gone:
                 counts["removed"] += 1
                 yield Change("removed", _decode(known_one))
             start = span.start if coverage is None else min(coverage.start, span.start)
             keep_from = max(start, span.end - self.lookback)
-            await self.state.finish(span, [k.guid for k in gone], keep_from)
+            await self.state.finish(span, [k.guid for k in gone], keep_from, left)
         except BaseException:
             if self.observer is not None:
                 self.observer.pass_stopped(stats.requests - requests, stats.rate_limited - limited)
@@ -224,9 +233,25 @@ class SyncEngine:
             requests=stats.requests - requests,
             rate_limited=stats.rate_limited - limited,
             seconds=time.monotonic() - began,
+            left=len(left),
         )
         if self.observer is not None:
             self.observer.pass_done(self.last, self._now())
+
+    async def _still_there(self, unseen: list[Known]) -> tuple[list[Known], list[Observed]]:
+        """Split what a filtered pass did not see: rows the API no longer has (404), and the
+        current versions of those it still has (they left the filters: another agent, another
+        direction), which are not removed."""
+        gone: list[Known] = []
+        left: list[Observed] = []
+        for known in unseen:
+            try:
+                current = await self.client.interaction(known.guid)
+            except NotFoundError:
+                gone.append(known)
+            else:
+                left.append(_observe(current, known))
+        return gone, left
 
     def changes(self, *, every: Duration = DEFAULT_EVERY, once: bool = False) -> ChangeFeed:
         """Changes of pass after pass, a pass every ``every`` (start to start), or one pass

@@ -56,9 +56,13 @@ class SyncState(Protocol):
         """Known interactions starting inside ``span``, not removed, that this pass did not
         see (called only after a complete pass)."""
 
-    async def finish(self, span: Span, gone: Sequence[str], keep_from: datetime) -> None:
-        """Close a complete pass: mark ``gone`` removed, extend the coverage to ``span``;
-        what starts before ``keep_from`` will not be judged again (memory may forget it)."""
+    async def finish(
+        self, span: Span, gone: Sequence[str], keep_from: datetime, left: Sequence[Observed] = ()
+    ) -> None:
+        """Close a complete pass: mark ``gone`` removed, write the current versions of ``left``
+        (rows that left a filtered sync's filters: present, never marked removed), extend the
+        coverage to ``span``; what starts before ``keep_from`` will not be judged again
+        (memory may forget it)."""
 
 
 class MemoryState:
@@ -100,9 +104,11 @@ class MemoryState:
     async def unseen(self, span: Span) -> list[Known]:
         return removed(self._records.values(), span, self._seen)
 
-    async def finish(self, span: Span, gone: Sequence[str], keep_from: datetime) -> None:
-        for guid in gone:
-            self._records.pop(guid, None)
+    async def finish(
+        self, span: Span, gone: Sequence[str], keep_from: datetime, left: Sequence[Observed] = ()
+    ) -> None:
+        for guid in [*gone, *(seen.interaction.guid for seen in left)]:
+            self._records.pop(guid, None)  # out of this sync's sight: forgotten
         old = self._coverage
         self._coverage = span if old is None else Span(min(old.start, span.start), span.end)
         self._records = {g: k for g, k in self._records.items() if k.start >= keep_from}
