@@ -25,10 +25,12 @@ class StubPipeline:
     def __init__(self) -> None:
         self.release = asyncio.Event()
         self.given: list[tuple[str, str]] = []
+        self.manifests: list[Manifest | None] = []
 
     async def download_all(
-        self, items: AsyncIterable[Interaction], dest: Path, *, progress: BulkProgress, **_: Any
+        self, items: AsyncIterable[Interaction], dest: Path, *, progress: BulkProgress, **more: Any
     ) -> BulkProgress:
+        self.manifests.append(more.get("manifest"))
         async for item in items:
             for piece in item.content:
                 progress.files_found += 1
@@ -84,3 +86,23 @@ async def test_catch_up_queues_only_what_the_archive_lacks(tmp_path: Path) -> No
     typed = ContentFeed(stub, tmp_path, {"callRecording"}, 1)  # type: ignore[arg-type]
     assert await typed.catch_up(rows) == 0
     await typed.close()
+
+
+async def test_the_downloads_and_the_catch_up_share_one_manifest_index(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    archive(tmp_path, "g1", "k0", 5, on_disk=5)
+    loaded: list[Manifest] = []
+    load = Manifest.load
+
+    def counted(path: Path) -> Manifest:
+        loaded.append(load(path))
+        return loaded[-1]
+
+    monkeypatch.setattr(Manifest, "load", counted)
+    stub = StubPipeline()
+    stub.release.set()
+    feed = ContentFeed(stub, tmp_path, None, 1)  # type: ignore[arg-type]
+    assert await feed.catch_up([item("g1", 5, 6)]) == 1
+    await feed.close()
+    assert len(loaded) == 1 and stub.manifests == loaded  # one index for the run

@@ -13,6 +13,7 @@ import aiohttp
 from .config import config_from_env, make_config
 from .content.bulk import BulkProgress, download_all
 from .content.download import Destination, DownloadResult, download
+from .content.manifest import Manifest
 from .converter import structure_interaction
 from .deletes import DeleteFailure, DeleteOutcome, Deleter
 from .errors import InvalidRequestError, VccError
@@ -187,11 +188,12 @@ class VccClient:
         types: Collection[str] | None = None,
         workers: int | None = None,
         progress: BulkProgress | None = None,
+        manifest: Manifest | None = None,
     ) -> BulkProgress:
         """Download the content of ``interactions`` (e.g. ``vcc.interactions(start, end)``)
         under ``dest``, ``workers`` at once (default 8, at most the client's ``concurrency``)
         while the search pages on; resumable (see :mod:`vccasync.content.bulk`). Only
-        ``types`` if given."""
+        ``types`` if given; ``manifest``: ``dest``'s, if the caller already loaded it."""
         return await download_all(
             self.session,
             interactions,
@@ -199,6 +201,7 @@ class VccClient:
             types=types,
             workers=min(DOWNLOAD_WORKERS, self.config.concurrency) if workers is None else workers,
             progress=progress,
+            manifest=manifest,
         )
 
     @property

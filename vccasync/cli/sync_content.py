@@ -54,10 +54,19 @@ class ContentFeed:
         self._queue: asyncio.Queue[Interaction | None] = asyncio.Queue(maxsize=2 * workers)
         self._added = self._taken = 0
         self._waiting = False
-        self._task = asyncio.create_task(
-            vcc.download_all(
-                self._items(), dest, types=types, workers=workers, progress=self.progress
-            )
+        self._manifest = asyncio.create_task(
+            asyncio.to_thread(Manifest.load, dest / MANIFEST_NAME)
+        )  # one index of the archive for the run: the downloads' and the catch-up's
+        self._task = asyncio.create_task(self._download(vcc, workers))
+
+    async def _download(self, vcc: VccClient, workers: int) -> BulkProgress:
+        return await vcc.download_all(
+            self._items(),
+            self.dest,
+            types=self.types,
+            workers=workers,
+            progress=self.progress,
+            manifest=await self._manifest,
         )
 
     async def _items(self) -> AsyncIterator[Interaction]:
@@ -93,7 +102,7 @@ class ContentFeed:
 
     async def catch_up(self, rows: Sequence[Interaction]) -> int:
         """Queue the wanted pieces of ``rows`` the archive lacks; how many pieces."""
-        manifest = await asyncio.to_thread(Manifest.load, self.dest / MANIFEST_NAME)
+        manifest = await self._manifest
         lacking = await asyncio.to_thread(missing_pieces, rows, manifest, self.dest, self.types)
         for item in lacking:
             await self._put(item)
@@ -126,6 +135,7 @@ class ContentFeed:
 
     def cancel(self) -> None:
         """Stop at once (the command is being interrupted)."""
+        self._manifest.cancel()
         self._task.cancel()
 
 

@@ -197,12 +197,14 @@ async def download_all(
     types: Collection[str] | None = None,
     workers: int = 4,
     progress: BulkProgress | None = None,
+    manifest: Manifest | None = None,
 ) -> BulkProgress:
     """Download every piece of content of ``interactions`` (of ``types``, if given) to ``dest``.
 
     ``workers`` downloads run at once, fed while ``interactions`` is still being iterated.
     Returns the counters (also updated live in ``progress`` when given). Errors of the search
     itself propagate; a piece of content that fails is counted in ``files_failed``.
+    ``manifest``: ``dest``'s manifest, already loaded (shared with the caller), else loaded here.
     """
     if isinstance(workers, bool) or not isinstance(workers, int):
         raise InvalidTypeError(f"workers must be a whole number, got {workers!r}")
@@ -213,7 +215,8 @@ async def download_all(
     root = Path(dest)
     progress = progress if progress is not None else BulkProgress()
     wanted = None if types is None else frozenset(types)
-    manifest = await asyncio.to_thread(Manifest.load, root / MANIFEST_NAME)
+    if manifest is None:
+        manifest = await asyncio.to_thread(Manifest.load, root / MANIFEST_NAME)
     pipeline = _Pipeline(session, root, progress, manifest)
     queue: asyncio.Queue[_Job | None] = asyncio.Queue(maxsize=2 * workers)
     try:
