@@ -7,7 +7,11 @@ machinery as a backfill) over its span, compares every interaction with what the
 known interactions of the span the API no longer returns. A pass cut short (failure,
 cancellation) marks nothing removed and does not advance the coverage; the next pass covers
 its span again and reports only what was not reported yet. Changes are recorded in the state
-after they are handed on, so a crash can repeat a change but never lose one.
+after they are handed on, so a crash can repeat a change but never lose one. A filtered pass
+asks the API about each stored row of its filters it did not see: only those the API no
+longer has are removed; the others left the filters (another agent, another direction) and
+are kept at their current version, unreported (:attr:`PassResult.left`). A coverage ending
+after now (a clock ahead, or stepped back) is taken as ending now, with one warning.
 """
 
 from __future__ import annotations
