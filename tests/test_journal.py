@@ -64,13 +64,27 @@ def test_replay() -> None:
         [
             a, a.then(Outcome.DELETED),
             b,  # killed between the intent and the outcome
-            c, c.then(Outcome.FAILED, "500"),
+            c, c.then(Outcome.FAILED, "409"),
             d, d.then(Outcome.ALREADY_GONE),
-            a,  # a stray later intent of a piece already gone changes nothing
         ]
     )  # fmt: skip
     assert set(state.gone) == {("a", "k"), ("d", "k")}
     assert set(state.pending) == {("b", "k")}
     assert set(state.failed) == {("c", "k")}
-    again = replay([c, c.then(Outcome.FAILED, "500"), c])
+    again = replay([c, c.then(Outcome.FAILED, "409"), c])
     assert (set(again.pending), set(again.failed)) == ({("c", "k")}, set())
+
+
+def test_an_unknown_outcome_is_pending_like_an_intent_without_one() -> None:
+    a, b = intent("a"), intent("b")
+    state = replay([a, a.then(Outcome.UNKNOWN, "timed out"), b, b.then(Outcome.DELETED)])
+    assert set(state.pending) == {("a", "k")} and not state.failed
+    assert state.pending["a", "k"].outcome is Outcome.UNKNOWN
+
+
+def test_a_piece_deleted_again_after_it_was_gone_is_pending_from_its_new_intent() -> None:
+    a = intent("a")
+    state = replay([a, a.then(Outcome.DELETED), a])  # re-created upstream, deleted again
+    assert set(state.pending) == {("a", "k")} and not state.gone
+    state = replay([a, a.then(Outcome.DELETED), a, a.then(Outcome.DELETED)])
+    assert set(state.gone) == {("a", "k")} and not state.pending

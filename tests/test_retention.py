@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+
+import attrs
 
 from vccasync.content.manifest import ManifestEntry
 from vccasync.content.retention import (
@@ -18,23 +20,38 @@ from vccasync.content.verify import FileCheck
 from vccasync.models import Content, Interaction
 
 SHA = "a" * 64
+MODIFIED = datetime(2025, 1, 6, 10, 5, tzinfo=UTC)
+ARCHIVED_NS = int(datetime(2025, 1, 7, tzinfo=UTC).timestamp()) * 10**9  # the file's mtime
 
 
-def entry(guid: str, key: str, size: int = 10, sha: str = SHA) -> ManifestEntry:
+def entry(
+    guid: str,
+    key: str,
+    size: int = 10,
+    sha: str = SHA,
+    *,
+    modified: str | None = "2025-01-06T10:05:00.000Z",
+    path: str | None = None,
+) -> ManifestEntry:
     return ManifestEntry(
         guid=guid, content_key=key, type="callRecording", content_type="audio/wav",
-        start="2025-01-06T10:00:00.000Z", path=f"{guid}/{key}.wav", bytes=size, sha256=sha,
+        start="2025-01-06T10:00:00.000Z", path=path or f"{guid}/{key}.wav", bytes=size,
+        sha256=sha, last_modified=modified, content_length=None if modified is None else size,
     )  # fmt: skip
 
 
 def piece(
-    guid: str = "g1", key: str = "k", length: int | None = 10, kind: str = "callRecording"
+    guid: str = "g1",
+    key: str = "k",
+    length: int | None = 10,
+    kind: str = "callRecording",
+    modified: datetime | None = MODIFIED,
 ) -> Piece:
-    return Piece(guid, key, kind, length)
+    return Piece(guid, key, kind, length, modified)
 
 
 def good(e: ManifestEntry) -> FileCheck:
-    return FileCheck(e.path, e.sha256, e.bytes, 1)
+    return FileCheck(e.path, e.sha256, e.bytes, ARCHIVED_NS)
 
 
 def test_a_verified_piece_is_deleted() -> None:
@@ -58,11 +75,63 @@ def test_every_reason_to_keep() -> None:
         assert (decision.action, decision.reason) == (Action.KEEP, reason)
 
 
-def test_a_piece_the_journal_has_deleted_is_never_sent_again() -> None:
+def test_only_the_archived_version_is_deleted() -> None:
     e = entry("g1", "k")
-    plan = make_plan([piece()], {("g1", "k"): e}, {}, gone={("g1", "k")})
-    assert [d.action for d in plan.decisions] == [Action.GONE]
-    assert paths_to_verify([piece()], {("g1", "k"): e}, {("g1", "k")}) == []
+    later = MODIFIED + timedelta(milliseconds=1)
+    cases = [
+        (piece(modified=later), Reason.OLDER_VERSION),  # reprocessed at the same length
+        (piece(modified=MODIFIED - timedelta(seconds=1)), Reason.OTHER_VERSION),
+        (piece(modified=None), Reason.NO_VERSION),
+    ]
+    for p, reason in cases:
+        d = decide(p, e, good(e))
+        assert (d.action, d.reason) == (Action.KEEP, reason), p
+    # the same instant written another way is the same version
+    offset = entry("g1", "k", modified="2025-01-06T11:05:00+01:00")
+    assert decide(piece(), offset, good(offset)).action is Action.DELETE
+    # a manifest whose recorded contentLength is not the file's is not that version
+    odd = attrs.evolve(e, content_length=11)
+    assert decide(piece(), odd, good(odd)).reason is Reason.SIZE_DIFFERS
+
+
+def test_a_line_without_a_version_counts_only_when_the_api_has_nothing_newer() -> None:
+    old = entry("g1", "k", modified=None)
+    archived_at = datetime.fromtimestamp(ARCHIVED_NS / 1e9, UTC)
+    assert decide(piece(modified=archived_at), old, good(old)).action is Action.DELETE
+    assert decide(piece(modified=MODIFIED), old, good(old)).action is Action.DELETE
+    for modified in (archived_at + timedelta(milliseconds=1), None):
+        d = decide(piece(modified=modified), old, good(old))
+        assert (d.action, d.reason) == (Action.KEEP, Reason.VERSION_UNKNOWN)
+    unhashed = FileCheck(old.path, SHA, 10, None)
+    assert decide(piece(), old, unhashed).reason is Reason.VERSION_UNKNOWN
+
+
+def test_a_path_that_leaves_the_archive_is_not_in_archive() -> None:
+    cases = {
+        "/etc/passwd": Reason.ABSOLUTE_PATH,
+        "../elsewhere/k.wav": Reason.PARENT_PATH,
+        "g1/../../k.wav": Reason.PARENT_PATH,
+    }
+    for path, reason in cases.items():
+        e = entry("g1", "k", path=path)
+        d = decide(piece(), e, good(e))
+        assert (d.action, d.reason) == (Action.KEEP, reason)
+        assert str(d.reason).startswith("not in archive: ")
+        assert paths_to_verify([piece()], {("g1", "k"): e}) == []
+    e = entry("g1", "k")
+    outside = FileCheck(e.path, None, None, outside=True)
+    assert decide(piece(), e, outside).reason is Reason.OUTSIDE
+
+
+def test_a_piece_the_journal_has_deleted_but_the_api_lists_is_decided_again() -> None:
+    e = entry("g1", "k")
+    checks = {e.path: good(e)}
+    plan = make_plan([piece()], {("g1", "k"): e}, checks, deleted={("g1", "k")})
+    assert [d.action for d in plan.decisions] == [Action.DELETE]
+    assert paths_to_verify([piece()], {("g1", "k"): e}) == [e.path]
+    whole = make_plan([piece()], {("g1", "k"): e}, checks, deleted={("g1", "k")}, whole=True)
+    assert [(d.action, d.reason) for d in whole.decisions] == [(Action.KEEP, Reason.RECREATED)]
+    assert whole.whole == ()
 
 
 def test_plan_summary_per_type_and_reason() -> None:
@@ -76,13 +145,14 @@ def test_plan_summary_per_type_and_reason() -> None:
     manifest = {("g1", "a"): a, ("g2", "b"): b, ("g4", "d"): entry("g4", "d", 7)}
     checks = {a.path: good(a), b.path: FileCheck(b.path, "c" * 64, 20, 1)}
     assert paths_to_verify(pieces, manifest) == [a.path, b.path, "g4/d.wav"]
-    summary = make_plan(pieces, manifest, checks, gone={("g4", "d")}).summary()
+    checks["g4/d.wav"] = good(manifest[("g4", "d")])
+    summary = make_plan(pieces, manifest, checks).summary()
     assert list(summary) == ["callRecording", "transcript"]
     rec, text = summary["callRecording"], summary["transcript"]
     assert (rec.delete.pieces, rec.delete.bytes) == (1, 10)
     assert {r: (c.pieces, c.bytes) for r, c in rec.kept.items()} == {Reason.DIFFERS: (1, 20)}
     assert {r: (c.pieces, c.bytes) for r, c in text.kept.items()} == {Reason.NOT_IN_ARCHIVE: (1, 5)}
-    assert (text.gone.pieces, text.delete.pieces) == (1, 0)
+    assert (text.delete.pieces, text.delete.bytes) == (1, 7)
 
 
 def test_whole_interactions_only_when_every_piece_verifies() -> None:
@@ -93,12 +163,12 @@ def test_whole_interactions_only_when_every_piece_verifies() -> None:
     entries[("g2", "b")] = entry("g2", "b")
     checks["g2/b.wav"] = good(entries[("g2", "b")])
     entries[("g4", "x")] = entry("g4", "x")
-    plan = make_plan(pieces, entries, checks, gone={("g4", "x")}, whole=True)
-    assert plan.whole == ("g1", "g3")  # g2 has a missing file; g4 is already gone
+    plan = make_plan(pieces, entries, checks, deleted={("g4", "x")}, whole=True)
+    assert plan.whole == ("g1", "g3")  # g2 has a missing file; g4 a piece deleted before
     by_key = {d.piece.key: d for d in plan.decisions}
     assert by_key[("g2", "b")].reason is Reason.PARTNER_KEPT
     assert by_key[("g2", "a")].reason is Reason.MISSING
-    assert by_key[("g4", "x")].action is Action.GONE
+    assert by_key[("g4", "x")].reason is Reason.RECREATED
     assert make_plan(pieces, entries, checks).whole is None
 
 
@@ -113,11 +183,11 @@ def test_batches_hold_at_most_the_given_number_of_guids() -> None:
 
 def test_pieces_of_filters_types_and_drops_repeats() -> None:
     start = datetime(2025, 1, 6, tzinfo=UTC)
-    rec = Content("k1", "callRecording", content_length=3)
+    rec = Content("k1", "callRecording", content_length=3, last_modified=MODIFIED)
     text = Content("k2", "transcript", content_length=None)
     interactions = [Interaction("g", start, content=(rec, text, rec))]
     assert list(pieces_of(interactions)) == [
-        Piece("g", "k1", "callRecording", 3),
-        Piece("g", "k2", "transcript", None),
+        Piece("g", "k1", "callRecording", 3, MODIFIED),
+        Piece("g", "k2", "transcript", None, None),
     ]
     assert [p.content_key for p in pieces_of(interactions, {"transcript"})] == ["k2"]

@@ -73,3 +73,25 @@ def test_unchanged_sees_a_rewrite(tmp_path: Path) -> None:
     path.unlink()
     assert not unchanged(tmp_path, check)
     assert not unchanged(tmp_path, FileCheck("f", None, None))
+
+
+def test_a_path_that_resolves_outside_the_root_is_never_opened(tmp_path: Path) -> None:
+    root, elsewhere = tmp_path / "archive", tmp_path / "elsewhere"
+    (root / "g").mkdir(parents=True)
+    elsewhere.mkdir()
+    (elsewhere / "secret.bin").write_bytes(b"x" * 10)
+    (root / "g" / "link.bin").symlink_to(elsewhere / "secret.bin")
+    (root / "linked-dir").symlink_to(elsewhere, target_is_directory=True)
+    (root / "g" / "inner.bin").write_bytes(b"y")
+    (root / "g" / "alias.bin").symlink_to(root / "g" / "inner.bin")
+    for rel in ("g/link.bin", "linked-dir/secret.bin", "../elsewhere/secret.bin", str(elsewhere)):
+        check = check_file(root, rel)
+        assert (check.outside, check.sha256, check.missing) == (True, None, True), rel
+    inside = check_file(root, "g/alias.bin")  # a link that stays inside is followed
+    assert not inside.outside and inside.sha256 == hashlib.sha256(b"y").hexdigest()
+    assert unchanged(root, inside)
+    (root / "g" / "alias.bin").unlink()
+    (root / "g" / "alias.bin").symlink_to(elsewhere / "secret.bin")
+    secret = os.stat(elsewhere / "secret.bin")  # same size and time: only the place differs
+    swapped = FileCheck("g/alias.bin", "a" * 64, secret.st_size, secret.st_mtime_ns)
+    assert not unchanged(root, swapped)

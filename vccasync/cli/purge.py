@@ -46,9 +46,13 @@ DEMO_CONFIG: Final = attrs.evolve(
 
 DESCRIPTION = f"""\
 Delete content upstream (recordings, transcripts, ...) of the interactions from --start to
---end that match the filters, but only what the archive DIR made by 'vccasync content' holds
-verified: DIR/{MANIFEST_NAME} lists it, its file hashes now to the manifest's sha256, and its
-size equals the contentLength the API reports now. Without --yes, only the plan is shown
+--end that match the filters, but only the version the archive DIR made by 'vccasync content'
+holds verified: DIR/{MANIFEST_NAME} lists it at a path inside DIR, its file hashes now to the
+manifest's sha256, its size equals the contentLength the API reports, and its lastModified is
+the API's (for manifest lines without one: not later than the file's modification time). An
+interaction whose search answer is older than a few minutes, and every interaction of
+--whole-interactions, is fetched again just before its deletion and decided anew on what the
+API shows then. Without --yes, only the plan is shown
 (pieces and bytes per type to delete, and those kept with the reason); nothing is deleted.
 With --yes every deletion is recorded in DIR/{JOURNAL_NAME} (fsynced) before and after it is
 sent; rerunning continues where a stopped run ended and never sends a deletion twice for what
@@ -104,13 +108,13 @@ def _check_archive(args: argparse.Namespace) -> Path:
 
 
 def print_plan(plan: Plan, out: TextIO) -> None:
-    """Per content type: pieces and bytes to delete, already deleted, kept by reason."""
+    """Per content type: pieces and bytes to delete, kept by reason."""
     for kind, s in plan.summary().items():
         kept = sum(c.pieces for c in s.kept.values())
         kept_bytes = sum(c.bytes for c in s.kept.values())
         print(
             f"plan: {kind}: {s.delete.pieces} to delete ({format_size(s.delete.bytes)}),"
-            f" {s.gone.pieces} already deleted, {kept} kept ({format_size(kept_bytes)})",
+            f" {kept} kept ({format_size(kept_bytes)})",
             file=out,
         )
         for reason, count in s.kept.items():

@@ -42,7 +42,7 @@ class PurgeTally:
             f"{p.pieces} pieces ({format_size(p.bytes_found)}), {p.files_verified}/"
             f"{p.files_to_verify} archive files verified ({format_size(p.bytes_verified)}),"
             f" {p.deleted} deleted, {p.already_gone} already gone, {len(p.kept)} kept,"
-            f" {p.failed} failed"
+            f" {p.failed} failed, {p.unknown} of unknown outcome"
         )
 
     def line(self) -> str:

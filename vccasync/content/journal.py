@@ -1,7 +1,9 @@
 """The deletion journal: ``deletions.jsonl`` in the archive, one fsynced JSON object a line.
 
 Every deletion is written twice: an ``intent`` before the request is sent and its outcome
-after (``deleted``, ``already-gone`` or ``failed``)::
+after: ``deleted``, ``already-gone``, ``failed`` (a 4xx answer: the API refused it, nothing
+was deleted) or ``unknown`` (a timeout, a dropped connection, a 5xx, an unreadable answer:
+the request may have been carried out)::
 
     {"guid": "...", "contentKey": "...", "sha256": "<archived copy>", "bytes": 123,
      "scope": "content", "time": "2026-11-25T14:00:00.000Z", "outcome": "intent"}
@@ -10,8 +12,8 @@ after (``deleted``, ``already-gone`` or ``failed``)::
 flushed and fsynced before the caller goes on, so after a ``kill -9`` the journal holds every
 deletion that may have been sent. On reading, the last record of a piece wins and a line cut
 short by a kill is ignored (the next append starts on a fresh line). :func:`replay` turns the
-records into what a rerun needs: pieces already gone (never sent again), and pieces whose
-intent has no outcome (sent or not: to be checked upstream before anything else).
+records into what a rerun needs: pieces gone, and pieces whose intent has no outcome or an
+``unknown`` one (sent or not, done or not: to be checked upstream before anything else).
 """
 
 from __future__ import annotations
@@ -50,9 +52,11 @@ class Outcome(StrEnum):
     DELETED = "deleted"
     ALREADY_GONE = "already-gone"
     FAILED = "failed"
+    UNKNOWN = "unknown"
 
 
 GONE: Final = frozenset({Outcome.DELETED, Outcome.ALREADY_GONE})
+UNSETTLED: Final = frozenset({Outcome.INTENT, Outcome.UNKNOWN})
 
 
 @frozen(kw_only=True)
@@ -126,18 +130,17 @@ class JournalState:
 
 
 def replay(records: Iterable[JournalRecord]) -> JournalState:
-    """Fold records in order: a piece once gone stays gone; an intent without an outcome is
-    pending; a failure is retried by the next run (so it is neither)."""
+    """Fold records in order, the last of a piece winning: gone, pending (an intent without an
+    outcome, or an unknown outcome) or failed (refused: retried by the next run). A piece
+    deleted again after it was gone (re-created upstream) is pending again from its intent."""
     state = JournalState()
     for record in records:
         key = record.key
-        if key in state.gone:
-            continue
-        state.pending.pop(key, None)
-        state.failed.pop(key, None)
+        for fate in (state.gone, state.pending, state.failed):
+            fate.pop(key, None)
         if record.outcome in GONE:
             state.gone[key] = record
-        elif record.outcome is Outcome.INTENT:
+        elif record.outcome in UNSETTLED:
             state.pending[key] = record
         else:
             state.failed[key] = record

@@ -1,10 +1,14 @@
-"""Which content may be deleted upstream: only what the archive holds, verified (pure, no I/O).
+"""Which content may be deleted upstream: only the version the archive holds (pure, no I/O).
 
-A piece of content is deleted only when the archive's manifest lists it, its file hashes now
-to the manifest's sha256 with the manifest's size, and that size equals the ``contentLength``
-the API reports now. Anything else is kept, with the reason. A piece the journal records as
-already gone is never sent again. With ``whole=True`` an interaction is deleted whole only
-when every one of its pieces may be deleted (or is already gone).
+A piece of content is deleted only when the archive's manifest lists it at a path inside the
+archive, its file hashes now to the manifest's sha256 with the manifest's size, that size
+equals the ``contentLength`` the API reports now (and the one the manifest recorded), and the
+archived version is the API's: the manifest's ``lastModified`` is the same instant as the
+API's. A manifest line without a version (written before versions were recorded) counts only
+when the API's ``lastModified`` is not later than the file's modification time (when it was
+archived). Anything else is kept, with the reason. With ``whole=True`` an interaction is
+deleted whole only when every piece the API lists for it may be deleted; a piece the journal
+records as deleted but the API lists again blocks it (re-created upstream).
 
 The I/O around this (search, hashing, journal, deletion) is in :mod:`.purge`.
 """
@@ -13,11 +17,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Iterator, Mapping
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Final
 
 from attrs import define, field, frozen
 
+from ..instants import parse_instant
 from ..models import Interaction
 from .manifest import ManifestEntry
 from .verify import FileCheck
@@ -28,11 +34,14 @@ __all__ = [
     "Count",
     "Decision",
     "Piece",
+    "PieceKey",
     "Plan",
     "Reason",
     "TypeSummary",
     "decide",
+    "keep_partners",
     "make_plan",
+    "path_problem",
     "paths_to_verify",
     "pieces_of",
 ]
@@ -45,29 +54,38 @@ PieceKey = tuple[str, str]
 class Action(StrEnum):
     DELETE = "delete"
     KEEP = "keep"
-    GONE = "already deleted"
 
 
 class Reason(StrEnum):
     """Why a piece stays upstream."""
 
     NOT_IN_ARCHIVE = "not in archive"
+    ABSOLUTE_PATH = "not in archive: its manifest path is absolute"
+    PARENT_PATH = "not in archive: its manifest path contains '..'"
+    OUTSIDE = "not in archive: its manifest path resolves outside the archive"
     MISSING = "archive copy missing"
     DIFFERS = "archive copy differs"
     SIZE_DIFFERS = "size differs from the API's"
     NO_SIZE = "the API reports no size"
+    OLDER_VERSION = "archive holds an older version"
+    OTHER_VERSION = "archive holds another version"
+    NO_VERSION = "the API reports no lastModified"
+    VERSION_UNKNOWN = "archived version unknown"
+    RECREATED = "piece re-created upstream"
     CHANGED = "archive copy changed since it was verified"
     PARTNER_KEPT = "another piece of its interaction is kept"
+    NOT_REFETCHED = "could not be fetched again before its deletion"
 
 
 @frozen
 class Piece:
-    """One piece of content upstream, as the search reports it now."""
+    """One piece of content upstream, as the API reports it now."""
 
     guid: str
     content_key: str
     type: str
     content_length: int | None
+    last_modified: datetime | None = None
 
     @property
     def key(self) -> PieceKey:
@@ -104,22 +122,39 @@ def pieces_of(
             kind = str(content.type)
             if types is not None and kind not in types:
                 continue
-            piece = Piece(interaction.guid, content.content_key, kind, content.content_length)
+            piece = Piece(
+                interaction.guid,
+                content.content_key,
+                kind,
+                content.content_length,
+                content.last_modified,
+            )
             if piece.key not in seen:
                 seen.add(piece.key)
                 yield piece
 
 
+def path_problem(rel: str) -> Reason | None:
+    """Why a manifest path cannot name a file of the archive (absolute, or going up), if so.
+
+    Where a path inside leads once symbolic links are followed is checked on disk
+    (:func:`.verify.check_file`)."""
+    if rel.startswith("/") or rel.startswith("\\"):
+        return Reason.ABSOLUTE_PATH
+    if ".." in rel.replace("\\", "/").split("/"):
+        return Reason.PARENT_PATH
+    return None
+
+
 def paths_to_verify(
-    pieces: Iterable[Piece],
-    manifest: Mapping[PieceKey, ManifestEntry],
-    gone: Collection[PieceKey] = (),
+    pieces: Iterable[Piece], manifest: Mapping[PieceKey, ManifestEntry]
 ) -> list[str]:
-    """The archive files a plan of ``pieces`` needs hashed (relative manifest paths)."""
+    """The archive files a plan of ``pieces`` needs hashed (relative manifest paths; never one
+    that leaves the archive)."""
     paths = (
         entry.path
         for p in pieces
-        if p.key not in gone and (entry := manifest.get(p.key)) is not None
+        if (entry := manifest.get(p.key)) is not None and path_problem(entry.path) is None
     )
     return list(dict.fromkeys(paths))
 
@@ -129,23 +164,56 @@ def decide(
     entry: ManifestEntry | None,
     check: FileCheck | None,
     *,
-    gone: bool = False,
+    recreated: bool = False,
 ) -> Decision:
-    """The fate of one piece from its manifest entry and the hash of its file now."""
-    if gone:
-        return Decision(piece, Action.GONE, None, entry)
+    """The fate of one piece from its manifest entry and the hash of its file now;
+    ``recreated``: the journal records it deleted, yet the API lists it."""
     if entry is None:
         return Decision(piece, Action.KEEP, Reason.NOT_IN_ARCHIVE)
     keep = Decision(piece, Action.KEEP, None, entry)
+    if recreated:
+        return keep.kept(Reason.RECREATED)
+    if (problem := path_problem(entry.path)) is not None:
+        return keep.kept(problem)
+    if check is not None and check.outside:
+        return keep.kept(Reason.OUTSIDE)
     if check is None or check.missing:
         return keep.kept(Reason.MISSING)
     if check.sha256 != entry.sha256 or check.size != entry.bytes:
         return keep.kept(Reason.DIFFERS)
     if piece.content_length is None:
         return keep.kept(Reason.NO_SIZE)
-    if piece.content_length != check.size:
+    if piece.content_length != check.size or entry.content_length not in (None, check.size):
         return keep.kept(Reason.SIZE_DIFFERS)
+    if (reason := _version_reason(piece, entry, check)) is not None:
+        return keep.kept(reason)
     return Decision(piece, Action.DELETE, None, entry)
+
+
+def _version_reason(piece: Piece, entry: ManifestEntry, check: FileCheck) -> Reason | None:
+    """Why the archived version is not (or not known to be) the API's, if so."""
+    archived = _instant(entry.last_modified)
+    if archived is not None:
+        if piece.last_modified is None:
+            return Reason.NO_VERSION
+        if piece.last_modified > archived:
+            return Reason.OLDER_VERSION
+        return None if piece.last_modified == archived else Reason.OTHER_VERSION
+    # no version recorded: the API's must be older than the file (when it was archived)
+    if piece.last_modified is None or check.mtime_ns is None:
+        return Reason.VERSION_UNKNOWN
+    archived_at = datetime.fromtimestamp(check.mtime_ns / 1e9, UTC)
+    return None if piece.last_modified <= archived_at else Reason.VERSION_UNKNOWN
+
+
+def _instant(text: str | None) -> datetime | None:
+    """A manifest's instant; None when absent or unreadable (as a line without a version)."""
+    if not isinstance(text, str):
+        return None
+    try:
+        return parse_instant(text)
+    except ValueError:
+        return None
 
 
 @define
@@ -160,10 +228,9 @@ class Count:
 
 @define
 class TypeSummary:
-    """Pieces and bytes of one content type: to delete, already deleted, kept by reason."""
+    """Pieces and bytes of one content type: to delete, kept by reason."""
 
     delete: Count = field(factory=Count)
-    gone: Count = field(factory=Count)
     kept: dict[Reason, Count] = field(factory=lambda: defaultdict(Count))
 
 
@@ -189,11 +256,19 @@ class Plan:
             kind = out.setdefault(d.piece.type, TypeSummary())
             if d.action is Action.DELETE:
                 kind.delete.add(d.bytes)
-            elif d.action is Action.GONE:
-                kind.gone.add(d.bytes)
             else:
                 kind.kept[d.reason or Reason.NOT_IN_ARCHIVE].add(d.bytes)
         return out
+
+
+def keep_partners(decisions: Iterable[Decision]) -> list[Decision]:
+    """``decisions`` with every piece to delete kept when a piece of its interaction is."""
+    decisions = list(decisions)
+    blocked = {d.piece.guid for d in decisions if d.action is Action.KEEP}
+    return [
+        d.kept(Reason.PARTNER_KEPT) if d.action is Action.DELETE and d.piece.guid in blocked else d
+        for d in decisions
+    ]
 
 
 def make_plan(
@@ -201,23 +276,21 @@ def make_plan(
     manifest: Mapping[PieceKey, ManifestEntry],
     checks: Mapping[str, FileCheck],
     *,
-    gone: Collection[PieceKey] = (),
+    deleted: Collection[PieceKey] = (),
     whole: bool = False,
 ) -> Plan:
-    """Decide every piece (``checks`` by manifest path, ``gone`` from the journal); with
-    ``whole``, keep every piece of an interaction that has one kept, and list the
-    interactions that have something left to delete."""
+    """Decide every piece (``checks`` by manifest path, ``deleted``: what the journal records
+    as gone). A piece listed again after its deletion is decided afresh (deleted again when
+    it verifies), except with ``whole``: then it is kept as re-created, and so is every piece
+    of an interaction that has one kept; the plan lists the interactions left to delete."""
     decisions: list[Decision] = []
     for piece in pieces:
         entry = manifest.get(piece.key)
         check = checks.get(entry.path) if entry is not None else None
-        decisions.append(decide(piece, entry, check, gone=piece.key in gone))
+        recreated = whole and piece.key in deleted
+        decisions.append(decide(piece, entry, check, recreated=recreated))
     if not whole:
         return Plan(tuple(decisions))
-    blocked = {d.piece.guid for d in decisions if d.action is Action.KEEP}
-    decisions = [
-        d.kept(Reason.PARTNER_KEPT) if d.action is Action.DELETE and d.piece.guid in blocked else d
-        for d in decisions
-    ]
+    decisions = keep_partners(decisions)
     guids = (d.piece.guid for d in decisions if d.action is Action.DELETE)
     return Plan(tuple(decisions), tuple(dict.fromkeys(guids)))

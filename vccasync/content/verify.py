@@ -2,8 +2,9 @@
 
 Hashing runs in threads (``hashlib`` releases the GIL on large updates, so two threads use two
 cores) with chunked reads (memory does not grow with the file). A file that is not there is
-reported as missing, not raised. ``mtime_ns`` lets a caller see that a file changed after it
-was hashed without hashing it again.
+reported as missing, not raised, and so is one whose path leads outside the archive once
+symbolic links are followed (``outside``: never opened). ``mtime_ns`` lets a caller see that a
+file changed after it was hashed without hashing it again.
 """
 
 from __future__ import annotations
@@ -18,19 +19,29 @@ from typing import Final
 
 from attrs import frozen
 
-__all__ = ["CHUNK", "FileCheck", "check_file", "hash_file", "unchanged", "verify_files"]
+__all__ = [
+    "CHUNK",
+    "FileCheck",
+    "check_file",
+    "hash_file",
+    "inside",
+    "unchanged",
+    "verify_files",
+]
 
 CHUNK: Final = 1 << 20
 
 
 @frozen
 class FileCheck:
-    """What a file holds now; ``sha256`` and ``size`` are None when it is missing."""
+    """What a file holds now; ``sha256`` and ``size`` are None when it is missing (or
+    ``outside`` the archive)."""
 
     path: str
     sha256: str | None
     size: int | None
     mtime_ns: int | None = None
+    outside: bool = False
 
     @property
     def missing(self) -> bool:
@@ -48,9 +59,20 @@ def hash_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def inside(root: Path, rel: str) -> Path | None:
+    """The real path of ``root / rel`` (symbolic links followed), or None when it is not
+    under ``root``'s real path."""
+    base = os.path.realpath(root)
+    real = os.path.realpath(root / rel)
+    return Path(real) if os.path.commonpath((base, real)) == base and real != base else None
+
+
 def check_file(root: Path, rel: str) -> FileCheck:
-    """Hash ``root / rel`` (a manifest's relative ``/`` path); missing when it is not a file."""
-    path = root / rel
+    """Hash ``root / rel`` (a manifest's relative ``/`` path); missing when it is not a file,
+    ``outside`` when it leads out of ``root``."""
+    path = inside(root, rel)
+    if path is None:
+        return FileCheck(rel, None, None, outside=True)
     try:
         before = os.stat(path)
         if not stat.S_ISREG(before.st_mode):
@@ -63,9 +85,12 @@ def check_file(root: Path, rel: str) -> FileCheck:
 
 def unchanged(root: Path, check: FileCheck) -> bool:
     """Whether the file still has the size and modification time it had when ``check`` was
-    made (a cheap re-check just before acting on an older hash)."""
+    made, inside ``root`` (a cheap re-check just before acting on an older hash)."""
+    path = inside(root, check.path)
     try:
-        now = os.stat(root / check.path)
+        if path is None:
+            return False
+        now = os.stat(path)
     except OSError:
         return False
     return not check.missing and (now.st_size, now.st_mtime_ns) == (check.size, check.mtime_ns)
