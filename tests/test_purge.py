@@ -5,23 +5,42 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
+import json
 import os
 from collections.abc import AsyncIterator, Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 
-from vccasync.content.journal import JOURNAL_NAME, Journal, Outcome, read_records, replay
+from vccasync.cli.purge import print_plan
+from vccasync.content.journal import (
+    JOURNAL_NAME,
+    Journal,
+    JournalRecord,
+    Outcome,
+    read_records,
+    replay,
+)
 from vccasync.content.manifest import MANIFEST_NAME, Manifest, ManifestEntry
 from vccasync.content.purge import PurgeProgress, purge
 from vccasync.content.retention import Reason
 from vccasync.deletes import DeleteFailure, DeleteOutcome
-from vccasync.errors import AuthenticationError, NotFoundError
+from vccasync.errors import (
+    APIConnectionError,
+    APIStatusError,
+    AuthenticationError,
+    NotFoundError,
+    VccError,
+)
+from vccasync.instants import format_instant
 from vccasync.models import Content, Interaction
 
 START = datetime(2025, 1, 6, tzinfo=UTC)
+MODIFIED = datetime(2025, 1, 6, 0, 5, tzinfo=UTC)
 
 
 class Api:
@@ -36,6 +55,9 @@ class Api:
         self.held = asyncio.Event()
         self.refuse: dict[str, DeleteFailure] = {}
         self.auth_error = False
+        self.gets: list[str] = []  # GET /interactions/{guid}
+        self.error_after: VccError | None = None  # raised once a deletion is carried out
+        self.error_before: VccError | None = None  # raised instead of carrying it out
 
     async def search(self) -> AsyncIterator[Interaction]:
         for interaction in list(self.upstream.values()):
@@ -43,6 +65,7 @@ class Api:
             yield interaction
 
     async def interaction(self, guid: str) -> Interaction:
+        self.gets.append(guid)
         if guid not in self.upstream:
             raise NotFoundError("not found", status=404)
         return self.upstream[guid]
@@ -57,10 +80,30 @@ class Api:
             self.held.set()
             await self.gate.wait()
         self.in_flight -= 1
+        error, self.error_after = self.error_after, None
+        if error is not None:
+            raise error
+
+    def revise(self, guid: str, key: str, *, length: int | None = None) -> None:
+        """Reprocess a piece upstream: a later lastModified (and ``length`` if given)."""
+        it = self.upstream[guid]
+        content = tuple(
+            attrs.evolve(
+                c,
+                last_modified=c.last_modified + timedelta(seconds=1),
+                content_length=c.content_length if length is None else length,
+            )
+            if c.content_key == key and c.last_modified is not None
+            else c
+            for c in it.content
+        )
+        self.upstream[guid] = Interaction(guid, it.start, content=content)
 
     async def delete_content(self, guid: str, content_key: str) -> DeleteOutcome:
         if self.auth_error:
             raise AuthenticationError("the token lacks the interaction-content:delete scope")
+        if self.error_before is not None:
+            raise self.error_before
         await self._deleting()
         self.sent.append((guid, content_key))
         it = self.upstream.get(guid)
@@ -75,6 +118,8 @@ class Api:
 
     async def delete_interactions(self, guids: Iterable[str]) -> list[DeleteFailure]:
         guids = list(guids)
+        if self.error_before is not None:
+            raise self.error_before
         await self._deleting()
         self.sent.append(tuple(guids))
         failures = []
@@ -87,8 +132,9 @@ class Api:
         return failures
 
 
-def archive_of(root: Path, interactions: list[Interaction]) -> None:
-    """What 'vccasync content' leaves: files and manifest lines (contents of contentLength)."""
+def archive_of(root: Path, interactions: list[Interaction], *, versions: bool = True) -> None:
+    """What 'vccasync content' leaves: files and manifest lines (contents of contentLength),
+    with the version archived (or without, as lines written before versions were recorded)."""
     manifest = Manifest(root / MANIFEST_NAME)
     for it in interactions:
         for c in it.content:
@@ -102,6 +148,8 @@ def archive_of(root: Path, interactions: list[Interaction]) -> None:
                     guid=it.guid, content_key=c.content_key, type=str(c.type), content_type=None,
                     start="2025-01-06T00:00:00.000Z", path=rel, bytes=len(data),
                     sha256=hashlib.sha256(data).hexdigest(),
+                    last_modified=format_instant(c.last_modified) if versions else None,
+                    content_length=c.content_length if versions else None,
                 )
             )  # fmt: skip
     manifest.close()
@@ -112,7 +160,7 @@ def dataset(n: int = 4) -> list[Interaction]:
     for i in range(n):
         guid = f"g{i}"
         content = tuple(
-            Content(key, kind, content_length=len(guid + key) * 4)
+            Content(key, kind, content_length=len(guid + key) * 4, last_modified=MODIFIED)
             for key, kind in (("rec", "callRecording"), ("txt", "transcript"))
         )
         out.append(Interaction(guid, START, content=content))
@@ -121,6 +169,20 @@ def dataset(n: int = 4) -> list[Interaction]:
 
 async def run(api: Api, root: Path, **options: Any) -> PurgeProgress:
     return await purge(api, api.search(), root, **options)
+
+
+class Clock:
+    """A monotonic clock that moves only when told."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def kept_of(progress: PurgeProgress) -> dict[tuple[str, str], Reason | None]:
+    return {d.piece.key: d.reason for d in progress.kept}
 
 
 async def test_plan_only_sends_nothing_and_writes_nothing(tmp_path: Path) -> None:
@@ -227,9 +289,10 @@ async def test_whole_interactions_in_batches(tmp_path: Path) -> None:
         whole=True,
         execute=True,
     )
-    assert api.sent == [("g1", "g2", "g3", "g4")]
-    # g3 was already gone: a batch does not tell it apart, so it counts as deleted
-    assert (progress.deleted, progress.already_gone, progress.failed) == (6, 0, 2)
+    # each interaction fetched again just before the batch: g3 is seen gone, not sent
+    assert api.gets == ["g1", "g2", "g3", "g4"]
+    assert api.sent == [("g1", "g2", "g4")]
+    assert (progress.deleted, progress.already_gone, progress.failed) == (4, 2, 2)
     assert {d.piece.key: d.reason for d in progress.kept} == {
         ("g0", "txt"): Reason.MISSING,
         ("g0", "rec"): Reason.PARTNER_KEPT,
@@ -249,3 +312,189 @@ async def test_a_refused_delete_scope_stops_the_run(tmp_path: Path) -> None:
         await run(api, tmp_path, execute=True)
     state = replay(read_records(tmp_path / JOURNAL_NAME))
     assert len(state.pending) == 1 and not state.gone
+
+
+@pytest.mark.parametrize("length", [None, 99], ids=["same-length", "new-length"])
+async def test_a_piece_reprocessed_between_search_and_deletion_is_kept(
+    tmp_path: Path, length: int | None
+) -> None:
+    data = dataset(2)
+    archive_of(tmp_path, data)
+    api, clock = Api(data), Clock()
+
+    async def search() -> AsyncIterator[Interaction]:
+        async for interaction in api.search():
+            yield interaction
+        api.revise("g1", "rec", length=length)  # reprocessed upstream once listed
+        clock.now += 301  # and the search's answer is more than 5 minutes old
+
+    progress = await purge(api, search(), tmp_path, execute=True, clock=clock)
+    reason = Reason.OLDER_VERSION if length is None else Reason.SIZE_DIFFERS
+    assert kept_of(progress) == {("g1", "rec"): reason}
+    assert ("g1", "rec") not in api.sent and progress.deleted == 3
+    assert api.gets == ["g0", "g1"]  # fetched again: one request per interaction
+    assert not progress.complete
+
+
+async def test_a_recent_search_is_not_fetched_again(tmp_path: Path) -> None:
+    data = dataset(2)
+    archive_of(tmp_path, data)
+    api, clock = Api(data), Clock()
+    progress = await purge(api, api.search(), tmp_path, execute=True, clock=clock)
+    assert api.gets == [] and progress.deleted == 4 and progress.complete
+
+
+async def test_whole_interactions_are_decided_on_what_the_api_lists_at_that_moment(
+    tmp_path: Path,
+) -> None:
+    data = dataset(3)
+    archive_of(tmp_path, data)
+    api = Api(data)
+    api.revise("g0", "rec")  # after the search below: same length, later lastModified
+    g1 = api.upstream["g1"]
+    extra = Content("new", "voicemail", content_length=5, last_modified=MODIFIED)
+    api.upstream["g1"] = Interaction("g1", START, content=(*g1.content, extra))
+    progress = await purge(api, Api(data).search(), tmp_path, whole=True, execute=True)
+    assert api.gets == ["g0", "g1", "g2"]
+    assert api.sent == [("g2",)]
+    assert kept_of(progress) == {
+        ("g0", "rec"): Reason.OLDER_VERSION,
+        ("g0", "txt"): Reason.PARTNER_KEPT,
+        ("g1", "new"): Reason.NOT_IN_ARCHIVE,
+        ("g1", "rec"): Reason.PARTNER_KEPT,
+        ("g1", "txt"): Reason.PARTNER_KEPT,
+    }
+    assert (progress.deleted, progress.to_delete, progress.complete) == (2, 2, False)
+
+
+def journal_deleted(root: Path, key: tuple[str, str]) -> None:
+    """A journal recording ``key`` deleted by an earlier run."""
+    record = JournalRecord(
+        guid=key[0], content_key=key[1], sha256="0" * 64, bytes=1, outcome=Outcome.INTENT
+    )
+    journal = Journal(root / JOURNAL_NAME)
+    journal.append([record, record.then(Outcome.DELETED)])
+    journal.close()
+
+
+async def test_a_piece_deleted_before_but_listed_again_blocks_its_whole_interaction(
+    tmp_path: Path,
+) -> None:
+    data = dataset(2)
+    archive_of(tmp_path, data)
+    journal_deleted(tmp_path, ("g0", "rec"))
+    api = Api(data)
+    progress = await run(api, tmp_path, whole=True, execute=True)
+    assert api.sent == [("g1",)]
+    assert kept_of(progress) == {
+        ("g0", "rec"): Reason.RECREATED,
+        ("g0", "txt"): Reason.PARTNER_KEPT,
+    }
+    assert not progress.complete
+
+
+async def test_a_piece_deleted_before_but_listed_again_is_deleted_again(tmp_path: Path) -> None:
+    data = dataset(1)
+    archive_of(tmp_path, data)
+    journal_deleted(tmp_path, ("g0", "rec"))
+    api = Api(data)
+    progress = await run(api, tmp_path, execute=True)
+    assert sorted(api.sent) == [("g0", "rec"), ("g0", "txt")]
+    assert progress.deleted == 2 and progress.complete and not api.upstream
+    state = replay(read_records(tmp_path / JOURNAL_NAME))
+    assert set(state.gone) == {("g0", "rec"), ("g0", "txt")} and not state.pending
+
+
+@pytest.mark.parametrize(
+    ("error", "outcome"),
+    [
+        (APIConnectionError("request to ... failed: timed out"), "unknown"),
+        (APIConnectionError("ServerDisconnectedError"), "unknown"),
+        (APIStatusError("HTTP 503", status=503), "unknown"),
+        (APIStatusError("HTTP 409", status=409), "failed"),
+    ],
+    ids=["timeout", "dropped", "5xx", "4xx"],
+)
+@pytest.mark.parametrize("whole", [False, True], ids=["content", "batch"])
+async def test_an_uncertain_outcome_is_recorded_unknown_and_settled_by_the_next_run(
+    tmp_path: Path, error: VccError, outcome: str, whole: bool
+) -> None:
+    data = dataset(1)
+    archive_of(tmp_path, data)
+    api = Api(data)
+    if outcome == "unknown":
+        api.error_after = error  # carried out upstream, but the answer is lost
+    else:
+        api.error_before = error  # refused
+    progress = await run(api, tmp_path, whole=whole, execute=True)
+    first = ("g0", "rec")
+    state = replay(read_records(tmp_path / JOURNAL_NAME))
+    if outcome == "failed":
+        assert progress.failed == 2 and progress.unknown == 0  # every deletion refused
+        assert first in state.failed and state.failed[first].outcome is Outcome.FAILED
+        return
+    assert progress.unknown == (2 if whole else 1) and progress.failed == 0
+    assert not progress.complete
+    assert state.pending[first].outcome == "unknown" and not state.failed
+
+    api.sent.clear()
+    api.gets.clear()
+    again = await run(api, tmp_path, whole=whole, execute=True)
+    assert again.complete and api.sent == [] and not api.upstream
+    assert "g0" in api.gets  # asked upstream, as an intent without an outcome
+    state = replay(read_records(tmp_path / JOURNAL_NAME))
+    assert state.gone[first].outcome is Outcome.ALREADY_GONE and not state.pending
+
+
+async def test_manifest_paths_outside_the_archive_are_not_in_archive(tmp_path: Path) -> None:
+    root, outside = tmp_path / "archive", tmp_path / "outside"
+    root.mkdir()
+    outside.mkdir()
+    data = dataset(4)
+    archive_of(root, data)
+    lines = (root / MANIFEST_NAME).read_text().splitlines()
+    for g in ("g0", "g1", "g2"):  # the same bytes, outside the archive
+        (outside / f"{g}.bin").write_bytes((root / g / "rec.bin").read_bytes())
+    edited = []
+    for line in lines:
+        entry = ManifestEntry.from_json(json.loads(line))
+        path = {
+            ("g0", "rec"): str(outside / "g0.bin"),
+            ("g1", "rec"): "../outside/g1.bin",
+        }.get((entry.guid, entry.content_key), entry.path)
+        edited.append(json.dumps(attrs.evolve(entry, path=path).to_json()))
+    (root / MANIFEST_NAME).write_text("\n".join(edited) + "\n")
+    (root / "g2" / "rec.bin").unlink()
+    (root / "g2" / "rec.bin").symlink_to(outside / "g2.bin")
+    api = Api(data)
+
+    plan = await run(api, root)
+    assert kept_of(plan) == {
+        ("g0", "rec"): Reason.ABSOLUTE_PATH,
+        ("g1", "rec"): Reason.PARENT_PATH,
+        ("g2", "rec"): Reason.OUTSIDE,
+    }
+    assert plan.plan is not None
+    out = io.StringIO()
+    print_plan(plan.plan, out)
+    text = out.getvalue()
+    assert "1 kept (20 B): not in archive: its manifest path is absolute" in text
+    assert "1 kept (20 B): not in archive: its manifest path contains '..'" in text
+    assert "not in archive: its manifest path resolves outside the archive" in text
+
+    done = await run(api, root, execute=True)
+    assert not {("g0", "rec"), ("g1", "rec"), ("g2", "rec")} & set(api.sent)
+    assert done.deleted == 5 and not done.complete
+
+
+async def test_lines_without_a_version_count_only_when_nothing_newer_is_upstream(
+    tmp_path: Path,
+) -> None:
+    data = dataset(2)
+    archive_of(tmp_path, data, versions=False)  # as written before versions were recorded
+    before = int((MODIFIED - timedelta(hours=1)).timestamp() * 1e9)
+    os.utime(tmp_path / "g0" / "rec.bin", ns=(before, before))  # archived before lastModified
+    api = Api(data)
+    progress = await run(api, tmp_path, execute=True)
+    assert kept_of(progress) == {("g0", "rec"): Reason.VERSION_UNKNOWN}
+    assert sorted(api.sent) == [("g0", "txt"), ("g1", "rec"), ("g1", "txt")]
