@@ -12,6 +12,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import attrs
+
 from vccasync.config import READ_SCOPE
 from vccasync.content.journal import JOURNAL_NAME, Outcome, read_records, replay
 from vccasync.content.manifest import MANIFEST_NAME, Manifest
@@ -36,6 +38,19 @@ def archived(fake: FakeVccServer, dest: Path) -> set[Key]:
     done = run_cli(args, cli_env(fake))
     assert done.returncode == 0, done.stderr
     return set(Manifest.load(dest / MANIFEST_NAME).entries)
+
+
+def with_versions(fake: FakeVccServer, dest: Path) -> None:
+    """Record in ``dest``'s manifest the version of each piece the fake holds now
+    (``lastModified``, ``contentLength``), as a download records it."""
+    lines = []
+    for entry in Manifest.load(dest / MANIFEST_NAME).entries.values():
+        item = fake.dataset.get(entry.guid)
+        assert item is not None
+        (piece,) = (c for c in item["content"] if c["contentKey"] == entry.content_key)
+        version = {"last_modified": piece["lastModified"], "content_length": piece["contentLength"]}
+        lines.append(json.dumps(attrs.evolve(entry, **version).to_json()))
+    (dest / MANIFEST_NAME).write_text("\n".join(lines) + "\n")
 
 
 def spoil(dest: Path) -> set[Key]:
@@ -168,3 +183,42 @@ def test_demo(tmp_path: Path) -> None:
     assert "complete:" in done.stderr
     state = journal(tmp_path)
     assert set(state.gone) == set(Manifest.load(tmp_path / MANIFEST_NAME).entries)
+
+
+def test_whole_interactions_keep_a_piece_reprocessed_after_the_search(tmp_path: Path) -> None:
+    # the gate holds the purge at its first GET /interactions/{guid}: after the search, before
+    # any batch; meanwhile one piece is reprocessed upstream at the same length
+    config = FakeConfig(hold_after=0, gated={"get"})
+    with serve(generate(SPEC), config) as fake:
+        entries = archived(fake, tmp_path)
+        with_versions(fake, tmp_path)
+        guids = {g for g, _ in entries}
+        guid, key = sorted(entries)[0]
+        before = fake.dataset.get(guid)
+        fake.stats.reset()
+        args = ["purge", *RANGE, "--archive", str(tmp_path), "--yes", "--whole-interactions"]
+        process = start_cli([*args, *FAST], cli_env(fake))
+        assert fake.gate.wait_held(60), "the purge never fetched an interaction again"
+        fake.dataset.revise(guid, key)
+        fake.gate.open()
+        _, stderr = process.communicate(timeout=60)
+        assert process.returncode == 1, stderr
+        after = fake.dataset.get(guid)
+        assert before is not None and after is not None
+        (old,) = (c for c in before["content"] if c["contentKey"] == key)
+        (new,) = (c for c in after["content"] if c["contentKey"] == key)
+        assert new["contentLength"] == old["contentLength"]
+        assert new["lastModified"] > old["lastModified"]
+        mine = {k for k in entries if k[0] == guid}
+        assert upstream(fake, entries) == mine  # the reprocessed piece's interaction stays
+        assert fake.stats.get_requests == len(guids)  # each fetched once, before the batch
+        deletes = fake.stats.deletes
+        assert deletes.batch_sizes == [len(guids) - 1]
+        state = journal(tmp_path)
+        assert not mine & set(state.gone) and not state.pending
+
+        fake.stats.reset()
+        plan = run_cli(["purge", *RANGE, "--archive", str(tmp_path), *FAST], cli_env(fake))
+        assert plan.returncode == 0, plan.stderr
+        assert f"kept: {guid} {key} " in plan.stdout
+        assert "archive holds an older version" in plan.stdout

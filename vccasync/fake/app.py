@@ -50,7 +50,7 @@ __all__ = [
 ]
 
 API_ROOT: Final = "/interaction-content"
-_GATED: Final = {"search_requests": "search", "content_requests": "content"}
+_GATED: Final = {"search_requests": "search", "content_requests": "content", "get_requests": "get"}
 _Handler = Callable[[web.Request, State], Awaitable[tuple[int, object]]]
 _Streamer = Callable[[web.Request, State, "Fault | None"], Awaitable[web.StreamResponse]]
 

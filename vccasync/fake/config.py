@@ -16,6 +16,7 @@ __all__ = ["ORDERS", "FakeConfig"]
 
 ORDERS: Final = ("start", "guid", "hour")
 GATED: Final = frozenset({"search", "content"})
+GATEABLE: Final = GATED | {"get"}
 
 
 @attrs.frozen
@@ -27,9 +28,9 @@ class FakeConfig:
     pages look ordered, but a page boundary inside an hour goes back in time). ``hold_after``
     starts the gate holding after that many search and content answers (see
     :mod:`vccasync.fake.gate`); ``gated`` names the answers the gate counts and holds
-    (``"search"``, ``"content"``; the others pass freely). ``bind_tokens`` makes a
-    continuation token valid only with the query it came from (same range, filters and
-    limit), as an API may.
+    (``"search"``, ``"content"`` by default, or ``"get"``: get-one; the others pass
+    freely). ``bind_tokens`` makes a continuation token valid only with the query it came
+    from (same range, filters and limit), as an API may.
     """
 
     client_id: str = "demo-client"
@@ -49,7 +50,7 @@ class FakeConfig:
     hold_after: int | None = None
     gated: frozenset[str] = attrs.field(
         default=GATED, converter=frozenset, validator=attrs.validators.deep_iterable(
-            attrs.validators.in_(GATED)
+            attrs.validators.in_(GATEABLE)
         ),
     )  # fmt: skip
     bind_tokens: bool = False

@@ -21,7 +21,7 @@ from vccasync.fake.instants import to_us
 from vccasync.fake.materialise import Item, materialise
 from vccasync.fake.spec import DatasetSpec
 
-__all__ = ["Dataset", "DatasetSpec", "Item", "Order", "Query", "SortKey"]
+__all__ = ["Dataset", "DatasetSpec", "Item", "Order", "Query", "Revision", "SortKey"]
 
 SortKey = tuple[int, str]
 """``(start in epoch milliseconds, guid)``: the order of search results."""
@@ -29,6 +29,14 @@ Order = Literal["start", "guid", "hour"]
 """How a search pages: by ``(start, guid)`` (the API's order), by guid alone, or by the hour of
 ``start`` then guid."""
 HOUR_MS = 3_600_000
+
+
+@attrs.frozen
+class Revision:
+    """How often a piece was reprocessed upstream, and its length since (None: unchanged)."""
+
+    count: int = 0
+    length: int | None = None
 
 
 @attrs.frozen
@@ -110,6 +118,7 @@ class Dataset:
         self._by_guid: array[int] | None = None
         self._visible_count: int | None = None
         self.removed_keys: dict[int, frozenset[str]] = {}  # content deleted through the API
+        self.revisions: dict[tuple[int, str], Revision] = {}  # pieces reprocessed upstream
 
     def __len__(self) -> int:
         return len(self.ms)
@@ -131,6 +140,17 @@ class Dataset:
     def has_content(self, pos: int) -> bool:
         """Whether the API shows the interaction at ``pos``."""
         return bool(self.flags[pos] & FLAG_CONTENT)
+
+    def revise(self, guid: str, key: str, *, length: int | None = None) -> None:
+        """Reprocess a piece upstream now (a test's control): its ``lastModified`` one second
+        later per revision, and its ``contentLength`` ``length`` when given (the bytes follow
+        the length: the same length gives the same bytes)."""
+        pos = self.position(guid)
+        if pos is None or all(c["contentKey"] != key for c in self.item(pos)["content"]):
+            raise KeyError(f"no piece {key!r} of {guid!r}")
+        before = self.revisions.get((pos, key), Revision())
+        new_length = before.length if length is None else length
+        self.revisions[pos, key] = Revision(before.count + 1, new_length)
 
     def hide(self, pos: int) -> None:
         """Take the interaction at ``pos`` out of every answer (deleted through the API)."""

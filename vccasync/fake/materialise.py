@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 
 from vccasync.fake.columns import (
@@ -18,7 +19,7 @@ from vccasync.fake.columns import (
     format_guid,
     unpack_agents,
 )
-from vccasync.fake.instants import iso
+from vccasync.fake.instants import iso, to_ms
 
 if TYPE_CHECKING:
     from vccasync.fake.dataset import Dataset
@@ -65,6 +66,8 @@ def materialise(data: Dataset, pos: int) -> Item:
         _scale_lengths(item["content"], data.spec.content_scale)
         if gone := data.removed_keys.get(pos):
             item["content"] = [c for c in item["content"] if c["contentKey"] not in gone]
+        if data.revisions:
+            _revise(data, pos, item["content"])
     return item
 
 
@@ -204,3 +207,15 @@ def _variant_content(variant: int, rng: random.Random, ms: int, agents: list[str
             _content(rng, ms, "attachment", "application/pdf"),
         ]
     return [_content(rng, ms, "chatTranscript", "application/json", version=True, duration=True)]
+
+
+def _revise(data: Dataset, pos: int, content: list[Item]) -> None:
+    """Apply the revisions of the pieces at ``pos`` (see ``Dataset.revise``)."""
+    for piece in content:
+        revision = data.revisions.get((pos, piece["contentKey"]))
+        if revision is None:
+            continue
+        modified = to_ms(datetime.fromisoformat(piece["lastModified"].replace("Z", "+00:00")))
+        piece["lastModified"] = iso(modified + 1000 * revision.count)
+        if revision.length is not None:
+            piece["contentLength"] = revision.length
