@@ -238,15 +238,19 @@ class InteractionSearch:
 class _Node:
     """A window's place in the ordered output: its queue, then the next window's node."""
 
-    __slots__ = ("capacity", "items", "next", "queue")
+    __slots__ = ("capacity", "items", "next", "pending", "queue")
 
     def __init__(self, capacity: int, after: _Node | None = None) -> None:
         self.capacity = capacity
         self.queue = asyncio.Queue[Page]()  # bounded by the run (``_Run.may_buffer``)
         self.items = 0  # interactions in ``queue``
+        self.pending: _Pending | None = None  # its entry in ``_Run.pending`` until it starts
         self.next: _Node | None = None
         if after is not None:
             self.next, after.next = after.next, self
+
+
+_Pending = tuple[datetime, int, Window, str | None, _Node | None]
 
 
 class _Run:
@@ -257,7 +261,7 @@ class _Run:
         self.failure: asyncio.Future[BaseException] = asyncio.get_running_loop().create_future()
         capacity = search._queue_pages
         self.shared = asyncio.Queue[Page](capacity)
-        self.pending: list[tuple[datetime, int, Window, str | None, _Node | None]] = []
+        self.pending: list[_Pending] = []  # a heap, earliest start first
         self.tasks: dict[asyncio.Task[None], datetime] = {}  # running windows by start
         self.held: dict[asyncio.Task[None], datetime] = {}  # of those, waiting on a full queue
         self.fetching = 0  # windows running and not held by a full queue
@@ -276,7 +280,10 @@ class _Run:
         self.fill()
 
     def push(self, window: Window, token: str | None, node: _Node | None) -> None:
-        heapq.heappush(self.pending, (window.start, next(self.order), window, token, node))
+        entry = (window.start, next(self.order), window, token, node)
+        heapq.heappush(self.pending, entry)
+        if node is not None:
+            node.pending = entry
         self.pace.add(window, resumed=token is not None)
 
     def spare(self) -> int:
@@ -294,13 +301,25 @@ class _Run:
         return max(0, min(free, max(1, concurrency // 2) - len(self.held)))
 
     def fill(self) -> None:
-        """Start the earliest pending windows while there is room."""
+        """Start the earliest pending windows while there is room, and the window the
+        consumer waits for (ordered mode) whatever the room: nothing else can free it."""
         while self.pending and self._room() > 0:
-            _, _, window, token, node = heapq.heappop(self.pending)
-            self.fetching += 1
-            task = asyncio.create_task(self.run(window, token, node))
-            self.tasks[task] = window.start
-            task.add_done_callback(self.done)
+            self.start(heapq.heappop(self.pending))
+        head = self.head
+        if head is not None and head.pending is not None:
+            self.pending.remove(head.pending)
+            heapq.heapify(self.pending)
+            self.start(head.pending)
+
+    def start(self, entry: _Pending) -> None:
+        """Run a pending window (taken out of ``pending``) in a task of its own."""
+        _, _, window, token, node = entry
+        if node is not None:
+            node.pending = None
+        self.fetching += 1
+        task = asyncio.create_task(self.run(window, token, node))
+        self.tasks[task] = window.start
+        task.add_done_callback(self.done)
 
     def done(self, task: asyncio.Task[None]) -> None:
         self.tasks.pop(task, None)
@@ -366,6 +385,7 @@ class _Run:
             self.head = head.next
             if self.head is not None:  # its pages are the head's now, bounded by its capacity
                 self.buffered -= self.head.items
+                self.fill()  # it may not have started yet
         self.changed.set()
         self.changed = asyncio.Event()
 
@@ -386,6 +406,7 @@ class _Run:
     async def close(self) -> None:
         """Cancel what still runs (the consumer stopped or a window failed)."""
         self.pending.clear()
+        self.head = None  # nothing more starts for the consumer
         tasks = list(self.tasks)
         for task in tasks:
             task.cancel()
