@@ -15,7 +15,7 @@ import heapq
 import itertools
 import logging
 import math
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from datetime import UTC, datetime
 
 from ..converter import decode_page
@@ -23,8 +23,18 @@ from ..errors import ResponseValidationError
 from ..http.session import Session, smoothed
 from ..models import Interaction
 from ..query import SearchQuery
-from ..windows import Page, Window, WindowPlan, floor_instant, split, split_at, sub_window_count
-from .order import Dedup, Repair, in_order, last_start
+from ..windows import (
+    Page,
+    Repair,
+    ResumePlan,
+    Window,
+    WindowPlan,
+    floor_instant,
+    split,
+    split_at,
+    sub_window_count,
+)
+from .order import Dedup, in_order, last_start
 from .pacing import Pace, chain_parts
 
 __all__ = ["InteractionSearch", "Page", "WindowPlan"]
@@ -43,10 +53,12 @@ class _OrderWatch:
     takes the repairs of every split so far, to be spawned by that page.
     """
 
-    def __init__(self) -> None:
-        self.broken = False
-        self._splits: list[Repair] = []
-        self.repairs: dict[Window, Repair] = {}
+    def __init__(self, repairs: Iterable[Repair] = (), *, broken: bool = False) -> None:
+        """A watch resumed with the ``repairs`` of a checkpoint: the splits still to re-cover
+        should the order break, or (``broken``) the repair windows already running."""
+        self.broken = broken
+        self._splits: list[Repair] = [] if broken else list(repairs)
+        self.repairs: dict[Window, Repair] = {r.window: r for r in repairs} if broken else {}
 
     def split(self, repair: Repair) -> None:
         """Remember a split made on the strength of the order."""
@@ -72,7 +84,9 @@ class InteractionSearch:
     """An ``async for`` over interactions; ``pages()`` iterates whole pages instead.
 
     ``ordered=True`` yields windows in chronological order (later windows are fetched ahead
-    into bounded queues); ``ordered=False`` yields pages as they arrive.
+    into bounded queues); ``ordered=False`` yields pages as they arrive. ``plan`` resumes a
+    search: the windows still to run, each from its token; a :class:`ResumePlan` (what
+    ``Checkpoint.plan()`` gives) also carries the repairs of windows split earlier.
     """
 
     def __init__(
@@ -95,6 +109,8 @@ class InteractionSearch:
         self._ordered = ordered
         self._queue_pages = queue_pages
         self._buffer_items = buffer_items
+        resumed = plan if isinstance(plan, ResumePlan) else ResumePlan(())
+        self._repairs, self._order_broken = resumed.repairs, resumed.order_broken
 
     @property
     def windows(self) -> list[Window]:
@@ -145,8 +161,8 @@ class InteractionSearch:
         watch = run.watch
         token = token or window.after
         seen_tokens = {token} if token else set()
-        repair = watch.repairs.get(window)
-        dedup = Dedup(repair.seen if repair else (), by_guid=watch.broken)
+        resumed = watch.repairs.get(window)
+        dedup = Dedup(resumed.seen if resumed else (), by_guid=watch.broken)
         previous: datetime | None = None  # the last start of the previous page
         owns, covers, limit = window.owns, self.query.covers, self.query.limit
         clock = asyncio.get_running_loop().time
@@ -165,6 +181,7 @@ class InteractionSearch:
                 window, [i.start for i in items], window.end if next_token is None else previous
             )
             cut: datetime | None = None
+            repair: Repair | None = None
             if not watch.broken and next_token is not None and len(items) >= limit:
                 spawned = self._split(window, items, run)
                 if spawned:  # the page ends the window; items from the cut on come again
@@ -174,9 +191,10 @@ class InteractionSearch:
             if cut is not None and next_token is not None:
                 # the chain goes on after ``next_token``; only a repeat at the latest instant
                 # (as ``Dedup`` drops while ordered) could come again: keep those guids only
-                watch.split(Repair.of(window, cut, next_token, dedup.guids))
+                repair = Repair.of(window, cut, next_token, dedup.guids)
+                watch.split(repair)
                 next_token = None
-            yield Page(window, kept, next_token, spawned)
+            yield Page(window, kept, next_token, spawned, repair)
             if next_token is None:
                 return
             if next_token in seen_tokens:
@@ -266,7 +284,7 @@ class _Run:
         self.held: dict[asyncio.Task[None], datetime] = {}  # of those, waiting on a full queue
         self.fetching = 0  # windows running and not held by a full queue
         self.order = itertools.count()
-        self.watch = _OrderWatch()
+        self.watch = _OrderWatch(search._repairs, broken=search._order_broken)
         self.pace = Pace(search.query.limit)
         self.cycle = 0.0  # seconds a chain takes a page: the budget's wait and the latency
         self.buffered = 0  # interactions queued for windows after the head (ordered mode)
