@@ -26,6 +26,7 @@ from vccasync.stores.checkpoint import Checkpoint, query_identity
 from vccasync.stores.jsonl import JsonlSink, StdoutSink, checkpoint_path
 from vccasync.stores.output import open_sink
 from vccasync.stores.sqlite import SqliteFile, SqliteSink
+from vccasync.windows import Repair
 
 from .cli_helpers import Terminal
 
@@ -69,6 +70,53 @@ def test_checkpoint_follows_pages_and_spawned_windows(items: list[Any]) -> None:
         state.advance(Page(windows[1], [], None))
     again = Checkpoint.from_json(json.loads(json.dumps(state.to_json())))
     assert again == state
+
+
+def test_checkpoint_keeps_the_repairs_of_split_windows_until_re_covered() -> None:
+    """A split's repair survives a restart while the order holds; once a page breaks the
+    order the repairs run as pending windows, each forgotten when it ends."""
+    state = Checkpoint.start(QUERY)
+    first, second = (w for w, _ in state.plan()[:2])
+    cut = first.start + timedelta(hours=5)
+    sub = Window(cut, first.end)
+    repair = Repair.of(first, cut, "tok", ["g1"])
+    state.advance(Page(first, [], None, spawned=(sub,), repair=repair))
+    later = Repair.of(second, second.start + timedelta(hours=1), "t2", [])
+    state.advance(
+        Page(second, [], None, spawned=(Window(later.window.end, second.end),), repair=later)
+    )
+    plan = Checkpoint.from_json(json.loads(json.dumps(state.to_json()))).plan()
+    assert plan.repairs == (repair, later) and not plan.order_broken
+    assert repair.window not in [w for w, _ in plan]  # not fetched unless the order breaks
+    state.advance(Page(sub, [], "t3", spawned=(repair.window, later.window)))  # out of order
+    plan = Checkpoint.from_json(json.loads(json.dumps(state.to_json()))).plan()
+    assert plan.order_broken and plan.repairs == (repair, later)
+    assert {repair.window, later.window} <= {w for w, _ in plan}
+    state.advance(Page(repair.window, [], None))
+    assert state.plan().repairs == (later,)
+    old = {**state.to_json(), "format": 1}  # written before repairs were kept
+    del old["repairs"], old["order_broken"]
+    assert Checkpoint.from_json(old).plan().repairs == ()
+
+
+def test_a_repair_spawned_before_its_split_page_is_written_is_kept_while_it_runs() -> None:
+    """In its place in the output a split page may come after the page that broke the order
+    and spawned its repair: the repair is then pending already, and ends like any repair."""
+    state = Checkpoint.start(QUERY)
+    first, second = (w for w, _ in state.plan()[:2])
+    cut = first.start + timedelta(hours=5)
+    repair = Repair.of(first, cut, "tok", ["g1"])
+    state.advance(Page(second, [], "t", spawned=(repair.window,)))
+    state.advance(Page(first, [], None, spawned=(Window(cut, first.end),), repair=repair))
+    assert state.order_broken and state.plan().repairs == (repair,)
+    state.advance(Page(repair.window, [], None))
+    assert state.plan().repairs == () and state.order_broken
+    third = state.plan()[-1][0]  # its repair ran and ended before its split page came
+    gone = Repair.of(third, third.start + timedelta(hours=1), "t4", [])
+    state.advance(Page(second, [], None, spawned=(gone.window,)))
+    state.advance(Page(gone.window, [], None))
+    state.advance(Page(third, [], None, spawned=(Window(gone.window.end, third.end),), repair=gone))
+    assert state.plan().repairs == ()
 
 
 def test_checkpoint_identity_covers_range_filters_and_page_size() -> None:

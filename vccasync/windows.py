@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import overload
 
 from attrs import field, frozen
 
@@ -23,6 +24,8 @@ __all__ = [
     "MAX_SPAN",
     "RESOLUTION",
     "Page",
+    "Repair",
+    "ResumePlan",
     "Window",
     "WindowPlan",
     "floor_instant",
@@ -151,7 +154,53 @@ def sub_window_count(
     return max(1, min(spare + 1, math.floor(pages / MIN_PAGES)))
 
 
+@frozen
+class Repair:
+    """What a window split at a cut still owns, and the guids it gave at its latest instant.
+
+    ``window`` (``[split.start, cut)``) follows the split window's chain from the token it
+    dropped (``window.after``), asked with the split window's own ``end``
+    (``window.chain_end``), so a checkpoint that holds it resumes it exactly; ``seen``
+    (a few guids) are dropped if they come again, so a search holding many splits stays small.
+    """
+
+    window: Window
+    seen: frozenset[str]
+
+    @classmethod
+    def of(cls, split: Window, cut: datetime, token: str, seen: Iterable[str]) -> Repair:
+        """The repair of ``split``, cut at ``cut`` after the page that continued at ``token``."""
+        window = Window(split.start, cut, after=token, chain_end=split.query_end)
+        return cls(window, frozenset(seen))
+
+
 WindowPlan = Sequence[tuple[Window, str | None]]  # windows to run, each from its token
+
+
+@frozen
+class ResumePlan(Sequence[tuple[Window, str | None]]):
+    """A :data:`WindowPlan` resumed from a checkpoint, with how the search stood on the
+    server's order: the :class:`Repair` of every window split so far and not yet re-covered,
+    and whether a page already broke the order (then the repairs are among ``windows``)."""
+
+    windows: tuple[tuple[Window, str | None], ...]
+    repairs: tuple[Repair, ...] = ()
+    order_broken: bool = False
+
+    def __len__(self) -> int:
+        return len(self.windows)
+
+    @overload
+    def __getitem__(self, index: int) -> tuple[Window, str | None]: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[tuple[Window, str | None]]: ...
+    def __getitem__(
+        self, index: int | slice
+    ) -> tuple[Window, str | None] | Sequence[tuple[Window, str | None]]:
+        return self.windows[index]
+
+    def __iter__(self) -> Iterator[tuple[Window, str | None]]:
+        return iter(self.windows)
 
 
 @frozen
@@ -162,12 +211,15 @@ class Page:
     ``next_token`` (or is finished when ``last``), and each window of ``spawned`` is pending
     from its start. Spawned windows take over the rest of ``window``'s span (a split) or,
     on the first page out of order, re-cover what windows split earlier still own (repairs).
+    A page that split its window on the strength of the order carries the ``repair`` that
+    window needs should a later page break the order; a checkpoint keeps it until then.
     """
 
     window: Window
     items: list[Interaction]
     next_token: str | None
     spawned: tuple[Window, ...] = ()
+    repair: Repair | None = None
 
     @property
     def last(self) -> bool:

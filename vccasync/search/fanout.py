@@ -15,7 +15,7 @@ import heapq
 import itertools
 import logging
 import math
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from datetime import UTC, datetime
 
 from ..converter import decode_page
@@ -23,8 +23,18 @@ from ..errors import ResponseValidationError
 from ..http.session import Session, smoothed
 from ..models import Interaction
 from ..query import SearchQuery
-from ..windows import Page, Window, WindowPlan, floor_instant, split, split_at, sub_window_count
-from .order import Dedup, Repair, in_order, last_start
+from ..windows import (
+    Page,
+    Repair,
+    ResumePlan,
+    Window,
+    WindowPlan,
+    floor_instant,
+    split,
+    split_at,
+    sub_window_count,
+)
+from .order import Dedup, in_order, last_start
 from .pacing import Pace, chain_parts
 
 __all__ = ["InteractionSearch", "Page", "WindowPlan"]
@@ -43,10 +53,12 @@ class _OrderWatch:
     takes the repairs of every split so far, to be spawned by that page.
     """
 
-    def __init__(self) -> None:
-        self.broken = False
-        self._splits: list[Repair] = []
-        self.repairs: dict[Window, Repair] = {}
+    def __init__(self, repairs: Iterable[Repair] = (), *, broken: bool = False) -> None:
+        """A watch resumed with the ``repairs`` of a checkpoint: the splits still to re-cover
+        should the order break, or (``broken``) the repair windows already running."""
+        self.broken = broken
+        self._splits: list[Repair] = [] if broken else list(repairs)
+        self.repairs: dict[Window, Repair] = {r.window: r for r in repairs} if broken else {}
 
     def split(self, repair: Repair) -> None:
         """Remember a split made on the strength of the order."""
@@ -72,7 +84,9 @@ class InteractionSearch:
     """An ``async for`` over interactions; ``pages()`` iterates whole pages instead.
 
     ``ordered=True`` yields windows in chronological order (later windows are fetched ahead
-    into bounded queues); ``ordered=False`` yields pages as they arrive.
+    into bounded queues); ``ordered=False`` yields pages as they arrive. ``plan`` resumes a
+    search: the windows still to run, each from its token; a :class:`ResumePlan` (what
+    ``Checkpoint.plan()`` gives) also carries the repairs of windows split earlier.
     """
 
     def __init__(
@@ -95,6 +109,8 @@ class InteractionSearch:
         self._ordered = ordered
         self._queue_pages = queue_pages
         self._buffer_items = buffer_items
+        resumed = plan if isinstance(plan, ResumePlan) else ResumePlan(())
+        self._repairs, self._order_broken = resumed.repairs, resumed.order_broken
 
     @property
     def windows(self) -> list[Window]:
@@ -145,8 +161,8 @@ class InteractionSearch:
         watch = run.watch
         token = token or window.after
         seen_tokens = {token} if token else set()
-        repair = watch.repairs.get(window)
-        dedup = Dedup(repair.seen if repair else (), by_guid=watch.broken)
+        resumed = watch.repairs.get(window)
+        dedup = Dedup(resumed.seen if resumed else (), by_guid=watch.broken)
         previous: datetime | None = None  # the last start of the previous page
         owns, covers, limit = window.owns, self.query.covers, self.query.limit
         clock = asyncio.get_running_loop().time
@@ -165,6 +181,7 @@ class InteractionSearch:
                 window, [i.start for i in items], window.end if next_token is None else previous
             )
             cut: datetime | None = None
+            repair: Repair | None = None
             if not watch.broken and next_token is not None and len(items) >= limit:
                 spawned = self._split(window, items, run)
                 if spawned:  # the page ends the window; items from the cut on come again
@@ -174,9 +191,10 @@ class InteractionSearch:
             if cut is not None and next_token is not None:
                 # the chain goes on after ``next_token``; only a repeat at the latest instant
                 # (as ``Dedup`` drops while ordered) could come again: keep those guids only
-                watch.split(Repair.of(window, cut, next_token, dedup.guids))
+                repair = Repair.of(window, cut, next_token, dedup.guids)
+                watch.split(repair)
                 next_token = None
-            yield Page(window, kept, next_token, spawned)
+            yield Page(window, kept, next_token, spawned, repair)
             if next_token is None:
                 return
             if next_token in seen_tokens:
@@ -238,15 +256,19 @@ class InteractionSearch:
 class _Node:
     """A window's place in the ordered output: its queue, then the next window's node."""
 
-    __slots__ = ("capacity", "items", "next", "queue")
+    __slots__ = ("capacity", "items", "next", "pending", "queue")
 
     def __init__(self, capacity: int, after: _Node | None = None) -> None:
         self.capacity = capacity
         self.queue = asyncio.Queue[Page]()  # bounded by the run (``_Run.may_buffer``)
         self.items = 0  # interactions in ``queue``
+        self.pending: _Pending | None = None  # its entry in ``_Run.pending`` until it starts
         self.next: _Node | None = None
         if after is not None:
             self.next, after.next = after.next, self
+
+
+_Pending = tuple[datetime, int, Window, str | None, _Node | None]
 
 
 class _Run:
@@ -257,12 +279,12 @@ class _Run:
         self.failure: asyncio.Future[BaseException] = asyncio.get_running_loop().create_future()
         capacity = search._queue_pages
         self.shared = asyncio.Queue[Page](capacity)
-        self.pending: list[tuple[datetime, int, Window, str | None, _Node | None]] = []
+        self.pending: list[_Pending] = []  # a heap, earliest start first
         self.tasks: dict[asyncio.Task[None], datetime] = {}  # running windows by start
         self.held: dict[asyncio.Task[None], datetime] = {}  # of those, waiting on a full queue
         self.fetching = 0  # windows running and not held by a full queue
         self.order = itertools.count()
-        self.watch = _OrderWatch()
+        self.watch = _OrderWatch(search._repairs, broken=search._order_broken)
         self.pace = Pace(search.query.limit)
         self.cycle = 0.0  # seconds a chain takes a page: the budget's wait and the latency
         self.buffered = 0  # interactions queued for windows after the head (ordered mode)
@@ -276,7 +298,10 @@ class _Run:
         self.fill()
 
     def push(self, window: Window, token: str | None, node: _Node | None) -> None:
-        heapq.heappush(self.pending, (window.start, next(self.order), window, token, node))
+        entry = (window.start, next(self.order), window, token, node)
+        heapq.heappush(self.pending, entry)
+        if node is not None:
+            node.pending = entry
         self.pace.add(window, resumed=token is not None)
 
     def spare(self) -> int:
@@ -294,13 +319,25 @@ class _Run:
         return max(0, min(free, max(1, concurrency // 2) - len(self.held)))
 
     def fill(self) -> None:
-        """Start the earliest pending windows while there is room."""
+        """Start the earliest pending windows while there is room, and the window the
+        consumer waits for (ordered mode) whatever the room: nothing else can free it."""
         while self.pending and self._room() > 0:
-            _, _, window, token, node = heapq.heappop(self.pending)
-            self.fetching += 1
-            task = asyncio.create_task(self.run(window, token, node))
-            self.tasks[task] = window.start
-            task.add_done_callback(self.done)
+            self.start(heapq.heappop(self.pending))
+        head = self.head
+        if head is not None and head.pending is not None:
+            self.pending.remove(head.pending)
+            heapq.heapify(self.pending)
+            self.start(head.pending)
+
+    def start(self, entry: _Pending) -> None:
+        """Run a pending window (taken out of ``pending``) in a task of its own."""
+        _, _, window, token, node = entry
+        if node is not None:
+            node.pending = None
+        self.fetching += 1
+        task = asyncio.create_task(self.run(window, token, node))
+        self.tasks[task] = window.start
+        task.add_done_callback(self.done)
 
     def done(self, task: asyncio.Task[None]) -> None:
         self.tasks.pop(task, None)
@@ -366,6 +403,7 @@ class _Run:
             self.head = head.next
             if self.head is not None:  # its pages are the head's now, bounded by its capacity
                 self.buffered -= self.head.items
+                self.fill()  # it may not have started yet
         self.changed.set()
         self.changed = asyncio.Event()
 
@@ -386,6 +424,7 @@ class _Run:
     async def close(self) -> None:
         """Cancel what still runs (the consumer stopped or a window failed)."""
         self.pending.clear()
+        self.head = None  # nothing more starts for the consumer
         tasks = list(self.tasks)
         for task in tasks:
             task.cancel()

@@ -14,10 +14,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from attrs import frozen
-
 from ..models import Interaction
-from ..windows import Window
+from ..windows import Repair
 
 __all__ = ["Dedup", "Repair", "in_order", "last_start"]
 
@@ -74,23 +72,3 @@ class Dedup:
             return False
         self._guids.add(item.guid)
         return True
-
-
-@frozen
-class Repair:
-    """What a window split at a cut still owns, and the guids it gave at its latest instant.
-
-    ``window`` (``[split.start, cut)``) follows the split window's chain from the token it
-    dropped (``window.after``), asked with the split window's own ``end``
-    (``window.chain_end``), so a checkpoint that holds it resumes it exactly; ``seen``
-    (a few guids) are dropped if they come again, so a search holding many splits stays small.
-    """
-
-    window: Window
-    seen: frozenset[str]
-
-    @classmethod
-    def of(cls, split: Window, cut: datetime, token: str, seen: Iterable[str]) -> Repair:
-        """The repair of ``split``, cut at ``cut`` after the page that continued at ``token``."""
-        window = Window(split.start, cut, after=token, chain_end=split.query_end)
-        return cls(window, frozenset(seen))

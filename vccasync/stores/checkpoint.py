@@ -2,7 +2,11 @@
 
 A checkpoint follows pages generically: after a page, its window resumes from the page's
 ``next_token``, or is finished when the page is its last; every window the page ``spawned``
-becomes pending from its start. Sinks store the checkpoint together with the rows it covers.
+becomes pending from its start. It also keeps the ``repair`` of every window split on the
+strength of the server's order, until a page breaks the order (the repairs are spawned,
+pending like any window) and each repair window ends: a search resumed from it re-covers
+what a window split before the interruption still owns. Sinks store the checkpoint together
+with the rows it covers.
 """
 
 from __future__ import annotations
@@ -16,11 +20,11 @@ from attrs import define, field
 from ..converter import format_instant
 from ..errors import InvalidRequestError
 from ..query import SearchQuery
-from ..windows import Page, Window, split
+from ..windows import Page, Repair, ResumePlan, Window, split
 
 __all__ = ["FORMAT", "Checkpoint", "checkpoint_name", "query_identity"]
 
-FORMAT = 1  # version of the stored form
+FORMAT = 2  # version of the stored form (1: before repairs; still read)
 
 
 def query_identity(query: SearchQuery) -> dict[str, str]:
@@ -43,13 +47,17 @@ class Checkpoint:
     """The windows still to fetch of one query, each with the token to resume from.
 
     ``written`` counts the interactions written so far; ``windows_total`` grows when a page
-    spawns windows, so ``windows_done`` stays meaningful for progress.
+    spawns windows, so ``windows_done`` stays meaningful for progress. ``repairs`` holds, by
+    the repair window's key, the guids each split window gave at its latest instant;
+    ``order_broken`` tells that a page broke the order (its repairs were spawned).
     """
 
     query: dict[str, str]
     pending: dict[str, str | None] = field(factory=dict)
     windows_total: int = 0
     written: int = 0
+    repairs: dict[str, list[str]] = field(factory=dict)
+    order_broken: bool = False
 
     @classmethod
     def start(cls, query: SearchQuery) -> Checkpoint:
@@ -78,18 +86,33 @@ class Checkpoint:
             raise InvalidRequestError(f"page of window {key} which is not pending")
         if page.last:
             del self.pending[key]
+            if self.order_broken:  # a repair window ends: re-covered
+                self.repairs.pop(key, None)
         else:
             self.pending[key] = page.next_token
         for window in page.spawned:
+            if window.after is not None:  # a repair: the order broke
+                self.order_broken = True
             if window.key not in self.pending:
                 self.pending[window.key] = None
                 self.windows_total += 1
+        repair = page.repair
+        if repair is not None and (not self.order_broken or repair.window.key in self.pending):
+            # to spawn should the order break, or (it broke before this page came) the
+            # guids its repair window drops; a repair window already ended needs nothing
+            self.repairs[repair.window.key] = sorted(repair.seen)
         self.written += len(page.items)
 
-    def plan(self) -> list[tuple[Window, str | None]]:
-        """The pending windows in chronological order, for ``vcc.interactions(plan=...)``."""
+    def plan(self) -> ResumePlan:
+        """The pending windows in chronological order, with the repairs, for
+        ``vcc.interactions(plan=...)``."""
         windows = sorted((Window.from_key(key), token) for key, token in self.pending.items())
-        return [(window, token) for window, token in windows]
+        repairs = (
+            Repair(Window.from_key(key), frozenset(seen)) for key, seen in self.repairs.items()
+        )
+        return ResumePlan(
+            tuple(windows), tuple(sorted(repairs, key=lambda r: r.window)), self.order_broken
+        )
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready form."""
@@ -99,18 +122,25 @@ class Checkpoint:
             "pending": self.pending,
             "windows_total": self.windows_total,
             "written": self.written,
+            "repairs": self.repairs,
+            "order_broken": self.order_broken,
         }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Checkpoint:
         """The inverse of ``to_json``; a foreign or damaged form raises ``InvalidRequestError``."""
         try:
-            if data["format"] != FORMAT:
+            if data["format"] not in (1, FORMAT):
                 raise ValueError(f"format {data['format']!r}")
             query = {str(k): str(v) for k, v in data["query"].items()}
             pending = {str(k): None if v is None else str(v) for k, v in data["pending"].items()}
-            for key in pending:
+            repairs = {str(k): [str(g) for g in v] for k, v in data.get("repairs", {}).items()}
+            for key in [*pending, *repairs]:
                 Window.from_key(key)
-            return cls(query, pending, int(data["windows_total"]), int(data["written"]))
+            broken = data.get("order_broken", False)
+            if not isinstance(broken, bool):
+                raise ValueError(f"order_broken {broken!r}")
+            total, written = int(data["windows_total"]), int(data["written"])
+            return cls(query, pending, total, written, repairs, broken)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise InvalidRequestError(f"the checkpoint is not readable ({exc})") from None
