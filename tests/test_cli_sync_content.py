@@ -148,3 +148,24 @@ def test_sigterm_ends_within_the_stop_timeout_while_downloads_hang(
     assert done.returncode == 0, done.stderr
     assert set(manifest_keys(dest)) == want
     assert tree(dest) == expected_files(dataset, SPEC.start, ANCHOR)
+
+
+def test_sigterm_ends_a_pass_whose_search_hangs(dataset: Dataset, tmp_path: Path) -> None:
+    """A pass whose search answer never comes (held at the gate) still ends on SIGTERM within
+    --stop-timeout, exit 0; the rerun then completes the pass."""
+    target = str(tmp_path / "store.sqlite")
+    with running_in_thread(dataset, FakeConfig(hold_after=0, gated={"search"})) as held:
+        args = ["sync", "--since", SPEC.start.isoformat(), "--rpm", "100000", "-o", target]
+        env: dict[str, Any] = cli_env(held)
+        process = start_cli([*args, "--follow", "--every", "1h", "--stop-timeout", "1s"], env)
+        assert held.gate.wait_held(60), "the search never reached the gate"
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=60)
+        assert process.returncode == 0, stderr
+        assert b"stopped at --stop-timeout (1s)" in stderr and b"Traceback" not in stderr
+        assert held.gate.passed == 0  # the search was still held when the run ended
+        held.gate.open()
+        until(lambda: held.stats.in_flight == 0, "the held answers ended")
+        done = run_cli(args, env)
+        assert done.returncode == 0, done.stderr
+        assert covered(target)
