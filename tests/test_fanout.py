@@ -12,6 +12,7 @@ from vccasync.instants import format_instant
 from vccasync.models import Interaction
 from vccasync.query import make_query
 from vccasync.search import InteractionSearch
+from vccasync.search.fanout import windows_wanted
 from vccasync.stores.checkpoint import Checkpoint, query_identity
 from vccasync.windows import Page, Window
 
@@ -129,13 +130,9 @@ async def test_ordered_mode_fetches_ahead_only_up_to_its_buffer() -> None:
 
 def test_windows_fetching_at_once_follow_the_budget_times_the_latency() -> None:
     """Capped by ``concurrency``; before a latency is seen, or without a budget, at most 8."""
-    session = ScriptedSession()
-    query = make_query(START, START + timedelta(days=365), limit=LIMIT)
 
     def want(per_minute: float | None, latency: float, cap: int = 32) -> int:
-        session.limiter.current_per_minute = per_minute
-        session.stats.latency = latency
-        return InteractionSearch(session, query, concurrency=cap)._want()  # type: ignore[arg-type]
+        return windows_wanted(per_minute, latency, cap)
 
     assert want(160, 0.0) == 8  # no answer yet: the latency is not known
     assert want(None, 4.0) == 8  # no budget: nothing to derive it from

@@ -37,7 +37,7 @@ from ..windows import (
 from .order import Dedup, in_order, last_start
 from .pacing import Pace, chain_parts
 
-__all__ = ["InteractionSearch", "Page", "WindowPlan"]
+__all__ = ["InteractionSearch", "Page", "WindowPlan", "windows_wanted"]
 
 MAX_INSTANT = datetime.max.replace(tzinfo=UTC)
 BUFFER_ITEMS = 48_000  # ordered: interactions fetched ahead for later windows, at most
@@ -109,8 +109,7 @@ class InteractionSearch:
         self._ordered = ordered
         self._queue_pages = queue_pages
         self._buffer_items = buffer_items
-        resumed = plan if isinstance(plan, ResumePlan) else ResumePlan(())
-        self._repairs, self._order_broken = resumed.repairs, resumed.order_broken
+        self._resumed = plan if isinstance(plan, ResumePlan) else ResumePlan(())
 
     @property
     def windows(self) -> list[Window]:
@@ -131,7 +130,16 @@ class InteractionSearch:
         """
         if not self.plan:
             return
-        run = _Run(self)
+        run = _Run(
+            self._session,
+            self.query,
+            self.plan,
+            self._resumed,
+            concurrency=self._concurrency,
+            ordered=self._ordered,
+            queue_pages=self._queue_pages,
+            buffer_items=self._buffer_items,
+        )
         try:
             if self._ordered:
                 while run.head is not None:
@@ -147,110 +155,14 @@ class InteractionSearch:
         finally:
             await run.close()
 
-    def _want(self) -> int:
-        """How many windows should be fetching at once to use the whole request budget."""
-        per_minute = self._session.limiter.current_per_minute
-        latency = self._session.stats.latency
-        if per_minute is None or not latency:
-            return min(self._concurrency, START_WINDOWS)
-        return min(self._concurrency, math.ceil(per_minute / 60 * latency * 1.25) + 1)
 
-    async def _window_pages(
-        self, window: Window, token: str | None, run: _Run
-    ) -> AsyncIterator[Page]:
-        watch = run.watch
-        token = token or window.after
-        seen_tokens = {token} if token else set()
-        resumed = watch.repairs.get(window)
-        dedup = Dedup(resumed.seen if resumed else (), by_guid=watch.broken)
-        previous: datetime | None = None  # the last start of the previous page
-        owns, covers, limit = window.owns, self.query.covers, self.query.limit
-        clock = asyncio.get_running_loop().time
-        while True:
-            params = self.query.params(window, token)
-            began = clock()
-            items, next_token = await self._session.get("/interactions", params, decode_page)
-            run.cycle = smoothed(run.cycle, clock() - began)  # the budget's wait included
-            spawned: tuple[Window, ...] = ()
-            if not watch.broken and not in_order(items, previous):
-                spawned = watch.violated(window)
-            if watch.broken:
-                dedup.by_guid()
-            previous = last_start(items, previous)
-            run.pace.seen(
-                window, [i.start for i in items], window.end if next_token is None else previous
-            )
-            cut: datetime | None = None
-            repair: Repair | None = None
-            if not watch.broken and next_token is not None and len(items) >= limit:
-                spawned = self._split(window, items, run)
-                if spawned:  # the page ends the window; items from the cut on come again
-                    cut = spawned[0].start
-                    items = [i for i in items if i.start < cut]
-            kept = [i for i in items if owns(i.start) and covers(i.start) and dedup.first_time(i)]
-            if cut is not None and next_token is not None:
-                # the chain goes on after ``next_token``; only a repeat at the latest instant
-                # (as ``Dedup`` drops while ordered) could come again: keep those guids only
-                repair = Repair.of(window, cut, next_token, dedup.guids)
-                watch.split(repair)
-                next_token = None
-            yield Page(window, kept, next_token, spawned, repair)
-            if next_token is None:
-                return
-            if next_token in seen_tokens:
-                raise ResponseValidationError(
-                    f"the API repeated a continuation token in window {window.key}:"
-                    " stopped that window instead of paging forever"
-                )
-            seen_tokens.add(next_token)
-            token = next_token
-
-    def _split(self, window: Window, items: list[Interaction], run: _Run) -> tuple[Window, ...]:
-        """Sub-windows for the rest of ``window`` after a full page, or () to keep paging.
-
-        With a request budget and a latency seen, as many as make the window's chain end with
-        the run (``chain_parts``, the work left as ``Pace`` learnt it, a page as long as a
-        chain's pages took, the budget's wait included; ordered, before the
-        windows after it fill the buffer ahead and the budget stalls); else as many as
-        ``concurrency`` leaves idle (``sub_window_count``). The parts hold about equal
-        expected items (the day's shape, ``Pace.cuts``). The cut is the page's last instant
-        (floored to the millisecond), never inside a tie that fills the page: a page that is
-        one instant only keeps following the token.
-        """
-        first, cut = items[0].start, floor_instant(items[-1].start)
-        if not (first < cut < window.end and window.start < cut):
-            return ()
-        limit = self.query.limit
-        per_minute, latency = self._session.limiter.current_per_minute, self._session.stats.latency
-        latency = max(latency, run.cycle) if latency else 0.0  # a chain waits for the budget too
-        pace = run.pace
-        if per_minute and latency:  # the budget binds: weigh chains against partial pages
-            work, stall = pace.work(), False
-            if self._ordered:  # the budget stalls once later windows fill the buffer ahead
-                room = max(0, self._buffer_items - run.buffered) / limit
-                ahead = pace.work(until=window) + room
-                work, stall = min(work, ahead), ahead < work
-            parts = chain_parts(
-                pages_left=pace.pages_left(window),
-                work_left=work,
-                per_second=per_minute / 60,
-                latency=latency,
-                most=self._concurrency,
-                stall=stall,
-            )
-        else:  # no budget known: fill what ``concurrency`` leaves idle
-            spare, before = run.spare(), sum(1 for i in items if i.start < cut)
-            parts = sub_window_count(
-                first=first, cut=cut, items=before, end=window.end, page_size=limit, spare=spare
-            )
-        if parts < 2:
-            return ()
-        scale = pace.scale(window)
-        subs = tuple(split_at(window, cut, pace.cuts(window, cut, parts)))
-        pace.finish(window)
-        for sub in subs:
-            pace.add(sub, scale)
-        return subs
+def windows_wanted(per_minute: float | None, latency: float, concurrency: int) -> int:
+    """How many windows should be fetching at once to use the whole request budget: the
+    budget times the latency (a quarter more, plus one), at most ``concurrency``; before a
+    latency is seen, or without a budget, at most ``START_WINDOWS``."""
+    if per_minute is None or not latency:
+        return min(concurrency, START_WINDOWS)
+    return min(concurrency, math.ceil(per_minute / 60 * latency * 1.25) + 1)
 
 
 class _Node:
@@ -272,27 +184,40 @@ _Pending = tuple[datetime, int, Window, str | None, _Node | None]
 
 
 class _Run:
-    """The windows of one ``pages()`` call: at most ``concurrency`` run, earliest first."""
+    """The windows of one ``pages()`` call: at most ``concurrency`` run, earliest first; each
+    window's chain of pages is fetched, checked and split here (``window_pages``)."""
 
-    def __init__(self, search: InteractionSearch) -> None:
-        self.search = search
+    def __init__(
+        self,
+        session: Session,
+        query: SearchQuery,
+        plan: list[tuple[Window, str | None]],
+        resumed: ResumePlan,
+        *,
+        concurrency: int,
+        ordered: bool,
+        queue_pages: int,
+        buffer_items: int,
+    ) -> None:
+        self.session, self.query = session, query
+        self.concurrency, self.ordered = concurrency, ordered
+        self.queue_pages, self.buffer_items = queue_pages, buffer_items
         self.failure: asyncio.Future[BaseException] = asyncio.get_running_loop().create_future()
-        capacity = search._queue_pages
-        self.shared = asyncio.Queue[Page](capacity)
+        self.shared = asyncio.Queue[Page](queue_pages)
         self.pending: list[_Pending] = []  # a heap, earliest start first
         self.tasks: dict[asyncio.Task[None], datetime] = {}  # running windows by start
         self.held: dict[asyncio.Task[None], datetime] = {}  # of those, waiting on a full queue
         self.fetching = 0  # windows running and not held by a full queue
         self.order = itertools.count()
-        self.watch = _OrderWatch(search._repairs, broken=search._order_broken)
-        self.pace = Pace(search.query.limit)
+        self.watch = _OrderWatch(resumed.repairs, broken=resumed.order_broken)
+        self.pace = Pace(query.limit)
         self.cycle = 0.0  # seconds a chain takes a page: the budget's wait and the latency
         self.buffered = 0  # interactions queued for windows after the head (ordered mode)
         self.changed = asyncio.Event()  # set (and replaced) when the consumer takes a page
         node: _Node | None = None
         self.head: _Node | None = None
-        for window, token in search.plan:
-            node = _Node(capacity, node) if search._ordered else None
+        for window, token in plan:
+            node = _Node(queue_pages, node) if ordered else None
             self.head = self.head or node
             self.push(window, token, node)
         self.fill()
@@ -307,12 +232,12 @@ class _Run:
     def spare(self) -> int:
         """Windows that could start fetching now and still find room in the budget."""
         startable = min(len(self.pending), self._room())
-        return self.search._want() - self.fetching - startable
+        return self.want() - self.fetching - startable
 
     def _room(self) -> int:
         # ``concurrency`` windows fetch at once; windows held by a full queue (ordered mode:
         # later windows fetched ahead) do not count, up to half as many, which bounds memory
-        concurrency = self.search._want()
+        concurrency = self.want()
         free = concurrency - self.fetching
         if self.pending and self.pending[0][0] < min(self.held.values(), default=MAX_INSTANT):
             return max(0, free)  # wanted before anything buffered: it always may start
@@ -346,7 +271,7 @@ class _Run:
 
     async def run(self, window: Window, token: str | None, node: _Node | None) -> None:
         try:
-            async for page in self.search._window_pages(window, token, self):
+            async for page in self.window_pages(window, token):
                 if node is not None:  # sub-windows have queues of their own, after this one
                     self.spawn(page, node)
                     await self.put_ahead(node, page, window)
@@ -364,7 +289,7 @@ class _Run:
         """Make the windows ``page`` spawned pending (in their place after ``node``), start them."""
         after = node
         for sub in page.spawned:
-            after = _Node(self.search._queue_pages, after) if after else None
+            after = _Node(self.queue_pages, after) if after else None
             self.push(sub, None, after)
         self.fill()
 
@@ -381,7 +306,7 @@ class _Run:
         ones share ``buffer_items`` interactions (one page always fits)."""
         if node is self.head:
             return node.queue.qsize() < node.capacity
-        return not self.buffered or self.buffered + len(page.items) <= self.search._buffer_items
+        return not self.buffered or self.buffered + len(page.items) <= self.buffer_items
 
     async def put_ahead(self, node: _Node, page: Page, window: Window) -> None:
         """Queue ``page`` in its window's place once it fits (ordered mode)."""
@@ -420,6 +345,108 @@ class _Run:
         finally:
             self.fetching += 1
             del self.held[me]
+
+    def want(self) -> int:
+        """Windows that should be fetching at once now (``windows_wanted``)."""
+        session = self.session
+        limiter, latency = session.limiter.current_per_minute, session.stats.latency
+        return windows_wanted(limiter, latency, self.concurrency)
+
+    async def window_pages(self, window: Window, token: str | None) -> AsyncIterator[Page]:
+        """The pages of one window from ``token``: checked for order, split when dense."""
+        watch = self.watch
+        token = token or window.after
+        seen_tokens = {token} if token else set()
+        resumed = watch.repairs.get(window)
+        dedup = Dedup(resumed.seen if resumed else (), by_guid=watch.broken)
+        previous: datetime | None = None  # the last start of the previous page
+        owns, covers, limit = window.owns, self.query.covers, self.query.limit
+        clock = asyncio.get_running_loop().time
+        while True:
+            params = self.query.params(window, token)
+            began = clock()
+            items, next_token = await self.session.get("/interactions", params, decode_page)
+            self.cycle = smoothed(self.cycle, clock() - began)  # the budget's wait included
+            spawned: tuple[Window, ...] = ()
+            if not watch.broken and not in_order(items, previous):
+                spawned = watch.violated(window)
+            if watch.broken:
+                dedup.by_guid()
+            previous = last_start(items, previous)
+            self.pace.seen(
+                window, [i.start for i in items], window.end if next_token is None else previous
+            )
+            cut: datetime | None = None
+            repair: Repair | None = None
+            if not watch.broken and next_token is not None and len(items) >= limit:
+                spawned = self.split(window, items)
+                if spawned:  # the page ends the window; items from the cut on come again
+                    cut = spawned[0].start
+                    items = [i for i in items if i.start < cut]
+            kept = [i for i in items if owns(i.start) and covers(i.start) and dedup.first_time(i)]
+            if cut is not None and next_token is not None:
+                # the chain goes on after ``next_token``; only a repeat at the latest instant
+                # (as ``Dedup`` drops while ordered) could come again: keep those guids only
+                repair = Repair.of(window, cut, next_token, dedup.guids)
+                watch.split(repair)
+                next_token = None
+            yield Page(window, kept, next_token, spawned, repair)
+            if next_token is None:
+                return
+            if next_token in seen_tokens:
+                raise ResponseValidationError(
+                    f"the API repeated a continuation token in window {window.key}:"
+                    " stopped that window instead of paging forever"
+                )
+            seen_tokens.add(next_token)
+            token = next_token
+
+    def split(self, window: Window, items: list[Interaction]) -> tuple[Window, ...]:
+        """Sub-windows for the rest of ``window`` after a full page, or () to keep paging.
+
+        With a request budget and a latency seen, as many as make the window's chain end with
+        the run (``chain_parts``, the work left as ``Pace`` learnt it, a page as long as a
+        chain's pages took, the budget's wait included; ordered, before the
+        windows after it fill the buffer ahead and the budget stalls); else as many as
+        ``concurrency`` leaves idle (``sub_window_count``). The parts hold about equal
+        expected items (the day's shape, ``Pace.cuts``). The cut is the page's last instant
+        (floored to the millisecond), never inside a tie that fills the page: a page that is
+        one instant only keeps following the token.
+        """
+        first, cut = items[0].start, floor_instant(items[-1].start)
+        if not (first < cut < window.end and window.start < cut):
+            return ()
+        limit = self.query.limit
+        per_minute, latency = self.session.limiter.current_per_minute, self.session.stats.latency
+        latency = max(latency, self.cycle) if latency else 0.0  # a chain waits for the budget too
+        pace = self.pace
+        if per_minute and latency:  # the budget binds: weigh chains against partial pages
+            work, stall = pace.work(), False
+            if self.ordered:  # the budget stalls once later windows fill the buffer ahead
+                room = max(0, self.buffer_items - self.buffered) / limit
+                ahead = pace.work(until=window) + room
+                work, stall = min(work, ahead), ahead < work
+            parts = chain_parts(
+                pages_left=pace.pages_left(window),
+                work_left=work,
+                per_second=per_minute / 60,
+                latency=latency,
+                most=self.concurrency,
+                stall=stall,
+            )
+        else:  # no budget known: fill what ``concurrency`` leaves idle
+            spare, before = self.spare(), sum(1 for i in items if i.start < cut)
+            parts = sub_window_count(
+                first=first, cut=cut, items=before, end=window.end, page_size=limit, spare=spare
+            )
+        if parts < 2:
+            return ()
+        scale = pace.scale(window)
+        subs = tuple(split_at(window, cut, pace.cuts(window, cut, parts)))
+        pace.finish(window)
+        for sub in subs:
+            pace.add(sub, scale)
+        return subs
 
     async def close(self) -> None:
         """Cancel what still runs (the consumer stopped or a window failed)."""
