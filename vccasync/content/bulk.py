@@ -21,9 +21,9 @@ from typing import Final
 
 from attrs import define, field
 
-from ..converter import format_instant
 from ..errors import InvalidRequestError, InvalidTypeError, VccError
 from ..http.session import Session
+from ..instants import format_instant
 from ..models import Content, Interaction
 from .download import download
 from .manifest import MANIFEST_NAME, Manifest, ManifestEntry

@@ -27,8 +27,10 @@ from typing import Any, Final, Protocol, cast, overload
 
 from attrs import frozen
 
-from ..converter import format_instant, loads, structure_interaction
+from ..converter import structure_interaction
 from ..errors import AuthenticationError, InvalidRequestError, NotFoundError, VccError
+from ..instants import format_instant
+from ..jsonio import loads
 from ..models import Interaction
 from ..query import NO_FILTERS, SearchFilters, SearchQuery, check_instant, check_limit
 from ..windows import Page, WindowPlan
