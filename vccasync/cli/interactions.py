@@ -29,10 +29,10 @@ __all__ = ["add_parser", "run"]
 
 DESCRIPTION = """\
 Back up the metadata of every interaction from --start to --end (both included) to
-FILE.jsonl (one interaction a line, the API's JSON shape), FILE.sqlite / FILE.db (tables
-interactions and content), a postgresql:// database (the same tables, shared by many runs)
-or - (stdout). Rerunning the same command resumes where it
-stopped; a finished backfill is not fetched again.
+FILE.jsonl / FILE.ndjson (one interaction a line, the API's JSON shape), FILE.sqlite /
+FILE.sqlite3 / FILE.db (tables interactions and content), a postgresql:// database (the
+same tables, shared by many runs) or - (stdout). Rerunning the same command resumes where
+it stopped; a finished backfill is not fetched again.
 """
 
 
@@ -40,13 +40,14 @@ def add_parser(subparsers: Any) -> None:
     """Register the subcommand."""
     parser = subparsers.add_parser(
         "interactions",
-        help="back up interaction metadata to JSONL or SQLite (resumable)",
+        help="back up interaction metadata to JSONL, SQLite or PostgreSQL (resumable)",
         description=DESCRIPTION,
     )
     add_search_options(parser)
     parser.add_argument(
         "--output", "-o", required=True, metavar="FILE",
-        help="FILE.jsonl, FILE.sqlite, FILE.db, postgresql://USER@HOST/DB, or - for stdout",
+        help="FILE.jsonl, FILE.ndjson, FILE.sqlite, FILE.sqlite3, FILE.db,"
+        " postgresql://USER@HOST/DB, or - for stdout",
     )  # fmt: skip
     add_account_option(parser)
     parser.add_argument(
