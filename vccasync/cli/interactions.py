@@ -8,6 +8,7 @@ from contextlib import AsyncExitStack, nullcontext
 from functools import partial
 from typing import Any
 
+from vccasync.counts import count
 from vccasync.errors import AuthenticationError
 from vccasync.stores.base import write_search
 from vccasync.stores.output import open_sink
@@ -69,7 +70,7 @@ async def run(args: argparse.Namespace) -> int:
         checkpoint = sink.checkpoint
         if checkpoint.done:
             say(
-                f"vccasync: already complete: {checkpoint.written:,} interactions in"
+                f"vccasync: already complete: {count(checkpoint.written, 'interaction')} in"
                 f" {sink.target}; nothing to fetch (use --overwrite to fetch again)"
             )
             return 0
@@ -77,8 +78,9 @@ async def run(args: argparse.Namespace) -> int:
         tally = Tally(checkpoint, vcc.stats)
         if checkpoint.written or checkpoint.windows_done:
             say(
-                f"vccasync: resuming {sink.target}: {checkpoint.written:,} interactions"
-                f" and {checkpoint.windows_done}/{checkpoint.windows_total} windows already done"
+                f"vccasync: resuming {sink.target}: {count(checkpoint.written, 'interaction')}"
+                f" and {checkpoint.windows_done}/{count(checkpoint.windows_total, 'window')}"
+                " already done"
             )
         # pages as they arrive: no window waits behind another, so the budget is used whole
         search = vcc.search(query, ordered=False, plan=checkpoint.plan())

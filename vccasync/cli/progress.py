@@ -24,6 +24,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from vccasync.counts import count
 from vccasync.http.session import SessionStats
 from vccasync.stores.checkpoint import Checkpoint
 from vccasync.windows import Page
@@ -83,8 +84,9 @@ class Tally:
         """The one-line form (no bar)."""
         c, s = self.checkpoint, self.stats
         return (
-            f"vccasync: {c.windows_done}/{c.windows_total} windows, {c.written:,} interactions,"
-            f" {self.per_minute:.0f} req/min, {s.retries} retries, {s.rate_limited} rate-limited,"
+            f"vccasync: {c.windows_done}/{count(c.windows_total, 'window')},"
+            f" {count(c.written, 'interaction')}, {self.per_minute:.0f} req/min,"
+            f" {count(s.retries, 'retry')}, {s.rate_limited} rate-limited,"
             f" {self.elapsed:.0f}s"
         )
 
@@ -99,15 +101,18 @@ def summary(tally: Tally, target: str, outcome: str) -> str:
     new = c.written - tally.written_before
     resumed = f", {new:,} this run" if tally.written_before else ""
     return (
-        f"vccasync: {outcome}: {c.written:,} interactions in {target}{resumed}"
-        f" ({c.windows_done}/{c.windows_total} windows), {request_counts(s)},"
+        f"vccasync: {outcome}: {count(c.written, 'interaction')} in {target}{resumed}"
+        f" ({c.windows_done}/{count(c.windows_total, 'window')}), {request_counts(s)},"
         f" {tally.elapsed:.1f}s"
     )
 
 
 def request_counts(stats: SessionStats) -> str:
     """Requests, retries and 429s, as the closing lines say them."""
-    return f"{stats.requests} requests, {stats.retries} retries, {stats.rate_limited} rate-limited"
+    return (
+        f"{count(stats.requests, 'request')}, {count(stats.retries, 'retry')},"
+        f" {stats.rate_limited} rate-limited"
+    )
 
 
 def labelled_bar(width: int) -> tuple[ProgressColumn, ...]:
@@ -177,7 +182,8 @@ class _WindowBars(Bars):
         t = self._tally
         c, s = t.checkpoint, t.stats
         return (
-            f"{c.written:,} interactions · {t.per_minute:.0f} req/min · {s.retries} retries"
+            f"{count(c.written, 'interaction')} · {t.per_minute:.0f} req/min"
+            f" · {count(s.retries, 'retry')}"
             f" · {s.rate_limited} rate-limited · {t.elapsed:.0f}s"
         )
 

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 
+from vccasync.counts import count
 from vccasync.errors import InvalidRequestError
 from vccasync.stores.output import SyncStore, open_state
 from vccasync.stores.postgres import is_postgres_url
@@ -248,7 +249,7 @@ async def _catch_up(feed: ContentFeed, state: SyncStore) -> None:
         return
     rows = await state.written(last, since=last.end - CLOCK_SLACK)
     if lacking := await feed.catch_up(rows):
-        say(f"vccasync: content: {lacking:,} pieces of the last pass to fetch again")
+        say(f"vccasync: content: {count(lacking, 'piece')} of the last pass to fetch again")
 
 
 async def _unless_stopped(stop: asyncio.Event, work: Coroutine[Any, Any, None]) -> None:
