@@ -75,7 +75,7 @@ async def run(args: argparse.Namespace) -> int:
             )
             return 0
         await connect(vcc, stack)
-        tally = Tally(checkpoint, vcc.stats)
+        tally = Tally(checkpoint, vcc.stats, budget=vcc.config.requests_per_minute)
         if checkpoint.written or checkpoint.windows_done:
             say(
                 f"vccasync: resuming {sink.target}: {count(checkpoint.written, 'interaction')}"
