@@ -8,9 +8,9 @@ from pathlib import Path
 
 from vccasync.content.manifest import MANIFEST_NAME
 from vccasync.content.paths import content_path
-from vccasync.converter import parse_instant
 from vccasync.fake import Dataset
 from vccasync.fake.content import content_sha256
+from vccasync.instants import parse_instant
 
 
 def expected_files(

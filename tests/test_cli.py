@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from vccasync.counts import count
 from vccasync.fake import DatasetSpec, FakeConfig, FakeVccServer, generate, running_in_thread
 
 from .cli_helpers import (
@@ -88,7 +89,7 @@ def test_outputs_hold_the_exact_set_for_each_filter(
     want = expected(dataset, **filters)
     assert want, "the filter must select something"
     assert read_output(out) == want  # the API's values, each once
-    assert f"complete: {len(want):,} interactions" in done.stderr
+    assert f"complete: {count(len(want), 'interaction')} in" in done.stderr
 
 
 def test_sqlite_columns_and_content_table(

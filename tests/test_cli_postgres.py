@@ -60,6 +60,7 @@ def test_interactions_into_postgresql_and_a_rerun(fake: FakeVccServer, pg_dsn: s
     assert len(rows(pg_dsn)) == len(want)
 
 
+@pytest.mark.slow
 def test_plan_then_run_each_task(fake: FakeVccServer, pg_dsn: str, tmp_path: Path) -> None:
     planned = run_cli(
         ["plan", "--start", "2025-01-10", "--end", "2025-02-19", "--account", "north-1",

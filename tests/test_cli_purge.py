@@ -15,7 +15,7 @@ import pytest
 
 from vccasync.cli import build_parser
 from vccasync.cli.common import client_from_args, open_client
-from vccasync.cli.purge import DEMO_CONFIG, DEMO_DELETE_RATE
+from vccasync.cli.demo import PURGE_CONFIG, PURGE_DELETE_RATE
 from vccasync.config import DEFAULT_DELETE_RATE
 from vccasync.content.journal import JOURNAL_NAME
 from vccasync.content.manifest import MANIFEST_NAME, Manifest
@@ -132,7 +132,7 @@ def test_missing_credentials_is_exit_2(archive: Path) -> None:
     [
         ([], DEFAULT_DELETE_RATE),
         (["--deletes-per-minute", "7"], 7.0),
-        (["--demo"], DEMO_DELETE_RATE),  # the demo's fake allows more
+        (["--demo"], PURGE_DELETE_RATE),  # the demo's fake allows more
         (["--demo", "--deletes-per-minute", "7"], 7.0),
     ],
 )
@@ -142,7 +142,7 @@ async def test_the_deletion_budget_reaches_the_client(options: list[str], budget
     small = attrs.evolve(SPEC, days=1, per_day=1)
     async with AsyncExitStack() as stack:
         if args.demo:
-            vcc = await open_client(args, stack, demo_spec=small, demo_config=DEMO_CONFIG)
+            vcc = await open_client(args, stack, demo_spec=small, demo_config=PURGE_CONFIG)
         else:
             vcc = client_from_args(args, env)
         assert vcc.config.deletes_per_minute == budget

@@ -107,6 +107,7 @@ def target(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return str(request.getfixturevalue("pg_dsn"))
 
 
+@pytest.mark.slow
 def test_two_passes_leave_the_store_equal_to_the_api(
     fake: FakeVccServer, dataset: Dataset, timeline: Timeline, clock: FakeClock, target: str
 ) -> None:
@@ -220,6 +221,7 @@ def held_with_pages(fake: FakeVccServer, target: str, process: subprocess.Popen[
     raise AssertionError("no page was ever committed")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", ["kill -9", "SIGTERM", "Ctrl-C"])
 def test_a_pass_interrupted_mid_way_resumes_exactly(
     fake: FakeVccServer,
@@ -260,6 +262,7 @@ def manifest(dest: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in (dest / "manifest.jsonl").read_text().splitlines()]
 
 
+@pytest.mark.slow
 def test_content_dest_fetches_only_new_and_changed_pieces(
     fake: FakeVccServer, dataset: Dataset, timeline: Timeline, clock: FakeClock, tmp_path: Path
 ) -> None:

@@ -23,11 +23,11 @@ from vccasync.converter import (
     _constructor,
     converter,
     decode_page,
-    format_instant,
-    loads,
     structure_interaction,
     structure_page,
 )
+from vccasync.instants import format_instant
+from vccasync.jsonio import loads
 from vccasync.models import AgentRef, Content, ContentProperties, Interaction, InteractionPlanRef
 
 pytestmark = pytest.mark.usefixtures("decoder")

@@ -155,6 +155,7 @@ async def test_exact_in_every_paging_order(
     check_pages(fake, search.windows, pages)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("order", ["guid", "hour"])
 async def test_async_for_is_exact_out_of_order(dense: Any, want: list[str], order: Any) -> None:
     server = FakeVccServer(dense, FakeConfig(order=order))
@@ -178,6 +179,7 @@ async def test_ordered_iteration_keeps_windows_chronological(dense: Any) -> None
     assert any(not in_order(items, None) for items in firsts)  # the server's order, kept
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("pages_after", [0, 1, 4])
 async def test_resume_after_a_repair_from_the_checkpoint_is_exact(
     dense: Any, want: list[str], pages_after: int
@@ -231,6 +233,7 @@ def thread_fake(dense: Any, request: pytest.FixtureRequest) -> Iterator[FakeVccS
         yield server
 
 
+@pytest.mark.slow
 def test_cli_backfill_is_exact_out_of_order(
     thread_fake: FakeVccServer, cli_want: set[str], tmp_path: Path
 ) -> None:
@@ -242,6 +245,7 @@ def test_cli_backfill_is_exact_out_of_order(
     exact(got, sorted(cli_want))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("hold_after", [0, 4, 9])
 def test_cli_resume_in_guid_order_is_exact(
     dense: Any, cli_want: set[str], tmp_path: Path, hold_after: int

@@ -74,6 +74,7 @@ async def test_a_lowered_rate_spaces_requests_further() -> None:
     assert loop.time() - began >= 5 * 60 / rate * 0.9
 
 
+@pytest.mark.slow
 async def test_a_client_set_above_the_accounts_limit_draws_few_429s() -> None:
     start = datetime(2025, 1, 1, tzinfo=UTC)
     dataset = generate(DatasetSpec(seed=5, start=start, days=7, per_day=1500))

@@ -59,6 +59,7 @@ def check_window_bookkeeping(plan: list[Window], pages: list[Page]) -> None:
             assert any(later.window == sub for later in pages[index + 1 :])
 
 
+@pytest.mark.slow
 async def test_dense_week_is_split_and_exact_in_order(fake: FakeVccServer, dense: Any) -> None:
     want = [i["guid"] for i in dense.expected(START, END)]
     assert len(want) > 20_000 and sum(1 for i in dense.expected(TIE, TIE)) == 1200
@@ -72,6 +73,7 @@ async def test_dense_week_is_split_and_exact_in_order(fake: FakeVccServer, dense
     assert tie_pages and all(not p.spawned for p in tie_pages)  # a tie is followed, not split
 
 
+@pytest.mark.slow
 async def test_dense_week_unordered_through_faults(dense: Any) -> None:
     faults = FaultConfig(rate=0.12, seed=5, stall_seconds=1.0, retry_after="0.1")
     async with FakeVccServer(dense, FakeConfig(faults=faults, token_ttl=3.0)) as fake:
@@ -98,6 +100,7 @@ async def test_busy_day_alone_splits_again_inside_sub_windows(
     check_window_bookkeeping(search.windows, pages)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stop_after", [3, 11, 25])
 async def test_resume_from_the_generic_checkpoint_rule(
     fake: FakeVccServer, dense: Any, stop_after: int

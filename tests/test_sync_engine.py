@@ -12,11 +12,12 @@ import pytest
 from aiohttp import web
 
 from vccasync import VccClient
-from vccasync.converter import parse_instant, to_api
+from vccasync.converter import to_api
 from vccasync.errors import AuthenticationError, InvalidRequestError
 from vccasync.fake import FakeConfig, FakeVccServer
 from vccasync.fake.dataset import Dataset
 from vccasync.fake.timeline import FakeClock, Timeline
+from vccasync.instants import parse_instant
 from vccasync.sync import Change, MemoryState, Span, SyncEngine
 from vccasync.sync.metrics import SyncMetrics
 

@@ -29,7 +29,7 @@ from .models import (
     Interaction,
     InteractionPlanRef,
 )
-from .query import SearchQuery, make_query
+from .query import SearchFilters, SearchQuery, make_filters, make_query
 from .search import InteractionSearch
 from .windows import Page, Window, split
 
@@ -62,11 +62,13 @@ __all__ = [
     "PermissionDeniedError",
     "RateLimitedError",
     "ResponseValidationError",
+    "SearchFilters",
     "SearchQuery",
     "VccClient",
     "VccError",
     "Window",
     "__version__",
+    "make_filters",
     "make_query",
     "split",
     "to_api",

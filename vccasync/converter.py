@@ -8,9 +8,6 @@ model's fields one by one on a builder (see ``_builder``): a 1,000-item page is 
 under half the time of cattrs' generated functions, which call a hook per field and build a
 keyword dict per object. Unknown keys go to ``extra``; unknown enum strings are kept.
 ``decode_page`` pauses the cyclic garbage collector while it reads a page (see there).
-
-``loads`` (``vccasync.jsonio``) and ``parse_instant``/``format_instant``
-(``vccasync.instants``) are re-exported here for the modules that import them from here.
 """
 
 from __future__ import annotations
@@ -42,9 +39,6 @@ from .models import (
 __all__ = [
     "converter",
     "decode_page",
-    "format_instant",
-    "loads",
-    "parse_instant",
     "structure_interaction",
     "structure_page",
     "to_api",

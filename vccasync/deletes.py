@@ -18,7 +18,6 @@ from typing import Any, Final
 from attrs import frozen
 
 from .config import ClientConfig
-from .converter import loads
 from .errors import (
     InvalidRequestError,
     InvalidTypeError,
@@ -28,6 +27,7 @@ from .errors import (
 )
 from .http.ratelimit import RateLimiter
 from .http.session import Session, path_segment
+from .jsonio import loads
 
 __all__ = [
     "MAX_BATCH",

@@ -7,8 +7,8 @@ from typing import Any, Final
 
 from attrs import frozen
 
-from .converter import format_instant, parse_instant
 from .errors import InvalidRequestError
+from .instants import format_instant, parse_instant
 from .models import Direction
 from .windows import Window
 

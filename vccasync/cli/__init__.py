@@ -45,7 +45,10 @@ def build_parser() -> OneLineParser:
     """The parser of every subcommand."""
     parser = OneLineParser(
         prog="vccasync",
-        description="Bulk backfills from the Vonage Contact Center Interaction Content API.",
+        description="The Vonage Contact Center Interaction Content API from the command line:"
+        " back up interaction metadata (interactions), keep a store current (sync), download"
+        " content (content), delete archived content upstream (purge), and back up many"
+        " accounts (plan, run-task).",
         epilog="Exit codes: 0 done, 1 failed (rerun to resume), 2 bad input, 3 authentication"
         " refused, 130 interrupted (rerun to resume).",
     )

@@ -10,18 +10,20 @@ import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AsyncExitStack, contextmanager
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import attrs
 
 from vccasync.client import VccClient
 from vccasync.config import REGIONS, ClientConfig
-from vccasync.fake import DatasetSpec, FakeConfig
 from vccasync.models import Direction
 from vccasync.query import MAX_PREFIX, SearchFilters, SearchQuery, make_filters, make_query
 from vccasync.windows import RESOLUTION
 
 from . import demo
+
+if TYPE_CHECKING:
+    from vccasync.fake import DatasetSpec, FakeConfig
 
 __all__ = [
     "RESUME",
@@ -124,7 +126,9 @@ def add_search_options(parser: argparse.ArgumentParser) -> None:
 
 def add_filter_options(parser: argparse.ArgumentParser) -> None:
     """The filters of a search (direction, address prefixes, agent)."""
-    parser.add_argument("--direction", choices=[d.value for d in Direction])
+    parser.add_argument(
+        "--direction", choices=[d.value for d in Direction], help="only inbound or outbound"
+    )
     parser.add_argument("--connect-from", type=prefix, metavar="PREFIX", help="caller prefix")
     parser.add_argument("--connect-to", type=prefix, metavar="PREFIX", help="callee prefix")
     parser.add_argument("--agent-id", metavar="ID", help="handling agent id")

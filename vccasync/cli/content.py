@@ -9,8 +9,6 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any, Final
 
-import attrs
-
 from vccasync.content.bulk import BulkProgress
 from vccasync.content.manifest import MANIFEST_NAME
 from vccasync.errors import InvalidRequestError
@@ -32,11 +30,6 @@ from .progress import display_for
 __all__ = ["DEFAULT_WORKERS", "add_parser", "check_dest", "run"]
 
 DEFAULT_WORKERS: Final = 8
-# the demo's data, with content small enough to download a day of it in seconds
-DEMO_SPEC: Final = attrs.evolve(demo.DEMO_SPEC, content_scale=0.01)
-DEMO_RATE: Final = 6000
-DEMO_CONFIG: Final = attrs.evolve(demo.DEMO_CONFIG, rate_limit_per_minute=DEMO_RATE)
-DEMO_DATA: Final = f"{demo.DATA}, with small content"
 MAX_FAILURES_SHOWN: Final = 5
 
 DESCRIPTION = f"""\
@@ -73,7 +66,7 @@ def add_parser(subparsers: Any) -> None:
         "--workers", type=_workers, metavar="N",
         help=f"downloads at once (default {DEFAULT_WORKERS}); all share the request budget",
     )  # fmt: skip
-    add_client_options(parser, demo_data=DEMO_DATA)
+    add_client_options(parser, demo_data=demo.CONTENT_DATA)
     parser.set_defaults(run=run)
 
 
@@ -92,7 +85,9 @@ async def run(args: argparse.Namespace) -> int:
     dest = Path(args.dest)
     check_dest(dest)
     async with AsyncExitStack() as stack:
-        vcc = await open_client(args, stack, demo_spec=DEMO_SPEC, demo_config=DEMO_CONFIG)
+        vcc = await open_client(
+            args, stack, demo_spec=demo.CONTENT_SPEC, demo_config=demo.CONTENT_CONFIG
+        )
         try:
             await asyncio.to_thread(dest.mkdir, parents=True, exist_ok=True)
         except OSError as exc:

@@ -14,6 +14,7 @@ from attrs import define, field
 from rich.console import Console, RenderableType
 
 from vccasync.content.bulk import BulkProgress
+from vccasync.counts import count
 from vccasync.http.session import SessionStats
 
 from .progress import Bars, labelled_bar, request_counts
@@ -42,10 +43,11 @@ class ContentTally:
         p, s = self.progress, self.stats
         found = f"{p.files_found}{'+' if p.searching else ''}"
         return (
-            f"vccasync: {p.files_finished}/{found} files"
+            f"vccasync: {p.files_finished}/{found} {'file' if found == '1' else 'files'}"
             f" ({p.files_done} downloaded, {p.files_skipped} already complete,"
             f" {p.files_failed} failed), {p.bytes_fetched / 1e6:.1f} MB at"
-            f" {self.rate() / 1e6:.1f} MB/s, {s.requests} requests, {s.retries} retries,"
+            f" {self.rate() / 1e6:.1f} MB/s, {count(s.requests, 'request')},"
+            f" {count(s.retries, 'retry')},"
             f" {self.elapsed:.0f}s"
         )
 
@@ -95,7 +97,8 @@ class _ByteAndFileBars(Bars):
         p, s = t.progress, t.stats
         return (
             f"{p.files_done} downloaded · {p.files_skipped} already complete · {p.files_failed}"
-            f" failed · {s.requests} requests · {s.retries} retries · {t.elapsed:.0f}s"
+            f" failed · {count(s.requests, 'request')} · {count(s.retries, 'retry')}"
+            f" · {t.elapsed:.0f}s"
         )
 
     def get_renderables(self) -> Iterable[RenderableType]:

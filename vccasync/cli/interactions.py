@@ -8,6 +8,7 @@ from contextlib import AsyncExitStack, nullcontext
 from functools import partial
 from typing import Any
 
+from vccasync.counts import count
 from vccasync.errors import AuthenticationError
 from vccasync.stores.base import write_search
 from vccasync.stores.output import open_sink
@@ -29,10 +30,10 @@ __all__ = ["add_parser", "run"]
 
 DESCRIPTION = """\
 Back up the metadata of every interaction from --start to --end (both included) to
-FILE.jsonl (one interaction a line, the API's JSON shape), FILE.sqlite / FILE.db (tables
-interactions and content), a postgresql:// database (the same tables, shared by many runs)
-or - (stdout). Rerunning the same command resumes where it
-stopped; a finished backfill is not fetched again.
+FILE.jsonl / FILE.ndjson (one interaction a line, the API's JSON shape), FILE.sqlite /
+FILE.sqlite3 / FILE.db (tables interactions and content), a postgresql:// database (the
+same tables, shared by many runs) or - (stdout). Rerunning the same command resumes where
+it stopped; a finished backfill is not fetched again.
 """
 
 
@@ -40,13 +41,14 @@ def add_parser(subparsers: Any) -> None:
     """Register the subcommand."""
     parser = subparsers.add_parser(
         "interactions",
-        help="back up interaction metadata to JSONL or SQLite (resumable)",
+        help="back up interaction metadata to JSONL, SQLite or PostgreSQL (resumable)",
         description=DESCRIPTION,
     )
     add_search_options(parser)
     parser.add_argument(
         "--output", "-o", required=True, metavar="FILE",
-        help="FILE.jsonl, FILE.sqlite, FILE.db, postgresql://USER@HOST/DB, or - for stdout",
+        help="FILE.jsonl, FILE.ndjson, FILE.sqlite, FILE.sqlite3, FILE.db,"
+        " postgresql://USER@HOST/DB, or - for stdout",
     )  # fmt: skip
     add_account_option(parser)
     parser.add_argument(
@@ -68,16 +70,17 @@ async def run(args: argparse.Namespace) -> int:
         checkpoint = sink.checkpoint
         if checkpoint.done:
             say(
-                f"vccasync: already complete: {checkpoint.written:,} interactions in"
+                f"vccasync: already complete: {count(checkpoint.written, 'interaction')} in"
                 f" {sink.target}; nothing to fetch (use --overwrite to fetch again)"
             )
             return 0
         await connect(vcc, stack)
-        tally = Tally(checkpoint, vcc.stats)
+        tally = Tally(checkpoint, vcc.stats, budget=vcc.config.requests_per_minute)
         if checkpoint.written or checkpoint.windows_done:
             say(
-                f"vccasync: resuming {sink.target}: {checkpoint.written:,} interactions"
-                f" and {checkpoint.windows_done}/{checkpoint.windows_total} windows already done"
+                f"vccasync: resuming {sink.target}: {count(checkpoint.written, 'interaction')}"
+                f" and {checkpoint.windows_done}/{count(checkpoint.windows_total, 'window')}"
+                " already done"
             )
         # pages as they arrive: no window waits behind another, so the budget is used whole
         search = vcc.search(query, ordered=False, plan=checkpoint.plan())

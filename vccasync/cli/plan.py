@@ -19,7 +19,7 @@ Print the tasks of a backfill, one JSON object a line: each account's range cut 
 months (or weeks from Monday, days, or not at all), with the filters and each task's share of
 its account's request budget (at most --parallel tasks of an account running at once). Tasks
 name their account and never carry credentials. Run them with `vccasync run-task`, or on Dask
-with vccasync.distributed.dask.run_tasks.
+with vccasync.distributed.run_tasks.
 """
 
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections import deque
+from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Protocol, TextIO
 
-from attrs import define, field
+from attrs import Factory, define, field
 from rich.console import Console, RenderableType
 from rich.progress import (
     BarColumn,
@@ -24,6 +25,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from vccasync.counts import count
 from vccasync.http.session import SessionStats
 from vccasync.stores.checkpoint import Checkpoint
 from vccasync.windows import Page
@@ -31,6 +33,7 @@ from vccasync.windows import Page
 __all__ = [
     "Bars",
     "Display",
+    "RateMeter",
     "Readout",
     "Tally",
     "display_for",
@@ -40,20 +43,64 @@ __all__ = [
 ]
 
 LINE_INTERVAL = 5.0  # seconds between lines when stderr is not a terminal
+RATE_SPAN = 60.0  # seconds of requests the shown rate is measured over
+
+
+@define
+class RateMeter:
+    """Requests a minute over the last minute (over the run so far during its first), from a
+    counter read now and then; never above ``budget``, which the client enforces (a figure
+    above it would be the first request's free start, or answers arriving bunched)."""
+
+    budget: float | None
+    clock: Callable[[], float] = time.monotonic
+    _samples: deque[tuple[float, int]] = field(factory=deque, init=False)
+    _lock: threading.Lock = field(factory=threading.Lock, init=False)  # displays read in threads
+
+    def start(self, count: int) -> None:
+        """The counter at the start of the run."""
+        self._samples.append((self.clock(), count))
+
+    def per_minute(self, count: int) -> float:
+        """The rate, with ``count`` the counter now."""
+        with self._lock:
+            return self._per_minute(count, self.clock())
+
+    def _per_minute(self, count: int, now: float) -> float:
+        samples = self._samples
+        samples.append((now, count))
+        while len(samples) > 2 and samples[1][0] <= now - RATE_SPAN:
+            samples.popleft()  # the oldest kept is the last one at least a span ago
+        then, first = samples[0]
+        before = float(first)
+        span = min(now - then, RATE_SPAN)
+        if span <= 0:
+            return 0.0
+        if now - then > RATE_SPAN:  # the counter at exactly a span ago, interpolated
+            (t0, n0), (t1, n1) = samples[0], samples[1]
+            before = n0 + (n1 - n0) * (now - RATE_SPAN - t0) / (t1 - t0)
+        rate = (count - before) * 60.0 / span
+        return min(rate, self.budget) if self.budget else rate
 
 
 @define
 class Tally:
-    """What a display shows, read live: the checkpoint, the request counters, the clock."""
+    """What a display shows, read live: the checkpoint, the request counters, the clock.
+    ``budget`` is the client's requests a minute (None: no budget)."""
 
     checkpoint: Checkpoint
     stats: SessionStats
-    started: float = field(factory=time.monotonic)
+    budget: float | None = None
+    clock: Callable[[], float] = time.monotonic
+    started: float = field(default=Factory(lambda self: self.clock(), takes_self=True))
     written_before: int = 0
     partial: float = 0.0  # fraction of the window in progress that is written
+    rate: RateMeter = field(init=False)
 
     def __attrs_post_init__(self) -> None:
         self.written_before = self.checkpoint.written
+        self.rate = RateMeter(self.budget, self.clock)
+        self.rate.start(self.stats.requests)
 
     def advance(self, page: Page) -> None:
         """Account for a written page (the share of its window that the page reaches)."""
@@ -67,12 +114,12 @@ class Tally:
 
     @property
     def elapsed(self) -> float:
-        return time.monotonic() - self.started
+        return self.clock() - self.started
 
     @property
     def per_minute(self) -> float:
-        """Requests per minute of this run."""
-        return self.stats.requests * 60.0 / max(self.elapsed, 1e-9)
+        """Requests a minute over the last minute, at most the budget."""
+        return self.rate.per_minute(self.stats.requests)
 
     @property
     def completed(self) -> float:
@@ -83,8 +130,9 @@ class Tally:
         """The one-line form (no bar)."""
         c, s = self.checkpoint, self.stats
         return (
-            f"vccasync: {c.windows_done}/{c.windows_total} windows, {c.written:,} interactions,"
-            f" {self.per_minute:.0f} req/min, {s.retries} retries, {s.rate_limited} rate-limited,"
+            f"vccasync: {c.windows_done}/{count(c.windows_total, 'window')},"
+            f" {count(c.written, 'interaction')}, {self.per_minute:.0f} req/min,"
+            f" {count(s.retries, 'retry')}, {s.rate_limited} rate-limited,"
             f" {self.elapsed:.0f}s"
         )
 
@@ -99,15 +147,18 @@ def summary(tally: Tally, target: str, outcome: str) -> str:
     new = c.written - tally.written_before
     resumed = f", {new:,} this run" if tally.written_before else ""
     return (
-        f"vccasync: {outcome}: {c.written:,} interactions in {target}{resumed}"
-        f" ({c.windows_done}/{c.windows_total} windows), {request_counts(s)},"
+        f"vccasync: {outcome}: {count(c.written, 'interaction')} in {target}{resumed}"
+        f" ({c.windows_done}/{count(c.windows_total, 'window')}), {request_counts(s)},"
         f" {tally.elapsed:.1f}s"
     )
 
 
 def request_counts(stats: SessionStats) -> str:
     """Requests, retries and 429s, as the closing lines say them."""
-    return f"{stats.requests} requests, {stats.retries} retries, {stats.rate_limited} rate-limited"
+    return (
+        f"{count(stats.requests, 'request')}, {count(stats.retries, 'retry')},"
+        f" {stats.rate_limited} rate-limited"
+    )
 
 
 def labelled_bar(width: int) -> tuple[ProgressColumn, ...]:
@@ -177,7 +228,8 @@ class _WindowBars(Bars):
         t = self._tally
         c, s = t.checkpoint, t.stats
         return (
-            f"{c.written:,} interactions · {t.per_minute:.0f} req/min · {s.retries} retries"
+            f"{count(c.written, 'interaction')} · {t.per_minute:.0f} req/min"
+            f" · {count(s.retries, 'retry')}"
             f" · {s.rate_limited} rate-limited · {t.elapsed:.0f}s"
         )
 

@@ -9,8 +9,6 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any, Final, TextIO
 
-import attrs
-
 from vccasync.config import DEFAULT_DELETE_RATE
 from vccasync.content.bulk import format_size
 from vccasync.content.journal import JOURNAL_NAME
@@ -18,9 +16,8 @@ from vccasync.content.manifest import MANIFEST_NAME
 from vccasync.content.purge import PurgeProgress, purge
 from vccasync.content.retention import Plan
 from vccasync.errors import AuthenticationError, InvalidRequestError
-from vccasync.fake.deletes import DeleteConfig
 
-from . import content
+from . import demo
 from .common import (
     add_client_options,
     add_search_options,
@@ -38,11 +35,6 @@ from .purge_progress import PurgeTally
 __all__ = ["add_parser", "print_plan", "run"]
 
 VERIFY_THREADS: Final = 2
-# the demo's fake allows faster deletions than the real API, so that a demo purge takes seconds
-DEMO_DELETE_RATE: Final = 1200
-DEMO_CONFIG: Final = attrs.evolve(
-    content.DEMO_CONFIG, deletes=DeleteConfig(per_minute=DEMO_DELETE_RATE)
-)
 
 DESCRIPTION = f"""\
 Delete content upstream (recordings, transcripts, ...) of the interactions from --start to
@@ -56,8 +48,8 @@ API shows then. Without --yes, only the plan is shown
 (pieces and bytes per type to delete, and those kept with the reason); nothing is deleted.
 With --yes every deletion is recorded in DIR/{JOURNAL_NAME} (fsynced) before and after it is
 sent; rerunning continues where a stopped run ended and never sends a deletion twice for what
-is already gone. Exit 0 when everything in scope is deleted, 1 when anything was kept or a
-deletion failed.
+is already gone. Exit 0 for a plan (without --yes) and when everything in scope is deleted,
+1 when anything was kept or a deletion failed.
 """
 
 
@@ -80,14 +72,16 @@ def add_parser(subparsers: Any) -> None:
         " verifies; not with --type",
     )  # fmt: skip
     parser.add_argument(
-        "--yes", action="store_true", help="delete; without it only the plan is shown"
+        "--yes",
+        action="store_true",
+        help="delete; without it only the plan is shown, and the plan exits 0",
     )
     parser.add_argument(
         "--deletes-per-minute", type=positive(float, "number"), metavar="N",
-        help=f"deletion budget (default {DEFAULT_DELETE_RATE:g}; {DEMO_DELETE_RATE}"
+        help=f"deletion budget (default {DEFAULT_DELETE_RATE:g}; {demo.PURGE_DELETE_RATE}"
         " with --demo, whose fake API allows that many), also counted in the request budget",
     )  # fmt: skip
-    add_client_options(parser, demo_data=content.DEMO_DATA)
+    add_client_options(parser, demo_data=demo.CONTENT_DATA)
     parser.set_defaults(run=run)
 
 
@@ -139,7 +133,9 @@ async def run(args: argparse.Namespace) -> int:
     query = query_from_args(args)
     archive = _check_archive(args)
     async with AsyncExitStack() as stack:
-        vcc = await open_client(args, stack, demo_spec=content.DEMO_SPEC, demo_config=DEMO_CONFIG)
+        vcc = await open_client(
+            args, stack, demo_spec=demo.CONTENT_SPEC, demo_config=demo.PURGE_CONFIG
+        )
         await connect(vcc, stack)
         tally = PurgeTally(PurgeProgress(), vcc.stats)
         with (

@@ -14,6 +14,7 @@ from rich.console import Console, RenderableType
 
 from vccasync.content.bulk import format_size
 from vccasync.content.purge import PurgeProgress
+from vccasync.counts import count
 from vccasync.http.session import SessionStats
 
 from .progress import Bars, labelled_bar, request_counts
@@ -39,8 +40,9 @@ class PurgeTally:
     def counters(self) -> str:
         p = self.progress
         return (
-            f"{p.pieces} pieces ({format_size(p.bytes_found)}), {p.files_verified}/"
-            f"{p.files_to_verify} archive files verified ({format_size(p.bytes_verified)}),"
+            f"{count(p.pieces, 'piece')} ({format_size(p.bytes_found)}), {p.files_verified}/"
+            f"{count(p.files_to_verify, 'archive file')} verified"
+            f" ({format_size(p.bytes_verified)}),"
             f" {p.deleted} deleted, {p.already_gone} already gone, {len(p.kept)} kept,"
             f" {p.failed} failed, {p.unknown} of unknown outcome"
         )
@@ -48,7 +50,8 @@ class PurgeTally:
     def line(self) -> str:
         """The one-line form (no bar)."""
         return (
-            f"vccasync: {self.progress.phase}: {self.counters()}, {self.stats.requests} requests,"
+            f"vccasync: {self.progress.phase}: {self.counters()},"
+            f" {count(self.stats.requests, 'request')},"
             f" {self.elapsed:.0f}s"
         )
 
@@ -56,7 +59,8 @@ class PurgeTally:
         """The closing line."""
         s = self.stats
         return (
-            f"vccasync: {outcome}: {self.progress.interactions} interactions, {self.counters()};"
+            f"vccasync: {outcome}: {count(self.progress.interactions, 'interaction')},"
+            f" {self.counters()};"
             f" {request_counts(s)},"
             f" {self.elapsed:.1f}s ({self.deletions_per_minute():.1f} deletions/min)"
         )

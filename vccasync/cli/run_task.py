@@ -8,6 +8,7 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
+from vccasync.counts import count
 from vccasync.distributed.accounts import credentials
 from vccasync.distributed.tasks import run_task, task_from_json
 from vccasync.errors import InvalidRequestError
@@ -74,7 +75,7 @@ async def run(args: argparse.Namespace) -> int:
         )
     say(
         f"vccasync: task {task.account} {task.id} complete in {redact_url(args.output)}:"
-        f" {result.written:,} interactions written, {result.requests:,} requests,"
+        f" {count(result.written, 'interaction')} written, {count(result.requests, 'request')},"
         f" {result.seconds:.1f} s"
     )
     return 0

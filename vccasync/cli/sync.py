@@ -13,11 +13,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 
-import attrs
-
+from vccasync.counts import count
 from vccasync.errors import InvalidRequestError
-from vccasync.fake import FakeConfig
-from vccasync.fake.timeline import FakeClock, Timeline, demo_spec
 from vccasync.stores.output import SyncStore, open_state
 from vccasync.stores.postgres import is_postgres_url
 from vccasync.sync import DEFAULT_EVERY, DEFAULT_LOOKBACK, SyncEngine, parse_duration
@@ -39,23 +36,26 @@ from .sync_content import ContentFeed
 
 __all__ = ["add_parser", "run"]
 
-DEMO_DAYS: Final = 3  # the demo's data: three days before today, today and tomorrow
-DEMO_SINCE: Final = timedelta(days=2)  # a first demo sync starts this long before now
-DEMO_DATA: Final = (
-    f"seeded data changing live, from {DEMO_DAYS} days before today to tomorrow"
-    f" (--since defaults to {DEMO_SINCE.days} days ago)"
-)
 CLOCK_SLACK: Final = timedelta(minutes=10)  # the store's clock may lag ours (PostgreSQL now())
+
+
+def _hours(duration: timedelta) -> str:
+    """``24h``, ``5m``, ``1h30m``: a default as the options take it."""
+    minutes = int(duration.total_seconds() // 60)
+    hours, minutes = divmod(minutes, 60)
+    return (f"{hours}h" if hours else "") + (f"{minutes}m" if minutes or not hours else "")
+
 
 DESCRIPTION = f"""\
 Keep a store complete and current. Each pass scans from where the last complete pass ended
-minus --lookback (default {DEFAULT_LOOKBACK.total_seconds() / 3600:g}h: content keeps
+minus --lookback (default {_hours(DEFAULT_LOOKBACK)}: content keeps
 arriving after an interaction ends) up to now: new interactions are inserted, changed ones
 updated (updated_at), and those of the scanned span the API no longer returns get removed_at
-(the row stays). The first pass starts at --since (required then); an earlier --since later
-extends the history backwards. --follow runs a pass every --every until stopped (SIGTERM ends
-at a page boundary, exit 0, within --stop-timeout: downloads still in flight then are cut and
-resumed by the next run). Rerunning after any interruption resumes the pass under way.
+(the row stays). The first pass starts at --since (required then, except with --demo); an
+earlier --since later extends the history backwards. --follow runs a pass every --every until
+stopped (SIGTERM ends at a page boundary, exit 0, within --stop-timeout: downloads still in
+flight then are cut and resumed by the next run). Rerunning after any interruption resumes
+the pass under way.
 """
 DEFAULT_STOP_TIMEOUT: Final = timedelta(seconds=30)
 
@@ -85,21 +85,24 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--output", "-o", required=True, metavar="STORE",
-        help="FILE.sqlite, FILE.db or postgresql://USER@HOST/DB (JSONL cannot be updated)",
+        help="FILE.sqlite, FILE.sqlite3, FILE.db or postgresql://USER@HOST/DB (JSONL cannot be"
+        " updated)",
     )  # fmt: skip
     parser.add_argument(
         "--since", type=instant, metavar="ISO",
-        help="where the first pass starts (required on the first run)",
+        help="where the first pass starts (required on the first run, except with --demo:"
+        f" {demo.SYNC_SINCE.days} days ago)",
     )  # fmt: skip
     parser.add_argument(
         "--lookback", type=_duration("--lookback"), default=DEFAULT_LOOKBACK, metavar="DURATION",
         help="how far before the last complete end each pass starts again: 90m, 48h, 2d,"
-        " PT90M, P2D (default 24h)",
+        f" 1h30m, PT90M, P2D (default {_hours(DEFAULT_LOOKBACK)})",
     )  # fmt: skip
     parser.add_argument("--follow", action="store_true", help="run a pass every --every")
     parser.add_argument(
         "--every", type=_duration("--every"), default=DEFAULT_EVERY, metavar="DURATION",
-        help="time from pass start to pass start with --follow (default 5m; 0s: back to back)",
+        help="time from pass start to pass start with --follow: 30s, 5m, 1h30m, PT5M"
+        f" (default {_hours(DEFAULT_EVERY)}; 0s: back to back)",
     )  # fmt: skip
     parser.add_argument(
         "--stop-timeout", type=_duration("--stop-timeout"), default=DEFAULT_STOP_TIMEOUT,
@@ -118,7 +121,7 @@ def add_parser(subparsers: Any) -> None:
         help="serve Prometheus metrics on 127.0.0.1:PORT/metrics (needs prometheus-client)",
     )  # fmt: skip
     add_account_option(parser)
-    add_client_options(parser, demo_data=DEMO_DATA)
+    add_client_options(parser, demo_data=demo.SYNC_DATA)
     parser.set_defaults(run=run)
 
 
@@ -130,12 +133,6 @@ def _check(args: argparse.Namespace) -> None:
     fresh = not is_postgres_url(args.output) and not Path(args.output).exists()
     if args.since is None and not args.demo and fresh:
         raise InvalidRequestError(f"{args.output} has never been synced: give --since")
-
-
-def _demo_config() -> tuple[Any, FakeConfig]:
-    spec = attrs.evolve(demo_spec(days=DEMO_DAYS), content_scale=0.01)
-    timeline = Timeline(FakeClock(), seed=spec.seed)  # the wall clock: data changes live
-    return spec, attrs.evolve(demo.DEMO_CONFIG, timeline=timeline)
 
 
 def _logging() -> None:
@@ -189,10 +186,10 @@ async def _sync(args: argparse.Namespace, stop: asyncio.Event) -> int:
     async with AsyncExitStack() as stack:
         demo_options: dict[str, Any] = {}
         if args.demo:
-            spec, config = _demo_config()
+            spec, config = demo.sync_demo()
             demo_options = {"demo_spec": spec, "demo_config": config}
             if args.since is None:
-                args.since = datetime.now(UTC) - DEMO_SINCE
+                args.since = datetime.now(UTC) - demo.SYNC_SINCE
         vcc = await open_client(args, stack, **demo_options)
         observer = _metrics(args, stack)
         feed: ContentFeed | None = None
@@ -252,7 +249,7 @@ async def _catch_up(feed: ContentFeed, state: SyncStore) -> None:
         return
     rows = await state.written(last, since=last.end - CLOCK_SLACK)
     if lacking := await feed.catch_up(rows):
-        say(f"vccasync: content: {lacking:,} pieces of the last pass to fetch again")
+        say(f"vccasync: content: {count(lacking, 'piece')} of the last pass to fetch again")
 
 
 async def _unless_stopped(stop: asyncio.Event, work: Coroutine[Any, Any, None]) -> None:

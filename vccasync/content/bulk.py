@@ -21,9 +21,10 @@ from typing import Final
 
 from attrs import define, field
 
-from ..converter import format_instant
+from ..counts import count
 from ..errors import InvalidRequestError, InvalidTypeError, VccError
 from ..http.session import Session
+from ..instants import format_instant
 from ..models import Content, Interaction
 from .download import download
 from .manifest import MANIFEST_NAME, Manifest, ManifestEntry
@@ -68,7 +69,7 @@ class BulkProgress:
     def summary(self) -> str:
         """One line: what was found, fetched, skipped and failed."""
         return (
-            f"{self.interactions} interactions, {self.files_found} files"
+            f"{count(self.interactions, 'interaction')}, {count(self.files_found, 'file')}"
             f" ({format_size(self.bytes_found)}): {self.files_done} downloaded"
             f" ({format_size(self.bytes_fetched)} transferred), {self.files_skipped} already"
             f" complete, {self.files_failed} failed"

@@ -28,7 +28,7 @@ from typing import IO, Any, Final
 
 from attrs import define, field, frozen
 
-from ..converter import format_instant
+from ..instants import format_instant
 
 __all__ = [
     "JOURNAL_NAME",

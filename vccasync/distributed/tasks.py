@@ -27,8 +27,10 @@ from attrs import field, frozen
 
 from ..client import VccClient
 from ..config import DEFAULT_RATE
-from ..converter import converter, format_instant, loads, parse_instant
+from ..converter import converter
 from ..errors import InvalidRequestError
+from ..instants import format_instant, parse_instant
+from ..jsonio import loads
 from ..query import MAX_LIMIT, SearchQuery, make_filters, make_query
 from ..stores.base import write_search
 from ..stores.postgres import PostgresQuerySink, require_postgres

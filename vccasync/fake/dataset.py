@@ -18,7 +18,7 @@ import attrs
 
 from vccasync.fake.columns import AGENT_IDS, FLAG_CONTENT, FLAG_OUTBOUND, format_guid, unpack_agents
 from vccasync.fake.instants import to_us
-from vccasync.fake.materialise import Item, materialise
+from vccasync.fake.materialise import Item, Revision, materialise
 from vccasync.fake.spec import DatasetSpec
 
 __all__ = ["Dataset", "DatasetSpec", "Item", "Order", "Query", "Revision", "SortKey"]
@@ -29,14 +29,6 @@ Order = Literal["start", "guid", "hour"]
 """How a search pages: by ``(start, guid)`` (the API's order), by guid alone, or by the hour of
 ``start`` then guid."""
 HOUR_MS = 3_600_000
-
-
-@attrs.frozen
-class Revision:
-    """How often a piece was reprocessed upstream, and its length since (None: unchanged)."""
-
-    count: int = 0
-    length: int | None = None
 
 
 @attrs.frozen

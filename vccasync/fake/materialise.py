@@ -1,11 +1,16 @@
-"""An interaction's JSON, built on demand from a generator seeded by its guid (no I/O)."""
+"""An interaction's JSON, built on demand from a generator seeded by its guid (no I/O).
+
+It reads a dataset's columns through :class:`Rows` (which ``Dataset`` provides), so this module
+does not import the dataset that calls it."""
 
 from __future__ import annotations
 
 import random
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final, Protocol
+
+import attrs
 
 from vccasync.fake.columns import (
     AGENT_IDS,
@@ -20,17 +25,48 @@ from vccasync.fake.columns import (
     unpack_agents,
 )
 from vccasync.fake.instants import iso, to_ms
+from vccasync.fake.spec import DatasetSpec
 
-if TYPE_CHECKING:
-    from vccasync.fake.dataset import Dataset
-
-__all__ = ["Item", "materialise"]
+__all__ = ["Item", "Revision", "Rows", "materialise"]
 
 Item = dict[str, Any]
 _QUIRKY_KEYS: Final = ("..", "rec(1).part,2", "a*b'c!d", "-_.,*'()")
 
 
-def materialise(data: Dataset, pos: int) -> Item:
+@attrs.frozen
+class Revision:
+    """How often a piece was reprocessed upstream, and its length since (None: unchanged)."""
+
+    count: int = 0
+    length: int | None = None
+
+
+class Rows(Protocol):
+    """The columns of a dataset that an interaction is built from, one entry per position."""
+
+    @property
+    def spec(self) -> DatasetSpec: ...
+    @property
+    def addresses(self) -> Sequence[int | str]: ...
+    @property
+    def ms(self) -> Sequence[int]: ...
+    @property
+    def flags(self) -> Sequence[int]: ...
+    @property
+    def from_idx(self) -> Sequence[int]: ...
+    @property
+    def to_idx(self) -> Sequence[int]: ...
+    @property
+    def agents(self) -> Sequence[int]: ...
+    @property
+    def removed_keys(self) -> dict[int, frozenset[str]]: ...
+    @property
+    def revisions(self) -> dict[tuple[int, str], Revision]: ...
+
+    def raw_guid(self, pos: int) -> bytes: ...
+
+
+def materialise(data: Rows, pos: int) -> Item:
     """The interaction at ``pos`` of ``data`` in the API's JSON shape (a fresh dict)."""
     raw = data.raw_guid(pos)
     rng = random.Random(int.from_bytes(raw, "big") ^ data.spec.seed)
@@ -209,7 +245,7 @@ def _variant_content(variant: int, rng: random.Random, ms: int, agents: list[str
     return [_content(rng, ms, "chatTranscript", "application/json", version=True, duration=True)]
 
 
-def _revise(data: Dataset, pos: int, content: list[Item]) -> None:
+def _revise(data: Rows, pos: int, content: list[Item]) -> None:
     """Apply the revisions of the pieces at ``pos`` (see ``Dataset.revise``)."""
     for piece in content:
         revision = data.revisions.get((pos, piece["contentKey"]))

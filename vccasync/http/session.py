@@ -27,7 +27,6 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_ran
 from yarl import URL
 
 from ..config import ACCEPT, ClientConfig
-from ..converter import loads
 from ..errors import (
     APIConnectionError,
     APIStatusError,
@@ -38,6 +37,7 @@ from ..errors import (
     ResponseValidationError,
     VccError,
 )
+from ..jsonio import loads
 from .auth import Token, TokenSource
 from .ratelimit import RateLimiter
 

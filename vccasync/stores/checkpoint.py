@@ -17,8 +17,8 @@ from urllib.parse import urlencode
 
 from attrs import define, field
 
-from ..converter import format_instant
 from ..errors import InvalidRequestError
+from ..instants import format_instant
 from ..query import SearchQuery
 from ..windows import Page, Repair, ResumePlan, Window, split
 

@@ -15,8 +15,9 @@ import tempfile
 from pathlib import Path
 from typing import IO
 
-from ..converter import loads, to_api
+from ..converter import to_api
 from ..errors import InvalidRequestError
+from ..jsonio import loads
 from ..models import Interaction
 from ..query import SearchQuery
 from ..windows import Page

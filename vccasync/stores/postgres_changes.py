@@ -20,9 +20,9 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Final, Self
 
-from ..converter import loads, structure_interaction, to_api
+from ..converter import structure_interaction, to_api
 from ..errors import InvalidRequestError
-from ..jsonio import dumps
+from ..jsonio import dumps, loads
 from ..models import Interaction
 from ..query import MAX_LIMIT, SearchFilters
 from ..sync.diff import Known, Span

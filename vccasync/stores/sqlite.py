@@ -12,8 +12,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, Final
 
-from ..converter import loads, to_api
+from ..converter import to_api
 from ..errors import InvalidRequestError
+from ..jsonio import loads
 from ..models import Interaction
 from ..query import SearchQuery
 from ..windows import Page

@@ -18,9 +18,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, Final, TypeVar
 
-from ..converter import loads, structure_interaction, to_api
+from ..converter import structure_interaction, to_api
 from ..errors import InvalidRequestError
-from ..jsonio import dumps
+from ..jsonio import dumps, loads
 from ..models import Interaction
 from ..query import MAX_LIMIT, SearchFilters
 from ..sync.diff import Known, Span

@@ -27,8 +27,11 @@ from typing import Any, Final, Protocol, cast, overload
 
 from attrs import frozen
 
-from ..converter import format_instant, loads, structure_interaction
+from ..converter import structure_interaction
+from ..counts import count
 from ..errors import AuthenticationError, InvalidRequestError, NotFoundError, VccError
+from ..instants import format_instant
+from ..jsonio import loads
 from ..models import Interaction
 from ..query import NO_FILTERS, SearchFilters, SearchQuery, check_instant, check_limit
 from ..windows import Page, WindowPlan
@@ -87,7 +90,7 @@ class PassResult:
         return (
             f"{self.new:,} new, {self.changed:,} changed, {self.removed:,} removed{left},"
             f" {self.unchanged:,} unchanged; complete up to {format_instant(self.complete_up_to)};"
-            f" {self.requests:,} requests, {self.seconds:.1f}s"
+            f" {count(self.requests, 'request')}, {self.seconds:.1f}s"
         )
 
 

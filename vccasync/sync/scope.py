@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..converter import loads
 from ..instants import floor_instant, format_instant, parse_instant
+from ..jsonio import loads
 from ..query import SearchFilters, SearchQuery
 from .diff import Span
 
