@@ -7,32 +7,26 @@ seconds (the machinery is :func:`.progress.display_for`). Both read
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable
 
-from attrs import define, field
+from attrs import define
 from rich.console import Console, RenderableType
 
 from vccasync.content.bulk import BulkProgress
 from vccasync.counts import count
 from vccasync.http.session import SessionStats
 
-from .progress import Bars, labelled_bar, request_counts
+from .progress import Bars, Stopwatch, labelled_bar, request_counts
 
 __all__ = ["ContentTally"]
 
 
 @define
-class ContentTally:
+class ContentTally(Stopwatch):
     """What the display shows: the bulk counters, the request counters, the clock."""
 
     progress: BulkProgress
     stats: SessionStats
-    started: float = field(factory=time.monotonic)
-
-    @property
-    def elapsed(self) -> float:
-        return time.monotonic() - self.started
 
     def rate(self) -> float:
         """Bytes fetched per second in this run."""

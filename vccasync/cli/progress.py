@@ -35,6 +35,7 @@ __all__ = [
     "Display",
     "RateMeter",
     "Readout",
+    "Stopwatch",
     "Tally",
     "display_for",
     "labelled_bar",
@@ -84,15 +85,28 @@ class RateMeter:
 
 
 @define
-class Tally:
+class Stopwatch:
+    """What every display's counters share: a clock and the seconds since they started."""
+
+    clock: Callable[[], float] = field(default=time.monotonic, kw_only=True)
+    started: float = field(
+        default=Factory(lambda self: self.clock(), takes_self=True), kw_only=True
+    )
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds since the display started."""
+        return self.clock() - self.started
+
+
+@define
+class Tally(Stopwatch):
     """What a display shows, read live: the checkpoint, the request counters, the clock.
     ``budget`` is the client's requests a minute (None: no budget)."""
 
     checkpoint: Checkpoint
     stats: SessionStats
     budget: float | None = None
-    clock: Callable[[], float] = time.monotonic
-    started: float = field(default=Factory(lambda self: self.clock(), takes_self=True))
     written_before: int = 0
     partial: float = 0.0  # fraction of the window in progress that is written
     rate: RateMeter = field(init=False)
@@ -111,10 +125,6 @@ class Tally:
         if page.items and span > 0:
             done = (page.items[-1].start - page.window.start).total_seconds()
             self.partial = min(max(done / span, 0.0), 0.999)
-
-    @property
-    def elapsed(self) -> float:
-        return self.clock() - self.started
 
     @property
     def per_minute(self) -> float:

@@ -6,10 +6,9 @@ seconds (:func:`.progress.display_for`).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable
 
-from attrs import define, field
+from attrs import define
 from rich.console import Console, RenderableType
 
 from vccasync.content.bulk import format_size
@@ -17,22 +16,17 @@ from vccasync.content.purge import PurgeProgress
 from vccasync.counts import count
 from vccasync.http.session import SessionStats
 
-from .progress import Bars, labelled_bar, request_counts
+from .progress import Bars, Stopwatch, labelled_bar, request_counts
 
 __all__ = ["PurgeTally"]
 
 
 @define
-class PurgeTally:
+class PurgeTally(Stopwatch):
     """What the display shows: the purge counters, the request counters, the clock."""
 
     progress: PurgeProgress
     stats: SessionStats
-    started: float = field(factory=time.monotonic)
-
-    @property
-    def elapsed(self) -> float:
-        return time.monotonic() - self.started
 
     def deletions_per_minute(self) -> float:
         return self.progress.sent * 60.0 / max(self.elapsed, 1e-9)
