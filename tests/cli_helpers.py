@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from vccasync.distributed.accounts import env_prefix
 from vccasync.fake import FakeVccServer
 from vccasync.stores.jsonl import checkpoint_path
 
@@ -28,15 +29,21 @@ class Terminal(io.StringIO):
         return True
 
 
-def cli_env(fake: FakeVccServer | None, **overrides: str) -> dict[str, str]:
-    """The environment of a CLI run: no inherited ``VCC_*``, the fake's address and secrets."""
+def cli_env(
+    fake: FakeVccServer | None, *, account: str | None = None, **overrides: str
+) -> dict[str, str]:
+    """The environment of a CLI run: no inherited ``VCC_*``, the fake's address and secrets
+    (as ``VCC_<ACCOUNT>_*`` for a named ``account``, as run-task reads them)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("VCC_")}
     if fake is not None:
+        prefix = env_prefix(account) if account else "VCC_"
         env.update(
-            VCC_CLIENT_ID=fake.client_id,
-            VCC_CLIENT_SECRET=fake.client_secret,
-            VCC_API_URL=fake.api_url,
-            VCC_AUTH_URL=fake.auth_url,
+            {
+                prefix + "CLIENT_ID": fake.client_id,
+                prefix + "CLIENT_SECRET": fake.client_secret,
+                prefix + "API_URL": fake.api_url,
+                prefix + "AUTH_URL": fake.auth_url,
+            }
         )
     env.update(overrides)
     return env

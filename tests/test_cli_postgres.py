@@ -70,13 +70,7 @@ def test_plan_then_run_each_task(fake: FakeVccServer, pg_dsn: str, tmp_path: Pat
     assert planned.returncode == 0, planned.stderr
     lines = planned.stdout.splitlines()
     assert len(lines) == 7 and all(json.loads(line)["account"] == "north-1" for line in lines)
-    env = cli_env(
-        None,
-        VCC_NORTH_1_CLIENT_ID=fake.client_id,
-        VCC_NORTH_1_CLIENT_SECRET=fake.client_secret,
-        VCC_NORTH_1_API_URL=fake.api_url,
-        VCC_NORTH_1_AUTH_URL=fake.auth_url,
-    )
+    env = cli_env(fake, account="north-1")
     for n, line in enumerate(lines):
         path = tmp_path / f"task-{n}.json"
         path.write_text(line)

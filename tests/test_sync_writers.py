@@ -80,13 +80,7 @@ def test_a_second_run_of_one_task_is_refused(
     }  # fmt: skip
     path = tmp_path / "task.json"
     path.write_text(json.dumps(task))
-    env = cli_env(
-        None,
-        VCC_NORTH_1_CLIENT_ID=fake.client_id,
-        VCC_NORTH_1_CLIENT_SECRET=fake.client_secret,
-        VCC_NORTH_1_API_URL=fake.api_url,
-        VCC_NORTH_1_AUTH_URL=fake.auth_url,
-    )
+    env = cli_env(fake, account="north-1")
     args = ["run-task", str(path), "--output", pg_dsn]
     fake.gate.hold_after(0)
     first = start_cli(args, env)
