@@ -1,6 +1,6 @@
 """A search stopped right after a page that split its window, before any page out of order,
 resumes exactly from its checkpoint when the server does not page by ``start``: the split
-window's repair survives in the checkpoint (JSONL, SQLite, a sync pass's state)."""
+window's repair survives in the checkpoint (JSONL, SQLite, PostgreSQL, a sync pass's state)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 
 from vccasync import VccClient
@@ -62,25 +63,43 @@ class StopAfterSplits:
         return self.left == 0
 
 
-@pytest.mark.parametrize("suffix", [".jsonl", ".sqlite"])
+@pytest.fixture(params=[".jsonl", ".sqlite", "postgresql"])
+def target(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A backfill's output: a JSONL file, an SQLite file or a fresh PostgreSQL database."""
+    if request.param == "postgresql":
+        dsn: str = request.getfixturevalue("pg_dsn")
+        return dsn
+    return str(tmp_path / f"out{request.param}")
+
+
+async def stored_guids(target: str) -> Counter[str]:
+    if not target.startswith("postgresql"):
+        return Counter(row["guid"] for row in read_output(Path(target)))
+    conn = await asyncpg.connect(target)
+    try:
+        return Counter(r["guid"] for r in await conn.fetch("SELECT guid FROM interactions"))
+    finally:
+        await conn.close()
+
+
 @pytest.mark.parametrize("splits", [1, 2])
 async def test_a_backfill_resumed_after_a_split_is_exact(
-    vcc: VccClient, want: Counter[str], tmp_path: Path, suffix: str, splits: int
+    vcc: VccClient, want: Counter[str], target: str, splits: int
 ) -> None:
-    target, query = tmp_path / f"out{suffix}", make_query(START, END, limit=LIMIT)
+    query = make_query(START, END, limit=LIMIT)
     stop = StopAfterSplits(splits)
-    async with await open_sink(str(target), query) as sink:
+    async with await open_sink(target, query) as sink:
         async for page in vcc.search(query, ordered=False, plan=sink.checkpoint.plan()).pages():
             await sink.write(page)
             if stop(page):
                 break
     assert stop.left == 0
-    async with await open_sink(str(target), query) as sink:  # a new run
+    async with await open_sink(target, query) as sink:  # a new run
         stored = copy.deepcopy(sink.checkpoint.to_json())  # as the interrupted run left it
         async for page in vcc.search(query, ordered=False, plan=sink.checkpoint.plan()).pages():
             await sink.write(page)
         assert sink.checkpoint.done
-    assert Counter(row["guid"] for row in read_output(target)) == want
+    assert await stored_guids(target) == want
     assert len(stored["repairs"]) >= splits and not stored["order_broken"]
 
 

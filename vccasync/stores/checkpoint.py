@@ -114,6 +114,26 @@ class Checkpoint:
             tuple(windows), tuple(sorted(repairs, key=lambda r: r.window)), self.order_broken
         )
 
+    def resume_state(self) -> dict[str, Any]:
+        """What the pending windows alone do not say: the repairs and whether the order
+        broke (a store that keeps windows as rows keeps this beside them)."""
+        repairs = {key: list(seen) for key, seen in self.repairs.items()}
+        return {"repairs": repairs, "order_broken": self.order_broken}
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        """Take back a ``resume_state`` (``{}``: none was kept); ``InvalidRequestError`` if
+        it is damaged."""
+        try:
+            repairs = {str(k): [str(g) for g in v] for k, v in state.get("repairs", {}).items()}
+            for key in repairs:
+                Window.from_key(key)
+            broken = state.get("order_broken", False)
+            if not isinstance(broken, bool):
+                raise ValueError(f"order_broken {broken!r}")
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise InvalidRequestError(f"the checkpoint is not readable ({exc})") from None
+        self.repairs, self.order_broken = repairs, broken
+
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready form."""
         return {
@@ -134,13 +154,11 @@ class Checkpoint:
                 raise ValueError(f"format {data['format']!r}")
             query = {str(k): str(v) for k, v in data["query"].items()}
             pending = {str(k): None if v is None else str(v) for k, v in data["pending"].items()}
-            repairs = {str(k): [str(g) for g in v] for k, v in data.get("repairs", {}).items()}
-            for key in [*pending, *repairs]:
+            for key in pending:
                 Window.from_key(key)
-            broken = data.get("order_broken", False)
-            if not isinstance(broken, bool):
-                raise ValueError(f"order_broken {broken!r}")
             total, written = int(data["windows_total"]), int(data["written"])
-            return cls(query, pending, total, written, repairs, broken)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise InvalidRequestError(f"the checkpoint is not readable ({exc})") from None
+        checkpoint = cls(query, pending, total, written)
+        checkpoint.restore(data)
+        return checkpoint

@@ -87,6 +87,8 @@ CREATE TABLE IF NOT EXISTS vccasync_tasks (
     finished_at timestamptz,
     PRIMARY KEY (account, task)
 );
+-- what split windows must re-cover, and whether the order broke (Checkpoint.repairs)
+ALTER TABLE vccasync_tasks ADD COLUMN IF NOT EXISTS resume jsonb;
 CREATE TABLE IF NOT EXISTS vccasync_windows (
     account text NOT NULL,
     task text NOT NULL,
@@ -292,6 +294,15 @@ class PostgresSink(SinkContext):
             )
         return [(Window.from_key(r["window_key"]), r["token"]) for r in rows]
 
+    async def resumed(self, task: str) -> dict[str, Any]:
+        """What ``task``'s split windows must re-cover (``Checkpoint.resume_state``), if any."""
+        stored = await self.connection.fetchval(
+            "SELECT resume FROM vccasync_tasks WHERE account = $1 AND task = $2",
+            self.account,
+            task,
+        )
+        return {} if stored is None else dict(json.loads(stored))
+
     async def totals(self, task: str) -> tuple[int, int]:
         """``(written, windows_total)`` of ``task`` so far, all runs together."""
         row = await self.connection.fetchrow(
@@ -301,8 +312,9 @@ class PostgresSink(SinkContext):
         )
         return (0, 0) if row is None else (int(row["written"]), int(row["windows_total"]))
 
-    async def write(self, task: str, page: Page) -> None:
-        """Upsert ``page``'s interactions and advance ``task``'s checkpoint, atomically."""
+    async def write(self, task: str, page: Page, resume: Mapping[str, Any] | None = None) -> None:
+        """Upsert ``page``'s interactions and advance ``task``'s checkpoint, atomically;
+        ``resume`` (``Checkpoint.resume_state``) is stored with it when given."""
         conn = self.connection
         key = page.window.key
         async with conn.transaction():
@@ -346,6 +358,13 @@ class PostgresSink(SinkContext):
                 len(page.spawned),
                 page.last,
             )
+            if resume is not None:
+                await conn.execute(
+                    "UPDATE vccasync_tasks SET resume = $3::jsonb WHERE account = $1 AND task = $2",
+                    self.account,
+                    task,
+                    _dumps(resume),
+                )
         self.written += len(page.items)
 
 
@@ -390,16 +409,20 @@ class PostgresQuerySink(SinkContext):
                 )
             pending = await sink.begin(task, fresh.query, [w for w, _ in fresh.plan()])
             written, total = await sink.totals(task)
+            resumed = await sink.resumed(task)
         except BaseException:
             await sink.close()
             raise
         checkpoint = Checkpoint(fresh.query, {w.key: t for w, t in pending}, total, written)
+        checkpoint.restore(resumed)
         return cls(sink, task, checkpoint)
 
     async def write(self, page: Page) -> None:
-        """Write the page and its checkpoint in one transaction."""
-        await self._sink.write(self._task, page)
+        """Write the page and its checkpoint (repairs included) in one transaction."""
+        before = self._checkpoint.resume_state()
         self._checkpoint.advance(page)
+        after = self._checkpoint.resume_state()
+        await self._sink.write(self._task, page, None if after == before else after)
 
     async def close(self) -> None:
         """Close the connection."""
