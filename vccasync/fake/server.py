@@ -15,6 +15,8 @@ from vccasync.fake.config import FakeConfig
 from vccasync.fake.dataset import Dataset
 from vccasync.fake.faults import FaultConfig, FaultInjector
 from vccasync.fake.gate import Gate
+from vccasync.fake.revisions import Revision
+from vccasync.fake.search import visible_item
 from vccasync.fake.state import STATE_KEY
 from vccasync.fake.stats import FakeStats
 
@@ -67,6 +69,17 @@ class FakeVccServer:
         """From now on, fail API requests as ``faults`` says (``FaultConfig()``: none); token
         requests keep theirs. Safe to call from another thread than the server's."""
         self.app[STATE_KEY].faults = FaultInjector(faults)
+
+    def reprocess(self, guid: str, key: str, *, length: int | None = None) -> Revision:
+        """Replace the piece ``key`` of ``guid`` upstream by a new version (other bytes, a
+        later lastModified, ``length`` bytes: the same by default). Raises ``KeyError`` when
+        the API does not show that piece now. Safe to call from another thread."""
+        state = self.app[STATE_KEY]
+        item = visible_item(state, guid)
+        piece = next((c for c in item["content"] if c["contentKey"] == key), None) if item else None
+        if piece is None:
+            raise KeyError((guid, key))
+        return state.revisions.reprocess(guid, piece, length)
 
     def reset_stats(self) -> None:
         """Zero the counters (between phases of a test)."""
