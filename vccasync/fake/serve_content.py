@@ -55,7 +55,7 @@ async def storage(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE_KEY]
     state.stats.storage_requests += 1
     state.stats.storage_headers.append(dict(request.headers))
-    fault = await stall(state, state.faults.choose())
+    fault = await stall(state, state.faults.choose("content"))
     if fault is not None and fault.kind != "truncate":
         return await deliver(request, state, fault, 200, None)
     guid, key = request.match_info["guid"], request.match_info["key"]
