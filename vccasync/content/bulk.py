@@ -62,6 +62,8 @@ class BulkProgress:
     bytes_fetched: int = 0
     searching: bool = True
     failures: list[Failure] = field(factory=list)
+    missing: set[tuple[str, str]] = field(factory=set)
+    """(guid, content key) of every piece whose last download failed (none kept since)."""
 
     @property
     def files_finished(self) -> int:
@@ -136,6 +138,7 @@ class _Pipeline:
                 and entry.bytes == size
                 and entry.holds(job.content)
             ):
+                progress.missing.discard((guid, key))
                 progress.files_skipped += 1
                 progress.bytes_skipped += size
                 return
@@ -173,10 +176,12 @@ class _Pipeline:
 
     def fail(self, guid: str, content_key: str, error: str) -> None:
         self.progress.files_failed += 1
+        self.progress.missing.add((guid, content_key))
         if len(self.progress.failures) < MAX_FAILURES_KEPT:
             self.progress.failures.append(Failure(guid, content_key, error))
 
     def record(self, job: _Job, rel: str, result: DownloadResult) -> None:
+        self.progress.missing.discard((job.interaction.guid, job.content.content_key))
         self.manifest.add(
             ManifestEntry(
                 guid=job.interaction.guid,
