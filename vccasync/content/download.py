@@ -21,7 +21,7 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any, Final
 
@@ -228,8 +228,8 @@ async def download(
     path.parent.mkdir(parents=True, exist_ok=True)
     known = await asyncio.to_thread(_resumable, path, version)
 
-    async def started(validators: _Validators) -> None:
-        await asyncio.to_thread(_write_sidecar, path, version, validators)
+    def started(validators: _Validators) -> None:  # a small file, written before the body
+        _write_sidecar(path, version, validators)
 
     transfer = _Transfer(
         session, url_path, expected_length, chunk_size, notify, known or _Validators(), started
@@ -255,7 +255,7 @@ async def download(
     )
 
 
-async def _nothing(validators: _Validators) -> None:
+def _nothing(validators: _Validators) -> None:
     return None
 
 
@@ -270,7 +270,7 @@ class _Transfer:
     chunk_size: int
     notify: Callable[[int], None]
     validators: _Validators = field(factory=_Validators)
-    started: Callable[[_Validators], Awaitable[None]] = _nothing
+    started: Callable[[_Validators], None] = _nothing
 
     async def fill(self, sink: _Sink) -> int:
         """Fill ``sink`` with the content; returns the number of requests made."""
@@ -321,7 +321,7 @@ class _Transfer:
                     mark = sink.mark()
                 if first == 0:  # the bytes from here on are of this answer's version
                     self.validators = answer
-                    await self.started(answer)
+                    self.started(answer)
                 async for chunk in resp.content.iter_chunked(self.chunk_size):
                     sink.write(chunk)
                     self.notify(len(chunk))
