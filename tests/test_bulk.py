@@ -125,7 +125,7 @@ async def test_a_killed_run_resumes_without_fetching_twice(
 ) -> None:
     want = expected(dataset)
     total = sum(c["contentLength"] for it in dataset.expected(START, END) for c in it["content"])
-    slow = FakeConfig(content_chunk_latency=0.01)
+    slow = FakeConfig(content_chunk_latency=0.05)  # a part is still partial when cancelled
     async with FakeVccServer(dataset, slow) as srv, client_for(srv) as vcc:
         progress = BulkProgress()
         task = asyncio.create_task(run(vcc, tmp_path, workers=4, progress=progress))

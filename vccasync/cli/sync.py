@@ -110,7 +110,9 @@ def add_parser(subparsers: Any) -> None:
     add_filter_options(parser)
     parser.add_argument(
         "--content-dest", metavar="DIR",
-        help="download the new and changed pieces of each pass here (manifest.jsonl)",
+        help="download the new and changed pieces of each pass here (manifest.jsonl); pieces"
+        " that fail are retried with the next pass, and a run without --follow exits 1 if any"
+        " is still missing",
     )  # fmt: skip
     add_type_option(parser)
     parser.add_argument(
