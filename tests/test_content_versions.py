@@ -18,7 +18,6 @@ from vccasync.content.manifest import MANIFEST_NAME
 from vccasync.content.paths import content_path
 from vccasync.fake import Dataset, DatasetSpec, FakeVccServer, FaultConfig, generate
 from vccasync.fake.content import content_sha256
-from vccasync.fake.state import STATE_KEY
 from vccasync.models import Interaction
 
 from .conftest import client_for
@@ -47,13 +46,12 @@ async def feed(items: list[Interaction]) -> Any:
 
 def archive_should_be(srv: FakeVccServer, items: list[Interaction]) -> dict[Path, str]:
     """Relative path -> sha256 of the version of each wanted piece the API shows now."""
-    revisions = srv.app[STATE_KEY].revisions
     out = {}
     for item in items:
         for c in item.content:
             if str(c.type) in TYPES:
                 path = content_path(Path(), item.start, item.guid, c.content_key, c.content_type)
-                tag = revisions.tag(item.guid, c.content_key)
+                tag = srv.content_version(item.guid, c.content_key)
                 out[path] = content_sha256(item.guid, c.content_key, c.content_length or 0, tag)
     return out
 
@@ -125,12 +123,12 @@ async def test_a_piece_changed_upstream_is_archived_as_its_new_version(
         assert second.files_failed == 0 and second.files_done == len(files)
         assert await asyncio.to_thread(tree, tmp_path) == archive_should_be(srv, items)
         # the unchanged pieces were continued, the changed ones fetched whole
-        whole = sum(r.content_length for r in changed.values())
+        whole = sum(r["contentLength"] for r in changed.values())
         rest = sum(sizes[key] - parts[key] for key in files if key not in changed)
         assert srv.stats.content_bytes_sent == whole + rest
         versions = manifest_versions(tmp_path)
         for key, revision in changed.items():
-            assert versions[key][:2] == (revision.last_modified, revision.content_length)
+            assert versions[key][:2] == (revision["lastModified"], revision["contentLength"])
         assert not await asyncio.to_thread(leftovers, tmp_path)
 
         # a complete archived file whose piece is reprocessed again is replaced as well
@@ -140,4 +138,4 @@ async def test_a_piece_changed_upstream_is_archived_as_its_new_version(
         assert third.files_done == 1 and third.files_skipped == len(files) - 1
         assert await asyncio.to_thread(tree, tmp_path) == archive_should_be(srv, items)
         latest = manifest_versions(tmp_path)[big[0]]
-        assert latest[:2] == (again.last_modified, again.content_length)
+        assert latest[:2] == (again["lastModified"], again["contentLength"])

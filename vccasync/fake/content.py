@@ -26,6 +26,7 @@ __all__ = [
     "content_sha256",
     "if_range_matches",
     "parse_range",
+    "revision_tag",
     "validators",
 ]
 
@@ -63,6 +64,11 @@ def content_sha256(guid: str, key: str, length: int, version: str = "") -> str:
     for chunk in content_chunks(guid, key, 0, length, version):
         digest.update(chunk)
     return digest.hexdigest()
+
+
+def revision_tag(count: int) -> str:
+    """The ``version`` of a piece's bytes after ``count`` reprocessings upstream."""
+    return f"r{count}" if count else ""
 
 
 def validators(

@@ -94,7 +94,7 @@ async def search(request: web.Request, state: State) -> tuple[int, object]:
         token = bind_token(token, params)
     if order == "hour":
         found.sort(key=data.key)
-    items = state.revisions.apply_all(reveal(state.config.timeline, [data.item(p) for p in found]))
+    items = reveal(state.config.timeline, [data.item(p) for p in found])
     return 200, {"items": items, "meta": {"nextContinuationToken": token}}
 
 
@@ -111,7 +111,7 @@ def visible_item(state: State, guid: str) -> Item | None:
     data = state.dataset
     pos = data.position(guid)
     item = None if pos is None or not data.has_content(pos) else data.item(pos)
-    return state.revisions.apply(reveal_one(state.config.timeline, item))
+    return reveal_one(state.config.timeline, item)
 
 
 async def latency(config: FakeConfig, items: int) -> None:

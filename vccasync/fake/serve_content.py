@@ -16,17 +16,30 @@ from typing import Final
 
 from aiohttp import web
 
-from vccasync.fake.content import content_chunks, if_range_matches, parse_range, validators
-from vccasync.fake.dataset import Item
+from vccasync.fake.content import (
+    content_chunks,
+    if_range_matches,
+    parse_range,
+    revision_tag,
+    validators,
+)
+from vccasync.fake.dataset import Dataset, Item
 from vccasync.fake.faults import Fault
 from vccasync.fake.paging import parse_instant
 from vccasync.fake.respond import Closed, deliver, json_response, stall
 from vccasync.fake.search import visible_item
 from vccasync.fake.state import STATE_KEY, State
 
-__all__ = ["STORAGE_ROOT", "content", "storage"]
+__all__ = ["STORAGE_ROOT", "content", "piece_version", "storage"]
 
 STORAGE_ROOT: Final = "/storage"
+
+
+def piece_version(dataset: Dataset, guid: str, key: str) -> str:
+    """The version tag of a piece's bytes (``Dataset.revise`` gives each revision others)."""
+    pos = dataset.position(guid)
+    revision = None if pos is None else dataset.revisions.get((pos, key))
+    return revision_tag(0 if revision is None else revision.count)
 
 
 def _find_content(state: State, guid: str, key: str) -> Item | None:
@@ -70,7 +83,8 @@ async def _stream_content(
 ) -> web.StreamResponse:
     """Serve ``piece`` (or the asked range of it); a "truncate" fault closes mid-body."""
     length: int = piece["contentLength"]
-    key, version = piece["contentKey"], state.revisions.tag(guid, piece["contentKey"])
+    key = piece["contentKey"]
+    version = piece_version(state.dataset, guid, key)
     modified = parse_instant(piece["lastModified"])
     assert modified is not None, "the fake's lastModified is always an instant"
     etag, last_modified = validators(guid, key, modified, length, version)

@@ -13,7 +13,6 @@ from vccasync.fake.dataset import Dataset
 from vccasync.fake.faults import FaultInjector
 from vccasync.fake.gate import Gate
 from vccasync.fake.limits import SlidingWindow
-from vccasync.fake.revisions import Revisions
 from vccasync.fake.stats import FakeStats
 
 __all__ = ["GATE_KEY", "STATE_KEY", "STATS_KEY", "State"]
@@ -31,7 +30,6 @@ class State:
     token_faults: FaultInjector
     limiter: SlidingWindow | None
     gate: Gate
-    revisions: Revisions = attrs.field(factory=Revisions)
 
     @classmethod
     def build(cls, dataset: Dataset, config: FakeConfig) -> State:
