@@ -8,9 +8,14 @@ and commits, then its downloads stop at the gate, where the run is killed.
 from __future__ import annotations
 
 import json
+import queue
 import signal
+import socket
 import sqlite3
+import subprocess
+import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,7 +24,14 @@ from typing import Any
 import pytest
 
 from vccasync.content.manifest import MANIFEST_NAME
-from vccasync.fake import DatasetSpec, FakeConfig, FakeVccServer, generate, running_in_thread
+from vccasync.fake import (
+    DatasetSpec,
+    FakeConfig,
+    FakeVccServer,
+    FaultConfig,
+    generate,
+    running_in_thread,
+)
 from vccasync.fake.dataset import Dataset
 
 from .cli_helpers import cli_env, run_cli, start_cli
@@ -169,3 +181,115 @@ def test_sigterm_ends_a_pass_whose_search_hangs(dataset: Dataset, tmp_path: Path
         done = run_cli(args, env)
         assert done.returncode == 0, done.stderr
         assert covered(target)
+
+
+CONTENT_FAILS = FaultConfig(rate=1.0, kinds=("500",), requests={"content"})
+
+
+@pytest.fixture
+def open_fake(dataset: Dataset) -> Iterator[FakeVccServer]:
+    with running_in_thread(dataset, FakeConfig(faults=CONTENT_FAILS)) as server:
+        yield server
+
+
+def wanted(dataset: Dataset) -> set[tuple[str, str]]:
+    return {
+        (item["guid"], piece["contentKey"])
+        for item in dataset.expected(SPEC.start, ANCHOR)
+        for piece in item["content"]
+    }
+
+
+def test_a_one_shot_sync_with_pieces_not_downloaded_exits_1(
+    open_fake: FakeVccServer, dataset: Dataset, tmp_path: Path
+) -> None:
+    target, dest = str(tmp_path / "store.sqlite"), tmp_path / "content"
+    args = ["sync", "--since", SPEC.start.isoformat(), "--rpm", "100000", "-o", target]
+    args += ["--content-dest", str(dest), "--max-attempts", "1"]
+    env = cli_env(open_fake)
+    failed = run_cli(args, env)
+    assert failed.returncode == 1, failed.stderr
+    assert "Traceback" not in failed.stderr
+    want = wanted(dataset)
+    assert f"; {len(want)} pieces not downloaded" in failed.stderr
+
+    open_fake.inject_faults(FaultConfig())
+    done = run_cli(args, env)  # the last pass's lacking pieces are fetched again
+    assert done.returncode == 0, done.stderr
+    assert set(manifest_keys(dest)) == want
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+    return port
+
+
+def scrape(port: int) -> dict[str, float]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
+        text = resp.read().decode()
+    return {
+        name: float(value)
+        for name, _, value in (line.partition(" ") for line in text.splitlines())
+        if name.startswith("vccasync_sync_content")
+    }
+
+
+def test_follow_retries_failed_pieces_at_the_next_pass_and_counts_them(
+    open_fake: FakeVccServer, dataset: Dataset, tmp_path: Path
+) -> None:
+    target, dest, port = str(tmp_path / "store.sqlite"), tmp_path / "content", free_port()
+    args = ["sync", "--since", SPEC.start.isoformat(), "--rpm", "100000", "-o", target]
+    args += ["--content-dest", str(dest), "--max-attempts", "1", "--follow", "--every", "1s"]
+    args += ["--metrics-port", str(port)]
+    want = wanted(dataset)
+    process = start_cli(args, cli_env(open_fake))
+    lines = Lines(process)
+    try:
+        line = lines.next_with("pieces not downloaded")
+        assert f"{len(want)} failed; {len(want)} pieces not downloaded" in line
+        metrics = scrape(port)
+        assert metrics["vccasync_sync_content_failures_total"] == len(want)
+        assert metrics["vccasync_sync_content_missing_pieces"] == len(want)
+
+        open_fake.inject_faults(FaultConfig())  # no new change upstream: only the retry fetches
+        line = lines.next_with("pieces not downloaded")
+        assert f"{len(want)} downloaded, 0 failed; 0 pieces not downloaded" in line
+        assert set(manifest_keys(dest)) == want
+        metrics = scrape(port)
+        assert metrics["vccasync_sync_content_failures_total"] == len(want)
+        assert metrics["vccasync_sync_content_missing_pieces"] == 0
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+    assert process.returncode == 0
+
+
+class Lines:
+    """The stderr lines of a run, read in a thread, so that waiting for one can time out."""
+
+    def __init__(self, process: subprocess.Popen[bytes]) -> None:
+        self._lines: queue.Queue[str | None] = queue.Queue()
+        assert process.stderr is not None
+        stream = process.stderr
+
+        def read() -> None:
+            for raw in stream:
+                self._lines.put(raw.decode())
+            self._lines.put(None)
+
+        threading.Thread(target=read, daemon=True).start()
+
+    def next_with(self, needle: str, seconds: float = 60) -> str:
+        """The next line holding ``needle``."""
+        deadline = time.monotonic() + seconds
+        while True:
+            try:
+                line = self._lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                raise AssertionError(f"the run never said {needle!r}") from None
+            assert line is not None, f"the run ended without saying {needle!r}"
+            assert "Traceback" not in line
+            if needle in line:
+                return line

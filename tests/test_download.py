@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,9 +22,10 @@ from vccasync import (
     ResponseValidationError,
     VccClient,
 )
-from vccasync.content.download import content_url_path, part_path
+from vccasync.content.download import content_url_path, part_path, sidecar_path
 from vccasync.fake import Dataset, DatasetSpec, FakeConfig, FakeVccServer, FaultConfig, generate
-from vccasync.fake.content import BLOCK_SIZE, content_bytes, content_sha256
+from vccasync.fake.content import BLOCK_SIZE, content_bytes, content_sha256, validators
+from vccasync.fake.paging import parse_instant
 
 from .conftest import API, FAST, client_for, token_answer
 
@@ -47,10 +49,27 @@ def pieces(dataset: Dataset) -> list[tuple[str, dict[str, Any]]]:
     return [(it["guid"], c) for it in dataset.visible() for c in it["content"]]
 
 
+def biggest(dataset: Dataset) -> tuple[str, dict[str, Any]]:
+    """The guid and the piece of the largest piece of content."""
+    return max(pieces(dataset), key=lambda p: int(p[1]["contentLength"]))
+
+
 def big_piece(dataset: Dataset) -> tuple[str, str, int]:
     """The guid, content key and length of the largest piece of content."""
-    guid, piece = max(pieces(dataset), key=lambda p: int(p[1]["contentLength"]))
+    guid, piece = biggest(dataset)
     return guid, piece["contentKey"], piece["contentLength"]
+
+
+def interrupted(dest: Path, guid: str, piece: dict[str, Any], size: int, **stamp: Any) -> None:
+    """Leave ``dest.part`` with the first ``size`` bytes of ``piece`` (as generated) and the
+    sidecar an interrupted download of it writes; ``stamp`` overrides the sidecar's fields."""
+    key, length = piece["contentKey"], piece["contentLength"]
+    modified = parse_instant(piece["lastModified"])
+    assert modified is not None
+    etag, date = validators(guid, key, modified, length)
+    part_path(dest).write_bytes(content_bytes(guid, key, length)[:size])
+    side = {"lastModified": None, "contentLength": length, "etag": etag, "httpLastModified": date}
+    sidecar_path(dest).write_text(json.dumps(side | stamp))
 
 
 def files(directory: Path, pattern: str = "*") -> list[Path]:
@@ -110,14 +129,57 @@ async def test_partial_file_resumes_with_range(
     guid, key, length = big_piece(dataset)
     dest = tmp_path / "rec.wav"
     prefix = BLOCK_SIZE + 123
-    part_path(dest).write_bytes(content_bytes(guid, key, length)[:prefix])
+    interrupted(dest, *biggest(dataset), prefix)
     async with client_for(fake) as vcc:
         result = await vcc.download(guid, key, dest, expected_length=length)
     assert result.resumed_from == prefix and result.attempts == 1
     assert result.sha256 == content_sha256(guid, key, length)
     assert dest.read_bytes() == content_bytes(guid, key, length)
     assert fake.stats.content_bytes_sent == length - prefix
-    assert not part_path(dest).exists()
+    assert not part_path(dest).exists() and not sidecar_path(dest).exists()
+
+
+@pytest.mark.parametrize("kept", [BLOCK_SIZE + 123, "all"])
+async def test_a_part_of_a_version_reprocessed_upstream_is_not_spliced(
+    tmp_path: Path, kept: int | str
+) -> None:
+    """The piece changes (same length) after a part of it was written: the If-Range of the
+    first answer's ETag gets the whole new version, never its tail after the old head; a
+    part already complete is asked about too, not renamed into place."""
+    dataset = generate(SPEC)  # its own: reprocessing changes the dataset
+    guid, piece = biggest(dataset)
+    key, length = piece["contentKey"], piece["contentLength"]
+    dest = tmp_path / "rec.wav"
+    interrupted(dest, guid, piece, length if kept == "all" else int(kept))
+    async with FakeVccServer(dataset) as fake, client_for(fake) as vcc:
+        new = fake.reprocess(guid, key)
+        result = await vcc.download(guid, key, dest, expected_length=length)
+        tag = fake.content_version(guid, key)
+        assert fake.stats.content_requests == 1 and fake.stats.content_bytes_sent == length
+    assert dest.read_bytes() == content_bytes(guid, key, length, tag)
+    modified = parse_instant(new["lastModified"])
+    assert modified is not None
+    assert (result.etag, result.http_last_modified) == validators(guid, key, modified, length, tag)
+    assert not part_path(dest).exists() and not sidecar_path(dest).exists()
+
+
+async def test_a_part_of_another_search_version_or_without_a_stamp_starts_over(
+    dataset: Dataset, fake: FakeVccServer, tmp_path: Path
+) -> None:
+    guid, piece = biggest(dataset)
+    key, length = piece["contentKey"], piece["contentLength"]
+    stamped, bare = tmp_path / "stamped.wav", tmp_path / "bare.wav"
+    interrupted(stamped, guid, piece, 1000, lastModified="2025-01-01T00:00:00Z")
+    part_path(stamped).write_bytes(b"x" * 1000)  # not a prefix of what is asked now
+    part_path(bare).write_bytes(b"x" * 1000)  # left without its sidecar
+    async with client_for(fake) as vcc:
+        for dest in (stamped, bare):
+            result = await vcc.download(
+                guid, key, dest, expected_length=length, last_modified=piece["lastModified"]
+            )
+            assert result.resumed_from == 0
+            assert dest.read_bytes() == content_bytes(guid, key, length)
+    assert fake.stats.content_bytes_sent == 2 * length
 
 
 @pytest.fixture
@@ -125,6 +187,7 @@ def too_long_part(dataset: Dataset, tmp_path: Path) -> tuple[str, str, int, Path
     """The largest piece (guid, key, length) and a destination whose ``.part`` is longer."""
     guid, key, length = big_piece(dataset)
     dest = tmp_path / "rec.wav"
+    interrupted(dest, *biggest(dataset), 0, contentLength=None)
     part_path(dest).write_bytes(b"x" * (length + 10))
     return guid, key, length, dest
 
@@ -237,14 +300,14 @@ async def test_redirects_carry_the_token_only_to_the_api_origin(
     dataset: Dataset, tmp_path: Path, host: str, authorized: bool
 ) -> None:
     guid, key, length = big_piece(dataset)
-    part_path(tmp_path / "x").write_bytes(content_bytes(guid, key, length)[:1000])
+    interrupted(tmp_path / "x", *biggest(dataset), 1000)
     config = FakeConfig(content_redirect_host=host)
     async with FakeVccServer(dataset, config) as srv, client_for(srv) as vcc:
         result = await vcc.download(guid, key, tmp_path / "x", expected_length=length)
         assert result.sha256 == content_sha256(guid, key, length)
         assert srv.stats.content_requests == 1 and srv.stats.storage_requests == 1
         seen = srv.stats.storage_headers[0]
-        assert seen["Range"] == "bytes=1000-"
+        assert seen["Range"] == "bytes=1000-" and seen["If-Range"].startswith('"')
         assert ("Authorization" in seen) is authorized
 
 

@@ -164,3 +164,57 @@ async def test_redirect_to_storage_on_another_host(
         assert srv.stats.storage_requests == 1
         assert srv.stats.storage_headers[0]["Range"] == "bytes=5-"
         assert "Authorization" not in srv.stats.storage_headers[0]
+
+
+async def test_validators_if_range_and_reprocessing(http: aiohttp.ClientSession) -> None:
+    dataset = generate(SPEC)  # its own: reprocessing changes the dataset
+    guid, piece = first_piece(dataset)
+    key, length = piece["contentKey"], piece["contentLength"]
+    offset = BLOCK_SIZE + 17
+    async with FakeVccServer(dataset) as srv:
+        headers = await auth_headers(http, srv)
+        url = url_of(srv, guid, key)
+        async with http.get(url, headers=headers) as resp:
+            etag, modified = resp.headers["ETag"], resp.headers["Last-Modified"]
+        assert etag.startswith('"') and modified.endswith(" GMT")
+        for validator in (etag, modified):
+            same = {**headers, "Range": f"bytes={offset}-", "If-Range": validator}
+            async with http.get(url, headers=same) as resp:
+                assert resp.status == 206 and resp.headers["ETag"] == etag
+        for other in ('"other"', f"W/{etag}", "Mon, 01 Jan 2024 00:00:00 GMT"):
+            stale = {**headers, "Range": f"bytes={offset}-", "If-Range": other}
+            async with http.get(url, headers=stale) as resp:
+                assert resp.status == 200 and await resp.read() == content_bytes(guid, key, length)
+
+        first = srv.reprocess(guid, key)  # same length, other bytes, a later lastModified
+        assert first["contentLength"] == length
+        assert first["lastModified"] > piece["lastModified"]
+        assert await get_piece(http, srv, headers, guid, key) == first
+        stale = {**headers, "Range": f"bytes={offset}-", "If-Range": etag}
+        async with http.get(url, headers=stale) as resp:
+            assert resp.status == 200 and resp.headers["ETag"] != etag
+            body = await resp.read()
+        assert body == content_bytes(guid, key, length, srv.content_version(guid, key))
+        assert body != content_bytes(guid, key, length)
+
+        second = srv.reprocess(guid, key, length=length + 5)
+        assert second["lastModified"] > first["lastModified"]
+        assert (await get_piece(http, srv, headers, guid, key))["contentLength"] == length + 5
+        async with http.get(url, headers=headers) as resp:
+            tag = srv.content_version(guid, key)
+            assert await resp.read() == content_bytes(guid, key, length + 5, tag)
+        with pytest.raises(KeyError):
+            srv.reprocess(guid, "no-such-key")
+
+
+async def get_piece(
+    http: aiohttp.ClientSession,
+    srv: FakeVccServer,
+    headers: dict[str, str],
+    guid: str,
+    key: str,
+) -> dict[str, Any]:
+    """The piece ``key`` as the search shows it now (through get-one)."""
+    async with http.get(f"{srv.api_url}/interactions/{guid}", headers=headers) as resp:
+        item = await resp.json()
+    return next(c for c in item["content"] if c["contentKey"] == key)

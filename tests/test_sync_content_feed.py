@@ -9,8 +9,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from vccasync.cli.sync_content import ContentFeed
+import attrs
+
+from vccasync.cli.sync_content import ContentFeed, Settled
 from vccasync.content.bulk import BulkProgress
+from vccasync.content.download import part_path, sidecar_path
 from vccasync.content.manifest import MANIFEST_NAME, Manifest, ManifestEntry
 from vccasync.content.paths import content_path
 from vccasync.models import Content, Interaction
@@ -106,3 +109,104 @@ async def test_the_downloads_and_the_catch_up_share_one_manifest_index(
     assert await feed.catch_up([item("g1", 5, 6)]) == 1
     await feed.close()
     assert len(loaded) == 1 and stub.manifests == loaded  # one index for the run
+
+
+class FailingPipeline(StubPipeline):
+    """Each piece of ``broken`` fails (as ``download_all`` counts a failure) until mended."""
+
+    def __init__(self, broken: set[tuple[str, str]]) -> None:
+        super().__init__()
+        self.broken = broken
+
+    async def download_all(
+        self, items: AsyncIterable[Interaction], dest: Path, *, progress: BulkProgress, **_: Any
+    ) -> BulkProgress:
+        async for one in items:
+            for piece in one.content:
+                key = (one.guid, piece.content_key)
+                progress.files_found += 1
+                self.given.append(key)
+                if key in self.broken:
+                    progress.files_failed += 1
+                    progress.missing.add(key)
+                else:
+                    progress.files_done += 1
+                    progress.missing.discard(key)
+        return progress
+
+
+async def test_a_failed_piece_is_counted_and_retried_with_the_next_pass() -> None:
+    stub = FailingPipeline({("g1", "k1"), ("g2", "k0")})
+    feed = ContentFeed(stub, Path("unused"), None, 1)  # type: ignore[arg-type]
+    await feed.add(Change("new", item("g1", 5, 6)))
+    await feed.add(Change("new", item("g2", 7)))
+    await feed.drain()
+    assert feed.settle() == Settled(done=1, failed=2, missing=2)
+    assert feed.settle().summary() == "0 downloaded, 0 failed; 2 pieces not downloaded"
+
+    stub.broken = {("g2", "k0")}  # one of them mends upstream
+    stub.given.clear()
+    assert await feed.retry() == 2
+    await feed.drain()
+    assert sorted(stub.given) == [("g1", "k1"), ("g2", "k0")]  # only the missing ones again
+    assert feed.settle() == Settled(done=1, failed=1, missing=1)
+
+    stub.broken = set()
+    await feed.retry()
+    await feed.drain()
+    assert feed.settle() == Settled(done=1, failed=0, missing=0)
+    assert await feed.retry() == 0
+    await feed.close()
+
+
+async def test_the_missing_pieces_of_a_removed_interaction_are_not_retried() -> None:
+    stub = FailingPipeline({("g1", "k0"), ("g2", "k0")})
+    feed = ContentFeed(stub, Path("unused"), None, 1)  # type: ignore[arg-type]
+    await feed.add(Change("new", item("g1", 5)))
+    await feed.add(Change("new", item("g2", 7)))
+    await feed.drain()
+    assert feed.settle().missing == 2
+    await feed.add(Change("removed", item("g2", 7)))
+    assert await feed.retry() == 1
+    await feed.close()
+
+
+async def test_a_changed_piece_is_set_aside_with_its_part(tmp_path: Path) -> None:
+    before, after = item("g1", 5, 6), item("g1", 5, 9)
+    path = content_path(tmp_path, START, "g1", "k1", "application/json")
+    path.parent.mkdir(parents=True)
+    outdated = (path, part_path(path), sidecar_path(path))
+    for file in outdated:
+        file.write_bytes(b"old")
+    kept = content_path(tmp_path, START, "g1", "k0", "application/json")
+    kept.write_bytes(b"12345")
+    stub = StubPipeline()
+    stub.release.set()
+    feed = ContentFeed(stub, tmp_path, None, 1)  # type: ignore[arg-type]
+    await feed.add(Change("changed", after, before))
+    await feed.close()
+    assert stub.given == [("g1", "k1")]
+    assert not any(file.exists() for file in outdated) and kept.exists()
+
+
+async def test_catch_up_compares_versions(tmp_path: Path) -> None:
+    modified = datetime(2025, 3, 1, 11, tzinfo=UTC)
+    path = content_path(tmp_path, START, "g1", "k0", "application/json")
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"12345")
+    manifest = Manifest(tmp_path / MANIFEST_NAME)
+    rel = path.relative_to(tmp_path).as_posix()
+    entry = ManifestEntry(
+        "g1", "k0", "transcript", "application/json", "", rel, 5, "", "2025-03-01T11:00:00Z", 5
+    )
+    manifest.add(entry)
+    manifest.close()
+    piece = Content("k0", "transcript", "application/json", 5, modified)
+    same = Interaction("g1", START, content=(piece,))
+    newer = Interaction("g1", START, content=(attrs.evolve(piece, last_modified=START),))
+    stub = StubPipeline()
+    stub.release.set()
+    feed = ContentFeed(stub, tmp_path, None, 1)  # type: ignore[arg-type]
+    assert await feed.catch_up([same]) == 0
+    assert await feed.catch_up([newer]) == 1  # same length, another lastModified
+    await feed.close()

@@ -44,6 +44,15 @@ def test_a_pass_is_counted_in_its_own_registry() -> None:
     assert sample(other, "vccasync_sync_passes_total", outcome="complete") == 0
 
 
+def test_content_failures_are_counted_and_missing_pieces_shown() -> None:
+    metrics = SyncMetrics()
+    assert sample(metrics, "vccasync_sync_content_failures_total") == 0
+    metrics.content_settled(failed=3, missing=2)
+    metrics.content_settled(failed=1, missing=0)  # the next pass fetched them but one retry
+    assert sample(metrics, "vccasync_sync_content_failures_total") == 4
+    assert sample(metrics, "vccasync_sync_content_missing_pieces") == 0
+
+
 def test_the_exporter_serves_on_loopback() -> None:
     metrics = SyncMetrics(now=lambda: T)
     metrics.pass_done(RESULT, T)

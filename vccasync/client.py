@@ -168,16 +168,24 @@ class VccClient:
         destination: Destination,
         *,
         expected_length: int | None = None,
+        last_modified: str | None = None,
     ) -> DownloadResult:
         """Stream one piece of content to a path or a writable binary file.
 
         Chunked (memory does not grow with the file), through the client's token, rate budget
         and retries. A path is written through ``<path>.part``, which a later call continues
-        with ``Range``; ``expected_length`` (``Content.content_length``) is checked, a mismatch
-        retried, then raised as ``ResponseValidationError``. ``NotFoundError`` on 404.
+        with ``Range`` and ``If-Range`` when it holds the same version (``expected_length``
+        and ``last_modified``: ``Content.content_length`` and its ``lastModified`` text);
+        ``expected_length`` is checked, a mismatch retried, then raised as
+        ``ResponseValidationError``. ``NotFoundError`` on 404.
         """
         return await download(
-            self.session, guid, content_key, destination, expected_length=expected_length
+            self.session,
+            guid,
+            content_key,
+            destination,
+            expected_length=expected_length,
+            last_modified=last_modified,
         )
 
     async def download_all(

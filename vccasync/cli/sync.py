@@ -32,7 +32,7 @@ from .common import (
     say,
 )
 from .content import DEFAULT_WORKERS, check_dest
-from .sync_content import ContentFeed
+from .sync_content import ContentFeed, Settled
 
 __all__ = ["add_parser", "run"]
 
@@ -113,7 +113,9 @@ def add_parser(subparsers: Any) -> None:
     add_filter_options(parser)
     parser.add_argument(
         "--content-dest", metavar="DIR",
-        help="download the new and changed pieces of each pass here (manifest.jsonl)",
+        help="download the new and changed pieces of each pass here (manifest.jsonl); pieces"
+        " that fail are retried with the next pass, and a run without --follow exits 1 if any"
+        " is still missing",
     )  # fmt: skip
     add_type_option(parser)
     parser.add_argument(
@@ -197,7 +199,11 @@ async def _sync(args: argparse.Namespace, stop: asyncio.Event) -> int:
         async def between_passes(seconds: float) -> None:
             if feed is not None:  # so that only the last pass can leave pieces in flight
                 await _unless_stopped(stop, feed.drain())
+                if not stop.is_set():
+                    _settled(feed, observer)
             await _nap(stop, seconds)
+            if feed is not None and not stop.is_set():
+                await feed.retry()  # the pieces that failed go again with the next pass
 
         engine = SyncEngine(
             vcc,
@@ -234,11 +240,23 @@ async def _sync(args: argparse.Namespace, stop: asyncio.Event) -> int:
             if feed is not None:
                 feed.cancel()
             raise
+        missing = 0
         if feed is not None:
             say(f"vccasync: content: {(await feed.close()).summary()}")
+            missing = _settled(feed, observer).missing
         if engine.stopped:
             say(f"vccasync: stopped; the pass under way resumes at the next run of {state.target}")
-    return 0
+    return 1 if missing and not args.follow else 0
+
+
+def _settled(feed: ContentFeed, observer: Any) -> Settled:
+    """Count and say what the downloads of the pass did (failures are retried later)."""
+    settled = feed.settle()
+    if observer is not None:
+        observer.content_settled(settled.failed, settled.missing)
+    if settled.done or settled.failed or settled.missing:
+        say(f"vccasync: content of the pass: {settled.summary()}")
+    return settled
 
 
 async def _catch_up(feed: ContentFeed, state: SyncStore) -> None:

@@ -3,10 +3,14 @@
 One :func:`~vccasync.content.bulk.download_all` runs for the whole command, fed through a
 queue: each "new" change brings its pieces, each "changed" one only the pieces that are new
 or differ from the stored version (:func:`~vccasync.sync.changed_pieces`). A changed piece's
-outdated file is removed first, whatever ``--type`` says: the pipeline (which skips a file whose
-manifest entry and size agree) then fetches the new version, the archive never holds a stale
+outdated file and its ``.part`` (with the part's sidecar) are removed first, together, whatever
+``--type`` says: the pipeline then fetches the new version, the archive never holds a stale
 version as current, and purge, finding the file its manifest entry names gone, keeps the piece.
-A new piece already there, listed in the manifest with its size, is not fetched again.
+A new piece already there, listed in the manifest with its version, is not fetched again.
+
+A piece whose download failed is not forgotten: after each pass's downloads end
+(:meth:`ContentFeed.settle`) the pieces still missing are counted and queued again with the
+next pass (:meth:`ContentFeed.retry`).
 
 A page's rows commit once its changes are queued, not once their pieces are on disk, so a run
 killed in between leaves rows that are current but pieces that are not, and the next run sees
@@ -31,14 +35,31 @@ import attrs
 
 from vccasync.client import VccClient
 from vccasync.content.bulk import BulkProgress
+from vccasync.content.download import part_path, sidecar_path
 from vccasync.content.manifest import MANIFEST_NAME, Manifest
 from vccasync.content.paths import content_path
 from vccasync.models import Content, Interaction
 from vccasync.sync import Change, changed_pieces
 
-__all__ = ["ContentFeed", "missing_pieces"]
+__all__ = ["ContentFeed", "Settled", "missing_pieces"]
 
 DRAIN_POLL: Final = 0.05  # seconds between looks at the downloads under way
+
+
+@attrs.frozen
+class Settled:
+    """The downloads since the last settling: done, failed, and pieces still missing."""
+
+    done: int
+    failed: int
+    missing: int
+
+    def summary(self) -> str:
+        """``12 downloaded, 1 failed; 2 pieces not downloaded``."""
+        return (
+            f"{self.done:,} downloaded, {self.failed:,} failed;"
+            f" {self.missing:,} pieces not downloaded"
+        )
 
 
 class ContentFeed:
@@ -54,6 +75,8 @@ class ContentFeed:
         self._queue: asyncio.Queue[Interaction | None] = asyncio.Queue(maxsize=2 * workers)
         self._added = self._taken = 0
         self._waiting = False
+        self._queued: dict[tuple[str, str], Interaction] = {}  # until known downloaded
+        self._counted = (0, 0)  # files done and failed at the last settling
         self._manifest = asyncio.create_task(
             asyncio.to_thread(Manifest.load, dest / MANIFEST_NAME)
         )  # one index of the archive for the run: the downloads' and the catch-up's
@@ -83,11 +106,16 @@ class ContentFeed:
         if self._task.done():  # the downloads failed: raise their error here
             await self._task
         self._added += 1
+        for piece in item.content:
+            self._queued[(item.guid, piece.content_key)] = attrs.evolve(item, content=(piece,))
         await self._queue.put(item)
 
     async def add(self, change: Change) -> None:
-        """Queue the pieces ``change`` brings (none for a removal)."""
+        """Queue the pieces ``change`` brings (none for a removal, whose missing pieces are
+        not retried any more)."""
         if change.kind == "removed":
+            guid = change.interaction.guid
+            self._queued = {k: v for k, v in self._queued.items() if k[0] != guid}
             return
         current = change.interaction
         pieces = changed_pieces(current, change.previous)
@@ -120,12 +148,36 @@ class ContentFeed:
         if self._task.done():
             await self._task
 
+    def settle(self) -> Settled:
+        """After :meth:`drain`: what the downloads did since the last settling, and how many
+        pieces queued so far are still missing (kept for :meth:`retry`)."""
+        missing = self.progress.missing
+        self._queued = {k: v for k, v in self._queued.items() if k in missing}
+        done = self.progress.files_done
+        failed = self.progress.files_failed
+        settled = Settled(done - self._counted[0], failed - self._counted[1], len(self._queued))
+        self._counted = (done, failed)
+        return settled
+
+    async def retry(self) -> int:
+        """Queue again the pieces :meth:`settle` found missing; how many."""
+        by_guid: dict[str, Interaction] = {}
+        for one in self._queued.values():
+            known = by_guid.get(one.guid)
+            by_guid[one.guid] = (
+                one if known is None else attrs.evolve(known, content=known.content + one.content)
+            )
+        for item in by_guid.values():
+            await self._put(item)
+        return len(self._queued)
+
     def _set_aside(self, item: Interaction, key: str) -> None:
         for piece in item.content:
             if piece.content_key == key:
                 path = content_path(self.dest, item.start, item.guid, key, piece.content_type)
-                with suppress(FileNotFoundError):
-                    path.unlink()
+                for outdated in (path, part_path(path), sidecar_path(path)):
+                    with suppress(FileNotFoundError):
+                        outdated.unlink()
 
     async def close(self) -> BulkProgress:
         """Let the queued downloads finish; the counters."""
@@ -143,7 +195,8 @@ def missing_pieces(
     rows: Sequence[Interaction], manifest: Manifest, dest: Path, types: Collection[str] | None
 ) -> list[Interaction]:
     """``rows`` cut down to their wanted pieces (``types``, if given) that the archive under
-    ``dest`` lacks: no manifest entry, an entry of another size or path, or no such file."""
+    ``dest`` lacks: no manifest entry, an entry of another version or path, or no such
+    file."""
     lacking = []
     for item in rows:
         pieces = tuple(
@@ -159,7 +212,7 @@ def missing_pieces(
 
 def _archived(item: Interaction, piece: Content, manifest: Manifest, dest: Path) -> bool:
     entry = manifest.get(item.guid, piece.content_key)
-    if entry is None or piece.content_length not in (None, entry.bytes):
+    if entry is None or not entry.holds(piece):
         return False
     path = content_path(dest, item.start, item.guid, piece.content_key, piece.content_type)
     try:

@@ -5,11 +5,15 @@ shares the client's one token, rate budget and retry policy. Files go to
 ``dest/YYYY/MM/DD/<guid>/<safe name>`` (:mod:`vccasync.content.paths`) and are recorded in
 ``dest/manifest.jsonl`` (:mod:`vccasync.content.manifest`) as they complete.
 
-Rerunning over the same destination resumes: a file whose manifest entry, size on disk and
-``contentLength`` agree is skipped; a complete file missing from the manifest (a run killed
-between the rename and the manifest line) is hashed and recorded; a ``.part`` is continued
-with ``Range``; everything else is fetched. A piece of content that cannot be fetched (404,
-retries exhausted) is counted as failed and reported, and the others go on.
+Each manifest line records the version it archived: the search's ``lastModified`` and
+``contentLength``, and the ``ETag``/``Last-Modified`` of the answer the bytes came with.
+Rerunning over the same destination resumes: a file whose manifest entry names the version
+the search shows now, with its size on disk, is skipped; a ``.part`` is continued only when
+it holds that version (:mod:`vccasync.content.download`); everything else is fetched,
+including a complete file missing from the manifest (a run killed between the rename and the
+manifest line: its version is not known) and a file of an older version (replaced once the
+new one is complete). A piece of content that cannot be fetched (404, retries exhausted) is
+counted as failed and reported, and the others go on.
 """
 
 from __future__ import annotations
@@ -26,10 +30,9 @@ from ..errors import InvalidRequestError, InvalidTypeError, VccError
 from ..http.session import Session
 from ..instants import format_instant
 from ..models import Content, Interaction
-from .download import download
+from .download import DownloadResult, download
 from .manifest import MANIFEST_NAME, Manifest, ManifestEntry
 from .paths import content_path
-from .verify import hash_file
 
 __all__ = ["BulkProgress", "Failure", "download_all", "format_size"]
 
@@ -60,6 +63,8 @@ class BulkProgress:
     bytes_fetched: int = 0
     searching: bool = True
     failures: list[Failure] = field(factory=list)
+    missing: set[tuple[str, str]] = field(factory=set)
+    """(guid, content key) of every piece whose last download failed (none kept since)."""
 
     @property
     def files_finished(self) -> int:
@@ -127,15 +132,14 @@ class _Pipeline:
             entry = self.manifest.get(guid, key)
             size = await asyncio.to_thread(_size_on_disk, path)
             rel = path.relative_to(self.dest).as_posix()
-            complete = size is not None and (expected is None or size == expected)
-            if complete and entry is not None and entry.path == rel and entry.bytes == size:
-                progress.files_skipped += 1
-                progress.bytes_skipped += size or 0
-                return
-            if complete and entry is None and size is not None:
-                # renamed into place (so verified) by a run killed before its manifest line
-                sha = await asyncio.to_thread(hash_file, path)
-                self.record(job, rel, size, sha)
+            if (
+                size is not None
+                and entry is not None
+                and entry.path == rel
+                and entry.bytes == size
+                and entry.holds(job.content)
+            ):
+                progress.missing.discard((guid, key))
                 progress.files_skipped += 1
                 progress.bytes_skipped += size
                 return
@@ -160,6 +164,7 @@ class _Pipeline:
                 job.content.content_key,
                 job.path,
                 expected_length=job.content.content_length,
+                last_modified=_text(job.content),
                 on_bytes=on_bytes,
             )
         except (VccError, OSError) as exc:
@@ -167,15 +172,17 @@ class _Pipeline:
             self.fail(job.interaction.guid, job.content.content_key, str(exc))
             return
         progress.bytes_done += result.resumed_from
-        self.record(job, rel, result.size, result.sha256)
+        self.record(job, rel, result)
         progress.files_done += 1
 
     def fail(self, guid: str, content_key: str, error: str) -> None:
         self.progress.files_failed += 1
+        self.progress.missing.add((guid, content_key))
         if len(self.progress.failures) < MAX_FAILURES_KEPT:
             self.progress.failures.append(Failure(guid, content_key, error))
 
-    def record(self, job: _Job, rel: str, size: int, sha256: str) -> None:
+    def record(self, job: _Job, rel: str, result: DownloadResult) -> None:
+        self.progress.missing.discard((job.interaction.guid, job.content.content_key))
         self.manifest.add(
             ManifestEntry(
                 guid=job.interaction.guid,
@@ -184,10 +191,19 @@ class _Pipeline:
                 content_type=job.content.content_type,
                 start=format_instant(job.interaction.start),
                 path=rel,
-                bytes=size,
-                sha256=sha256,
+                bytes=result.size,
+                sha256=result.sha256,
+                last_modified=_text(job.content),
+                content_length=job.content.content_length,
+                etag=result.etag,
+                http_last_modified=result.http_last_modified,
             )
         )
+
+
+def _text(piece: Content) -> str | None:
+    """The piece's ``lastModified`` as the API writes it."""
+    return None if piece.last_modified is None else format_instant(piece.last_modified)
 
 
 async def download_all(

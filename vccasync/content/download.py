@@ -1,15 +1,24 @@
 """Streaming one piece of content to disk: chunked, resumable with ``Range``, length-checked.
 
 A download to a path writes ``<path>.part`` and renames it to ``<path>`` once complete and
-verified, so ``<path>`` is never a partial file; a ``.part`` left by an interrupted run is
-continued with ``Range: bytes=N-``. Every attempt goes through the session (one token, one
-rate budget, the same retry policy as search); a body cut short is continued, not restarted.
+verified, so ``<path>`` is never a partial file. Beside the part, ``<path>.part.json`` names
+the version it holds: the search's ``lastModified``/``contentLength`` and the first answer's
+``ETag``/``Last-Modified``. A ``.part`` left by an interrupted run is continued with
+``Range: bytes=N-`` only when that sidecar names the version asked for now, and then with
+``If-Range`` (the first answer's validator): a server holding another version answers 200
+with the whole of it, and the part starts over rather than being spliced. A part without
+a sidecar, or of another version, is discarded. A part already complete is never renamed
+without a request: its last byte is asked again, under the same ``If-Range``.
+
+Every attempt goes through the session (one token, one rate budget, the same retry policy as
+search); a body cut short is continued, not restarted.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import os
 import re
 from collections.abc import Callable
@@ -17,7 +26,7 @@ from pathlib import Path
 from typing import IO, Any, Final
 
 import aiohttp
-from attrs import frozen
+from attrs import define, field, frozen
 
 from ..errors import APIStatusError, InvalidRequestError, ResponseValidationError
 from ..http.session import Session, path_segment
@@ -29,6 +38,7 @@ __all__ = [
     "content_url_path",
     "download",
     "part_path",
+    "sidecar_path",
 ]
 
 CHUNK_SIZE: Final = 256 * 1024
@@ -39,13 +49,16 @@ Destination = str | os.PathLike[str] | IO[bytes]
 
 @frozen
 class DownloadResult:
-    """What one download wrote: ``path`` (None for a file object), size, SHA-256 (hex)."""
+    """What one download wrote: ``path`` (None for a file object), size, SHA-256 (hex), and
+    the ``ETag``/``Last-Modified`` of the answer the content came with (when sent)."""
 
     path: Path | None
     size: int
     sha256: str
     resumed_from: int = 0
     attempts: int = 1
+    etag: str | None = None
+    http_last_modified: str | None = None
 
 
 def content_url_path(guid: str, content_key: str) -> str:
@@ -56,6 +69,66 @@ def content_url_path(guid: str, content_key: str) -> str:
 def part_path(path: Path) -> Path:
     """Where a download to ``path`` is written until it is complete."""
     return path.with_name(path.name + ".part")
+
+
+def sidecar_path(path: Path) -> Path:
+    """Where the version of ``part_path(path)`` is kept."""
+    return path.with_name(path.name + ".part.json")
+
+
+class _Validators:
+    """The ``ETag``/``Last-Modified`` of the answer the bytes so far came with."""
+
+    def __init__(self, etag: str | None = None, last_modified: str | None = None) -> None:
+        self.etag, self.last_modified = etag, last_modified
+
+    def other_than(self, before: _Validators) -> bool:
+        """Whether both name an entity tag and the tags differ (another version)."""
+        return None not in (self.etag, before.etag) and self.etag != before.etag
+
+    def if_range(self) -> str | None:
+        """What to send as ``If-Range``: a strong entity tag, else the date, else nothing."""
+        if self.etag is not None and not self.etag.startswith("W/"):
+            return self.etag
+        return self.last_modified
+
+
+def _version(last_modified: str | None, length: int | None) -> dict[str, Any]:
+    return {"lastModified": last_modified, "contentLength": length}
+
+
+def _resumable(path: Path, version: dict[str, Any]) -> _Validators | None:
+    """The validators of the ``.part`` of ``path`` when it holds ``version``; otherwise the
+    part and its sidecar are removed (None). A part already as long as the content loses its
+    last byte, to be asked again."""
+    part, side = part_path(path), sidecar_path(path)
+    try:
+        stamp = json.loads(side.read_text(encoding="utf-8"))
+        size = part.stat().st_size
+    except (OSError, ValueError):
+        stamp, size = None, None
+    length = version["contentLength"]
+    if (
+        not isinstance(stamp, dict)
+        or size is None
+        or {k: stamp.get(k) for k in version} != version
+        or (length is not None and size > length)
+    ):
+        part.unlink(missing_ok=True)
+        side.unlink(missing_ok=True)
+        return None
+    if length is not None and size == length and size:
+        with part.open("r+b") as f:
+            f.truncate(size - 1)
+    etag, date = stamp.get("etag"), stamp.get("httpLastModified")
+    return _Validators(
+        etag if isinstance(etag, str) else None, date if isinstance(date, str) else None
+    )
+
+
+def _write_sidecar(path: Path, version: dict[str, Any], validators: _Validators) -> None:
+    stamp = {**version, "etag": validators.etag, "httpLastModified": validators.last_modified}
+    sidecar_path(path).write_text(json.dumps(stamp), encoding="utf-8")
 
 
 class _Sink:
@@ -118,16 +191,19 @@ async def download(
     destination: Destination,
     *,
     expected_length: int | None = None,
+    last_modified: str | None = None,
     chunk_size: int = CHUNK_SIZE,
     on_bytes: Callable[[int], None] | None = None,
 ) -> DownloadResult:
     """Stream ``GET /interactions/{guid}/content/{content_key}`` to ``destination``.
 
-    ``destination`` is a path (written through ``<path>.part``, continued if present) or a
-    writable binary file (written from its current position). ``expected_length`` (the search
-    item's ``contentLength``) is checked: a mismatch is retried, then raised as
-    ``ResponseValidationError``. ``on_bytes`` is called with the size of each chunk written
-    (negative when a partial file is discarded). A 404 raises ``NotFoundError``.
+    ``destination`` is a path (written through ``<path>.part``, continued if it holds the
+    same version) or a writable binary file (written from its current position).
+    ``expected_length`` (the search item's ``contentLength``) is checked: a mismatch is
+    retried, then raised as ``ResponseValidationError``; with ``last_modified`` (the item's
+    ``lastModified``, as text) it names the version a ``.part`` must hold to be continued.
+    ``on_bytes`` is called with the size of each chunk written (negative when a partial file
+    is discarded). A 404 raises ``NotFoundError``.
     """
     if not isinstance(guid, str) or not guid.strip():
         raise InvalidRequestError("guid must be a non-empty string")
@@ -136,18 +212,28 @@ async def download(
     if expected_length is not None and expected_length < 0:
         raise InvalidRequestError("expected_length must not be negative")
     notify = on_bytes or (lambda n: None)
-    transfer = _Transfer(
-        session, content_url_path(guid, content_key), expected_length, chunk_size, notify
-    )
+    url_path = content_url_path(guid, content_key)
     if not isinstance(destination, (str, os.PathLike)):
+        transfer = _Transfer(session, url_path, expected_length, chunk_size, notify)
         rewind = destination.tell() if destination.seekable() else None
         sink = _Sink(destination, rewind_to=rewind)
         attempts = await transfer.fill(sink)
-        return DownloadResult(None, sink.size, sink.digest.hexdigest(), 0, attempts)
+        found = transfer.validators
+        return DownloadResult(
+            None, sink.size, sink.digest.hexdigest(), 0, attempts, found.etag, found.last_modified
+        )
 
     path = Path(destination)
-    part = part_path(path)
+    part, version = part_path(path), _version(last_modified, expected_length)
     path.parent.mkdir(parents=True, exist_ok=True)
+    known = await asyncio.to_thread(_resumable, path, version)
+
+    def started(validators: _Validators) -> None:  # a small file, written before the body
+        _write_sidecar(path, version, validators)
+
+    transfer = _Transfer(
+        session, url_path, expected_length, chunk_size, notify, known or _Validators(), started
+    )
     file = part.open("ab")
     sink = _Sink(file, rewind_to=0)
     try:
@@ -155,34 +241,40 @@ async def download(
             if file.tell():
                 sink.size, sink.digest = await asyncio.to_thread(_hash_prefix, part)
             resumed = sink.size
-            if expected_length is not None and resumed > expected_length:
-                sink.restart()  # longer than the content: not a prefix of it
-                notify(-resumed)
-                resumed = 0
             attempts = await transfer.fill(sink)
     except BaseException:
         if not sink.size:  # nothing worth continuing: leave no empty .part behind
             part.unlink(missing_ok=True)
+            sidecar_path(path).unlink(missing_ok=True)
         raise
     os.replace(part, path)
-    return DownloadResult(path, sink.size, sink.digest.hexdigest(), resumed, attempts)
+    sidecar_path(path).unlink(missing_ok=True)
+    found = transfer.validators
+    return DownloadResult(
+        path, sink.size, sink.digest.hexdigest(), resumed, attempts, found.etag, found.last_modified
+    )
 
 
-@frozen
+def _nothing(validators: _Validators) -> None:
+    return None
+
+
+@define
 class _Transfer:
-    """One piece of content to fetch: where, how long, in what chunks, whom to tell of bytes."""
+    """One piece of content to fetch: where, how long, in what chunks, whom to tell of bytes;
+    the validators of the answer its bytes so far came with, and whom to tell of a new one."""
 
     session: Session
     url_path: str
     expected: int | None
     chunk_size: int
     notify: Callable[[int], None]
+    validators: _Validators = field(factory=_Validators)
+    started: Callable[[_Validators], None] = _nothing
 
     async def fill(self, sink: _Sink) -> int:
         """Fill ``sink`` with the content; returns the number of requests made."""
         attempts = 0
-        if self.expected is not None and sink.size == self.expected:
-            return attempts  # a complete .part left by a run killed before the rename
         async for attempt in self.session.retrying():
             with attempt:
                 attempts += 1
@@ -197,6 +289,8 @@ class _Transfer:
         page, say) and is discarded.
         """
         headers = {"Range": f"bytes={sink.size}-"} if sink.size else {}
+        if sink.size and (validator := self.validators.if_range()) is not None:
+            headers["If-Range"] = validator
         mark = sink.mark()
         total: int | None = None
         try:
@@ -208,6 +302,14 @@ class _Transfer:
                         f" the search item says {self.expected}",
                         transient=True,
                     )
+                answer = _Validators(resp.headers.get("ETag"), resp.headers.get("Last-Modified"))
+                if first and answer.other_than(self.validators):
+                    self.notify(-sink.size)
+                    sink.restart()
+                    raise ResponseValidationError(
+                        "the rest of the content is of another version; starting over",
+                        transient=True,
+                    )
                 if first != sink.size:  # a 200 to a Range request: the whole content again
                     if first != 0:
                         raise ResponseValidationError(
@@ -217,6 +319,9 @@ class _Transfer:
                     self.notify(-sink.size)
                     sink.restart()
                     mark = sink.mark()
+                if first == 0:  # the bytes from here on are of this answer's version
+                    self.validators = answer
+                    self.started(answer)
                 async for chunk in resp.content.iter_chunked(self.chunk_size):
                     sink.write(chunk)
                     self.notify(len(chunk))

@@ -25,6 +25,9 @@ from typing import IO, Any, Final
 
 from attrs import asdict, frozen
 
+from ..instants import parse_instant
+from ..models import Content
+
 __all__ = ["MANIFEST_NAME", "Manifest", "ManifestEntry"]
 
 MANIFEST_NAME: Final = "manifest.jsonl"
@@ -67,6 +70,18 @@ class ManifestEntry:
     def version_known(self) -> bool:
         """Whether the line records the version it archived (``lastModified``)."""
         return self.last_modified is not None
+
+    def holds(self, piece: Content) -> bool:
+        """Whether this line archived the version of ``piece`` the search shows now: the same
+        ``lastModified`` and ``contentLength``. A line without a version holds it when the
+        sizes agree (as before versions were recorded)."""
+        if not self.version_known:
+            return piece.content_length in (None, self.bytes)
+        try:
+            archived = parse_instant(self.last_modified or "")
+        except ValueError:
+            return False
+        return archived == piece.last_modified and self.content_length == piece.content_length
 
     def to_json(self) -> dict[str, Any]:
         """The manifest line's object (API-style camelCase names; unknown versions left out)."""

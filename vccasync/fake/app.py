@@ -120,7 +120,11 @@ def _api(
         status = 0
         try:
             response = await _serve_api(
-                request, state, handler, _GATED.get(counter) in state.config.gated
+                request,
+                state,
+                handler,
+                _GATED.get(counter) in state.config.gated,
+                counter.removesuffix("_requests"),
             )
             status = wire_status(response)
             return response
@@ -135,7 +139,7 @@ def _api(
 
 
 async def _serve_api(
-    request: web.Request, state: State, handler: _Handler | _Streamer, gated: bool
+    request: web.Request, state: State, handler: _Handler | _Streamer, gated: bool, kind: str
 ) -> web.StreamResponse:
     if state.limiter is not None and (wait := state.limiter.acquire()) is not None:
         state.stats.rate_limited += 1
@@ -158,7 +162,7 @@ async def _serve_api(
         return json_response(400, {"message": f"The Accept header must be {V3_MEDIA}."})
     if gated:
         await state.gate.passage()
-    fault = await stall(state, state.faults.choose())
+    fault = await stall(state, state.faults.choose(kind))
     if fault is not None and fault.kind != "truncate":
         return await deliver(request, state, fault, 200, None)
     if handler is content:

@@ -135,8 +135,8 @@ class Dataset:
 
     def revise(self, guid: str, key: str, *, length: int | None = None) -> None:
         """Reprocess a piece upstream now (a test's control): its ``lastModified`` one second
-        later per revision, and its ``contentLength`` ``length`` when given (the bytes follow
-        the length: the same length gives the same bytes)."""
+        later per revision, and its ``contentLength`` ``length`` when given (each revision has
+        other bytes: see ``vccasync.fake.serve_content.piece_version``)."""
         pos = self.position(guid)
         if pos is None or all(c["contentKey"] != key for c in self.item(pos)["content"]):
             raise KeyError(f"no piece {key!r} of {guid!r}")

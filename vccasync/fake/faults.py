@@ -37,9 +37,18 @@ def _known_kinds(_: object, __: object, kinds: tuple[str, ...]) -> None:
         raise ValueError(f"unknown fault kinds: {sorted(unknown)}")
 
 
+REQUESTS: Final = frozenset({"search", "get", "content", "delete"})
+
+
+def _known_requests(_: object, __: object, requests: frozenset[str] | None) -> None:
+    if requests is not None and not requests <= REQUESTS:
+        raise ValueError(f"unknown requests: {sorted(requests - REQUESTS)}")
+
+
 @attrs.frozen
 class FaultConfig:
-    """How often requests fail and how. ``rate`` is the probability per API request."""
+    """How often requests fail and how. ``rate`` is the probability per API request;
+    ``requests`` names the requests that may fail (of ``REQUESTS``; None: all)."""
 
     rate: float = attrs.field(
         default=0.0, validator=[attrs.validators.ge(0.0), attrs.validators.le(1.0)]
@@ -50,6 +59,9 @@ class FaultConfig:
     seed: int = 0
     stall_seconds: float = 5.0
     retry_after: str = "1"
+    requests: frozenset[str] | None = attrs.field(
+        default=None, converter=attrs.converters.optional(frozenset), validator=_known_requests
+    )
 
 
 @attrs.frozen
@@ -70,9 +82,12 @@ class FaultInjector:
         self._rng = random.Random(config.seed)
         self._retry_turn = 0
 
-    def choose(self) -> Fault | None:
-        """The fault for the next request, or None to answer it normally."""
+    def choose(self, request: str | None = None) -> Fault | None:
+        """The fault for the next request (a ``request`` of ``REQUESTS``, None: any), or None
+        to answer it normally."""
         cfg, rng = self.config, self._rng
+        if cfg.requests is not None and request not in cfg.requests:
+            return None
         if not cfg.kinds or rng.random() >= cfg.rate:
             return None
         kind = cfg.kinds[rng.randrange(len(cfg.kinds))]

@@ -1,6 +1,8 @@
 """The fake's content routes: the API's ``/interactions/{guid}/content/{key}`` and storage.
 
-Content is served in chunks with the item's ``contentType``, honouring ``Range``; with
+Content is served in chunks with the item's ``contentType``, with an ``ETag`` and a
+``Last-Modified`` of its version, honouring ``Range`` and ``If-Range`` (a validator of another
+version: the whole body, 200); with
 ``FakeConfig.content_redirect_host`` set, the API answers 302 to an unauthenticated "storage"
 route on the same server reached under that host name (e.g. ``localhost``: another origin),
 which records the headers it received. ``content_chunk_latency`` (seconds per 64 KiB)
@@ -14,16 +16,30 @@ from typing import Final
 
 from aiohttp import web
 
-from vccasync.fake.content import content_chunks, parse_range
-from vccasync.fake.dataset import Item
+from vccasync.fake.content import (
+    content_chunks,
+    if_range_matches,
+    parse_range,
+    revision_tag,
+    validators,
+)
+from vccasync.fake.dataset import Dataset, Item
 from vccasync.fake.faults import Fault
+from vccasync.fake.paging import parse_instant
 from vccasync.fake.respond import Closed, deliver, json_response, stall
 from vccasync.fake.search import visible_item
 from vccasync.fake.state import STATE_KEY, State
 
-__all__ = ["STORAGE_ROOT", "content", "storage"]
+__all__ = ["STORAGE_ROOT", "content", "piece_version", "storage"]
 
 STORAGE_ROOT: Final = "/storage"
+
+
+def piece_version(dataset: Dataset, guid: str, key: str) -> str:
+    """The version tag of a piece's bytes (``Dataset.revise`` gives each revision others)."""
+    pos = dataset.position(guid)
+    revision = None if pos is None else dataset.revisions.get((pos, key))
+    return revision_tag(0 if revision is None else revision.count)
 
 
 def _find_content(state: State, guid: str, key: str) -> Item | None:
@@ -52,7 +68,7 @@ async def storage(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE_KEY]
     state.stats.storage_requests += 1
     state.stats.storage_headers.append(dict(request.headers))
-    fault = await stall(state, state.faults.choose())
+    fault = await stall(state, state.faults.choose("content"))
     if fault is not None and fault.kind != "truncate":
         return await deliver(request, state, fault, 200, None)
     guid, key = request.match_info["guid"], request.match_info["key"]
@@ -67,14 +83,28 @@ async def _stream_content(
 ) -> web.StreamResponse:
     """Serve ``piece`` (or the asked range of it); a "truncate" fault closes mid-body."""
     length: int = piece["contentLength"]
+    key = piece["contentKey"]
+    version = piece_version(state.dataset, guid, key)
+    modified = parse_instant(piece["lastModified"])
+    assert modified is not None, "the fake's lastModified is always an instant"
+    etag, last_modified = validators(guid, key, modified, length, version)
+    ranged = request.headers.get("Range")
+    condition = request.headers.get("If-Range")
+    if condition is not None and not if_range_matches(condition, etag, last_modified):
+        ranged = None  # another version: the whole of this one
     try:
-        span = parse_range(request.headers.get("Range"), length)
+        span = parse_range(ranged, length)
     except ValueError:
         return web.Response(status=416, headers={"Content-Range": f"bytes */{length}"})
     start, stop = span or (0, length)
     response = web.StreamResponse(
         status=200 if span is None else 206,
-        headers={"Content-Type": piece["contentType"], "Accept-Ranges": "bytes"},
+        headers={
+            "Content-Type": piece["contentType"],
+            "Accept-Ranges": "bytes",
+            "ETag": etag,
+            "Last-Modified": last_modified,
+        },
     )
     if span is not None:
         response.headers["Content-Range"] = f"bytes {start}-{stop - 1}/{length}"
@@ -84,7 +114,7 @@ async def _stream_content(
         state.stats.faults[fault.kind] += 1
     await response.prepare(request)
     pause = state.config.content_chunk_latency
-    for chunk in content_chunks(guid, piece["contentKey"], start, cut):
+    for chunk in content_chunks(guid, key, start, cut, version):
         if pause > 0:
             await asyncio.sleep(pause)
         await response.write(chunk)

@@ -7,6 +7,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import TracebackType
+from typing import Any
 
 from aiohttp import web
 
@@ -15,6 +16,8 @@ from vccasync.fake.config import FakeConfig
 from vccasync.fake.dataset import Dataset
 from vccasync.fake.faults import FaultConfig, FaultInjector
 from vccasync.fake.gate import Gate
+from vccasync.fake.search import visible_item
+from vccasync.fake.serve_content import piece_version
 from vccasync.fake.state import STATE_KEY
 from vccasync.fake.stats import FakeStats
 
@@ -67,6 +70,21 @@ class FakeVccServer:
         """From now on, fail API requests as ``faults`` says (``FaultConfig()``: none); token
         requests keep theirs. Safe to call from another thread than the server's."""
         self.app[STATE_KEY].faults = FaultInjector(faults)
+
+    def reprocess(self, guid: str, key: str, *, length: int | None = None) -> dict[str, Any]:
+        """Replace the piece ``key`` of ``guid`` upstream by a new version
+        (``Dataset.revise``: a later lastModified, ``length`` bytes when given) with other
+        bytes; the piece as the API shows it now. ``KeyError`` when there is no such piece."""
+        self.dataset.revise(guid, key, length=length)
+        item = visible_item(self.app[STATE_KEY], guid)
+        piece = next((c for c in item["content"] if c["contentKey"] == key), None) if item else None
+        if piece is None:
+            raise KeyError((guid, key))
+        return dict(piece)
+
+    def content_version(self, guid: str, key: str) -> str:
+        """The version tag the bytes of a piece are drawn with now (see ``content_chunks``)."""
+        return piece_version(self.dataset, guid, key)
 
     def reset_stats(self) -> None:
         """Zero the counters (between phases of a test)."""

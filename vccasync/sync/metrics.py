@@ -33,7 +33,10 @@ class SyncMetrics:
     ``vccasync_sync_seconds_behind`` (now minus the instant the state is complete up to,
     computed when scraped: it keeps growing while passes fail; 0 before any complete pass
     unless :meth:`complete_up_to` was told where a stored state stands),
-    ``vccasync_sync_last_pass_seconds``. ``now`` is the clock (default the UTC wall clock).
+    ``vccasync_sync_last_pass_seconds``; with content downloads,
+    ``vccasync_sync_content_failures_total`` (failed downloads of pieces) and
+    ``vccasync_sync_content_missing_pieces`` (pieces not downloaded after the last pass).
+    ``now`` is the clock (default the UTC wall clock).
     """
 
     def __init__(self, now: Callable[[], datetime] | None = None) -> None:
@@ -65,6 +68,14 @@ class SyncMetrics:
         self.last_pass = Gauge(
             "vccasync_sync_last_pass_seconds", "Duration of the last complete pass", registry=reg
         )
+        self.content_failures = Counter(
+            "vccasync_sync_content_failures", "Failed downloads of pieces", registry=reg
+        )
+        self.content_missing = Gauge(
+            "vccasync_sync_content_missing_pieces",
+            "Pieces not downloaded after the last pass (retried at the next)",
+            registry=reg,
+        )
         for outcome in ("complete", "incomplete"):
             self.passes.labels(outcome)
         for kind in ("new", "changed", "removed", "unchanged"):
@@ -87,6 +98,11 @@ class SyncMetrics:
     def _seconds_behind(self) -> float:
         up_to = self._up_to
         return 0.0 if up_to is None else max(0.0, (self._now() - up_to).total_seconds())
+
+    def content_settled(self, failed: int, missing: int) -> None:
+        """Count a pass's failed downloads; ``missing`` pieces are left to retry."""
+        self.content_failures.inc(failed)
+        self.content_missing.set(missing)
 
     def pass_stopped(self, requests: int, rate_limited: int) -> None:
         """Count a pass that stopped before its end (failure, cancellation)."""
