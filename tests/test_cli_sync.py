@@ -300,11 +300,8 @@ def test_content_dest_fetches_only_new_and_changed_pieces(
     current = {(g, p["contentKey"]) for g, item in after.items() for p in item["content"]}
     assert current <= set(entries)  # (those of removed interactions stay archived)
     for key in current:  # each entry names the current version, verified on disk
-        decision = decide_now(dest, key, after, entries)
-        if not entries[key].version_known:  # a line that does not record its version
-            assert decision.reason in (None, Reason.VERSION_UNKNOWN)
-            continue
-        assert decision.action is Action.DELETE
+        assert entries[key].version_known
+        assert decide_now(dest, key, after, entries).action is Action.DELETE
     fake.reset_stats()
     sync(fake, target, "--content-dest", str(dest))  # nothing changed since: nothing fetched
     assert fake.stats.content_requests == 0
