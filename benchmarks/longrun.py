@@ -23,7 +23,7 @@ from typing import Final
 from attrs import frozen
 
 from vccasync.cli.content import DEFAULT_WORKERS
-from vccasync.cli.sync_content import ContentFeed
+from vccasync.content.feed import ContentFeed
 from vccasync.fake import DatasetSpec, FakeConfig, generate, running_in_thread
 from vccasync.fake.timeline import FakeClock, Timeline, TimelineSpec
 from vccasync.query import NO_FILTERS

@@ -11,9 +11,9 @@ from typing import Any
 
 import attrs
 
-from vccasync.cli.sync_content import ContentFeed, Settled
 from vccasync.content.bulk import BulkProgress
 from vccasync.content.download import part_path, sidecar_path
+from vccasync.content.feed import ContentFeed, Settled
 from vccasync.content.manifest import MANIFEST_NAME, Manifest, ManifestEntry
 from vccasync.content.paths import content_path
 from vccasync.models import Content, Interaction

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 
+from vccasync.content.feed import ContentFeed, Settled
 from vccasync.counts import count
 from vccasync.errors import InvalidRequestError
 from vccasync.stores.output import SyncStore, open_state
@@ -32,7 +33,6 @@ from .common import (
     say,
 )
 from .content import DEFAULT_WORKERS, check_dest
-from .sync_content import ContentFeed, Settled
 
 __all__ = ["add_parser", "run"]
 

@@ -1,7 +1,8 @@
 """Content pieces: streamed downloads (``download``), the bulk pipeline and its counters
 (``bulk``), safe file names (``paths``), the archive's manifest (``manifest``), and retention:
 files hashed again (``verify``), the plan of what may be deleted (``retention``), the journal of
-deletions (``journal``) and the purge that carries a plan out (``purge``).
+deletions (``journal``) and the purge that carries a plan out (``purge``); a sync's pieces go
+through ``feed`` (``ContentFeed``).
 
 Downloads are made through the client (``VccClient.download``, ``VccClient.download_all``).
 The functions ``download.download`` and ``purge.purge`` are not re-exported here: each shares
@@ -9,6 +10,7 @@ its module's name, which a re-export would hide."""
 
 from .bulk import BulkProgress, Failure
 from .download import DownloadResult
+from .feed import ContentFeed
 from .journal import JOURNAL_NAME, JournalRecord, Outcome, read_records
 from .manifest import MANIFEST_NAME, Manifest, ManifestEntry
 from .paths import content_path, safe_name
@@ -21,6 +23,7 @@ __all__ = [
     "MANIFEST_NAME",
     "Action",
     "BulkProgress",
+    "ContentFeed",
     "Decision",
     "DownloadResult",
     "Failure",

@@ -1,4 +1,4 @@
-"""``sync --content-dest``: the new and changed pieces of each pass into the bulk downloads.
+"""The pieces a sync's changes bring, into the bulk downloads (``sync --content-dest``).
 
 One :func:`~vccasync.content.bulk.download_all` runs for the whole command, fed through a
 queue: each "new" change brings its pieces, each "changed" one only the pieces that are new
@@ -26,22 +26,21 @@ and changed rows, never the whole store; the pipeline skips whatever is already 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Collection, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Collection, Sequence
 from contextlib import suppress
 from pathlib import Path
-from typing import Final
+from typing import Final, Protocol
 
 import attrs
 
-from vccasync.client import VccClient
-from vccasync.content.bulk import BulkProgress
-from vccasync.content.download import part_path, sidecar_path
-from vccasync.content.manifest import MANIFEST_NAME, Manifest
-from vccasync.content.paths import content_path
-from vccasync.models import Content, Interaction
-from vccasync.sync import Change, changed_pieces
+from ..models import Content, Interaction
+from ..sync import Change, changed_pieces
+from .bulk import BulkProgress
+from .download import part_path, sidecar_path
+from .manifest import MANIFEST_NAME, Manifest
+from .paths import content_path
 
-__all__ = ["ContentFeed", "Settled", "missing_pieces"]
+__all__ = ["BulkDownloader", "ContentFeed", "Settled", "missing_pieces"]
 
 DRAIN_POLL: Final = 0.05  # seconds between looks at the downloads under way
 
@@ -62,12 +61,27 @@ class Settled:
         )
 
 
+class BulkDownloader(Protocol):
+    """What the feed calls (``VccClient`` has it)."""
+
+    async def download_all(
+        self,
+        interactions: AsyncIterable[Interaction],
+        dest: str | Path,
+        *,
+        types: Collection[str] | None = None,
+        workers: int | None = None,
+        progress: BulkProgress | None = None,
+        manifest: Manifest | None = None,
+    ) -> BulkProgress: ...
+
+
 class ContentFeed:
     """Downloads of the pieces changes bring, running beside the passes; :meth:`close` waits
     for the ones queued."""
 
     def __init__(
-        self, vcc: VccClient, dest: Path, types: Collection[str] | None, workers: int
+        self, vcc: BulkDownloader, dest: Path, types: Collection[str] | None, workers: int
     ) -> None:
         self.dest = dest
         self.types = None if types is None else frozenset(types)
@@ -82,7 +96,7 @@ class ContentFeed:
         )  # one index of the archive for the run: the downloads' and the catch-up's
         self._task = asyncio.create_task(self._download(vcc, workers))
 
-    async def _download(self, vcc: VccClient, workers: int) -> BulkProgress:
+    async def _download(self, vcc: BulkDownloader, workers: int) -> BulkProgress:
         return await vcc.download_all(
             self._items(),
             self.dest,
