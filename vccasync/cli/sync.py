@@ -8,7 +8,7 @@ import logging
 import signal
 import sys
 from collections.abc import Coroutine
-from contextlib import AsyncExitStack, suppress
+from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
@@ -201,7 +201,7 @@ async def _sync(args: argparse.Namespace, stop: asyncio.Event) -> int:
                 await _unless_stopped(stop, feed.drain())
                 if not stop.is_set():
                     _settled(feed, observer)
-            await _nap(stop, seconds)
+            await _unless_stopped(stop, asyncio.sleep(seconds))
             if feed is not None and not stop.is_set():
                 await feed.retry()  # the pieces that failed go again with the next pass
 
@@ -280,12 +280,6 @@ async def _unless_stopped(stop: asyncio.Event, work: Coroutine[Any, Any, None]) 
         stopped.cancel()
     if task.done() and not task.cancelled():
         task.result()
-
-
-async def _nap(stop: asyncio.Event, seconds: float) -> None:
-    """Wait ``seconds`` between passes, or less when asked to stop."""
-    with suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), seconds)
 
 
 def _metrics(args: argparse.Namespace, stack: AsyncExitStack) -> Any:

@@ -132,16 +132,10 @@ class _Pipeline:
             entry = self.manifest.get(guid, key)
             size = await asyncio.to_thread(_size_on_disk, path)
             rel = path.relative_to(self.dest).as_posix()
-            if (
-                size is not None
-                and entry is not None
-                and entry.path == rel
-                and entry.bytes == size
-                and entry.holds(job.content)
-            ):
+            if entry is not None and entry.describes(job.content, rel, size):
                 progress.missing.discard((guid, key))
                 progress.files_skipped += 1
-                progress.bytes_skipped += size
+                progress.bytes_skipped += entry.bytes
                 return
             await self.fetch(job, rel)
         finally:

@@ -226,11 +226,11 @@ def missing_pieces(
 
 def _archived(item: Interaction, piece: Content, manifest: Manifest, dest: Path) -> bool:
     entry = manifest.get(item.guid, piece.content_key)
-    if entry is None or not entry.holds(piece):
+    if entry is None:
         return False
     path = content_path(dest, item.start, item.guid, piece.content_key, piece.content_type)
     try:
         size = path.stat().st_size
     except FileNotFoundError:
         return False
-    return entry.path == path.relative_to(dest).as_posix() and size == entry.bytes
+    return entry.describes(piece, path.relative_to(dest).as_posix(), size)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, Final
 
@@ -71,17 +72,31 @@ class ManifestEntry:
         """Whether the line records the version it archived (``lastModified``)."""
         return self.last_modified is not None
 
+    @property
+    def archived_modified(self) -> datetime | None:
+        """The recorded ``lastModified`` as an instant; None when absent or unreadable."""
+        try:
+            return None if self.last_modified is None else parse_instant(self.last_modified)
+        except ValueError:
+            return None
+
     def holds(self, piece: Content) -> bool:
         """Whether this line archived the version of ``piece`` the search shows now: the same
         ``lastModified`` and ``contentLength``. A line without a version holds it when the
         sizes agree (as before versions were recorded)."""
         if not self.version_known:
             return piece.content_length in (None, self.bytes)
-        try:
-            archived = parse_instant(self.last_modified or "")
-        except ValueError:
-            return False
-        return archived == piece.last_modified and self.content_length == piece.content_length
+        archived = self.archived_modified
+        return (
+            archived is not None
+            and archived == piece.last_modified
+            and self.content_length == piece.content_length
+        )
+
+    def describes(self, piece: Content, path: str, size: int | None) -> bool:
+        """Whether the file at ``path`` (relative, ``/``), of ``size`` bytes on disk, is this
+        line's and holds the version of ``piece`` the search shows now."""
+        return path == self.path and size == self.bytes and self.holds(piece)
 
     def to_json(self) -> dict[str, Any]:
         """The manifest line's object (API-style camelCase names; unknown versions left out)."""

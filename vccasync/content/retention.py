@@ -23,7 +23,6 @@ from typing import Final
 
 from attrs import define, field, frozen
 
-from ..instants import parse_instant
 from ..models import Interaction
 from .manifest import ManifestEntry
 from .verify import FileCheck
@@ -192,7 +191,7 @@ def decide(
 
 def _version_reason(piece: Piece, entry: ManifestEntry, check: FileCheck) -> Reason | None:
     """Why the archived version is not (or not known to be) the API's, if so."""
-    archived = _instant(entry.last_modified)
+    archived = entry.archived_modified
     if archived is not None:
         if piece.last_modified is None:
             return Reason.NO_VERSION
@@ -204,16 +203,6 @@ def _version_reason(piece: Piece, entry: ManifestEntry, check: FileCheck) -> Rea
         return Reason.VERSION_UNKNOWN
     archived_at = datetime.fromtimestamp(check.mtime_ns / 1e9, UTC)
     return None if piece.last_modified <= archived_at else Reason.VERSION_UNKNOWN
-
-
-def _instant(text: str | None) -> datetime | None:
-    """A manifest's instant; None when absent or unreadable (as a line without a version)."""
-    if not isinstance(text, str):
-        return None
-    try:
-        return parse_instant(text)
-    except ValueError:
-        return None
 
 
 @define

@@ -79,20 +79,21 @@ class Checkpoint:
         """Whether this checkpoint belongs to ``query``."""
         return self.query == query_identity(query)
 
-    def advance(self, page: Page) -> None:
-        """Record that ``page`` has been written."""
+    def advance(self, page: Page) -> bool:
+        """Record that ``page`` has been written; whether ``resume_state`` changed."""
         key = page.window.key
         if key not in self.pending:
             raise InvalidRequestError(f"page of window {key} which is not pending")
+        changed = False
         if page.last:
             del self.pending[key]
             if self.order_broken:  # a repair window ends: re-covered
-                self.repairs.pop(key, None)
+                changed = self.repairs.pop(key, None) is not None
         else:
             self.pending[key] = page.next_token
         for window in page.spawned:
-            if window.after is not None:  # a repair: the order broke
-                self.order_broken = True
+            if window.after is not None and not self.order_broken:  # a repair: the order broke
+                self.order_broken = changed = True
             if window.key not in self.pending:
                 self.pending[window.key] = None
                 self.windows_total += 1
@@ -101,7 +102,9 @@ class Checkpoint:
             # to spawn should the order break, or (it broke before this page came) the
             # guids its repair window drops; a repair window already ended needs nothing
             self.repairs[repair.window.key] = sorted(repair.seen)
+            changed = True
         self.written += len(page.items)
+        return changed
 
     def plan(self) -> ResumePlan:
         """The pending windows in chronological order, with the repairs, for

@@ -419,10 +419,9 @@ class PostgresQuerySink(SinkContext):
 
     async def write(self, page: Page) -> None:
         """Write the page and its checkpoint (repairs included) in one transaction."""
-        before = self._checkpoint.resume_state()
-        self._checkpoint.advance(page)
-        after = self._checkpoint.resume_state()
-        await self._sink.write(self._task, page, None if after == before else after)
+        checkpoint = self._checkpoint
+        changed = checkpoint.advance(page)
+        await self._sink.write(self._task, page, checkpoint.resume_state() if changed else None)
 
     async def close(self) -> None:
         """Close the connection."""
