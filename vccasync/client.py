@@ -6,7 +6,7 @@ from collections.abc import AsyncIterable, Collection, Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import aiohttp
 
@@ -22,7 +22,11 @@ from .models import Direction, Interaction
 from .query import SearchQuery, make_filters, make_query
 from .search import InteractionSearch
 from .sync import DEFAULT_EVERY, DEFAULT_LOOKBACK, ChangeFeed, Duration, SyncEngine
+from .tracing import Tracing
 from .windows import WindowPlan
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import TracerProvider
 
 __all__ = ["VccClient"]
 
@@ -40,6 +44,9 @@ class VccClient:
     one at a time within ``deletes_per_minute`` (default 16, also counted in the shared
     budget). Other keywords are the fields of ``ClientConfig`` (retry attempts, backoff,
     timeouts); a wrong type or value is an ``InvalidRequestError`` before any request.
+    ``tracer_provider``: where OpenTelemetry spans go (``pip install "vccasync[otel]"``);
+    None (default): the global provider, once the application set one, else nowhere (see
+    ``docs/observability.md``).
     """
 
     def __init__(
@@ -50,6 +57,7 @@ class VccClient:
         region: str = "emea",
         api_url: str | None = None,
         auth_url: str | None = None,
+        tracer_provider: TracerProvider | None = None,
         **options: Any,
     ) -> None:
         self.config = make_config(
@@ -60,19 +68,28 @@ class VccClient:
             auth_url=auth_url or "",
             **options,
         )
+        self.tracing = Tracing.of_client(tracer_provider, self.config.client_id, self.config.region)
         self._http: aiohttp.ClientSession | None = None
         self._session: Session | None = None
         self._deleter: Deleter | None = None
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Self:
+    def from_env(
+        cls,
+        environ: Mapping[str, str] | None = None,
+        *,
+        tracer_provider: TracerProvider | None = None,
+        **overrides: Any,
+    ) -> Self:
         """A client configured by ``VCC_CLIENT_ID``, ``VCC_CLIENT_SECRET``, ``VCC_REGION``,
         ``VCC_API_URL`` and ``VCC_AUTH_URL``; keyword arguments override them (None for those
         five means "from the environment"; for the others it is a value:
-        ``requests_per_minute=None`` switches the budget off)."""
+        ``requests_per_minute=None`` switches the budget off); ``tracer_provider`` as for
+        the constructor."""
         config = config_from_env(environ, **overrides)
         client = cls.__new__(cls)
         client.config = config
+        client.tracing = Tracing.of_client(tracer_provider, config.client_id, config.region)
         client._http = client._session = client._deleter = None
         return client
 
@@ -88,7 +105,7 @@ class VccClient:
         )
         connector = aiohttp.TCPConnector(limit=max(10, self.config.concurrency * 2))
         self._http = aiohttp.ClientSession(timeout=timeout, connector=connector)
-        self._session = Session(self.config, self._http)
+        self._session = Session(self.config, self._http, self.tracing)
         self._deleter = Deleter(self._session, self.config)
         return self
 

@@ -28,6 +28,7 @@ from .errors import (
 from .http.ratelimit import RateLimiter
 from .http.session import Session, path_segment
 from .jsonio import loads
+from .tracing import traced_batch_deletion, traced_deletion
 
 __all__ = [
     "MAX_BATCH",
@@ -108,10 +109,12 @@ class Deleter:
     def __repr__(self) -> str:
         return f"Deleter(per_minute={self.budget.per_minute!r})"
 
+    @traced_deletion
     async def interaction(self, guid: str) -> DeleteOutcome:
         """``DELETE /interactions/{guid}``."""
         return await self._delete(f"/interactions/{path_segment(_guid(guid))}")
 
+    @traced_deletion
     async def content(self, guid: str, content_key: str) -> DeleteOutcome:
         """``DELETE /interactions/{guid}/content/{content_key}``."""
         if not isinstance(content_key, str) or not content_key:
@@ -119,6 +122,7 @@ class Deleter:
         path = f"/interactions/{path_segment(_guid(guid))}/content/{path_segment(content_key)}"
         return await self._delete(path)
 
+    @traced_batch_deletion
     async def interactions(self, guids: Iterable[str]) -> list[DeleteFailure]:
         """``POST /interactions/delete-batch`` for every ``MAX_BATCH`` guids; the failures."""
         failures: list[DeleteFailure] = []

@@ -15,7 +15,7 @@ import asyncio
 from collections.abc import Sequence
 from types import ModuleType
 
-from vccasync import __version__
+from vccasync import __version__, tracing
 from vccasync.errors import AuthenticationError, InvalidRequestError, VccError
 
 from . import content, interactions, plan, purge, run_task, sync
@@ -67,7 +67,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exit_:  # --help, --version and argparse's own (one-line) errors
         return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
     try:
-        code: int = asyncio.run(args.run(args))
+        with tracing.exporting():  # OTEL_TRACES_EXPORTER, when the SDK is installed
+            code: int = asyncio.run(args.run(args))
     except InvalidRequestError as exc:
         say(f"vccasync: error: {exc}")
         return EXIT_USAGE
