@@ -383,3 +383,33 @@ def test_the_cli_sends_spans_to_the_console_exporter_on_stderr(tmp_path: Path) -
         "vccasync: error: OTEL_TRACES_EXPORTER names 'nosuch', which is not installed"
         " (console, or install its exporter: opentelemetry-exporter-otlp for otlp)"
     ]
+
+
+async def test_the_trace_picture_draws_a_row_per_span_and_a_mark_per_event(
+    mocked: aioresponses, provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    from xml.etree import ElementTree
+
+    from benchmarks.trace import in_tree_order, render
+
+    token_answer(mocked)
+    mocked.get(SEARCH, status=429, headers={"Retry-After": "0"}, payload={"message": "slow"})
+    mocked.get(SEARCH, payload=page_body())
+    await one_page_search(provider)
+    spans = [s for s in exporter.get_finished_spans() if s.parent]  # not the token's request
+    spans.insert(0, Tree(exporter.get_finished_spans()).one("vcc.search"))
+    order = [(depth, span.name) for depth, span in in_tree_order(spans)]
+    assert order == [
+        (0, "vcc.search"),
+        (1, "vcc.window"),
+        (2, "vcc.page"),
+        (3, "vcc.request"),
+        (3, "vcc.request"),
+    ]
+    svg = ElementTree.fromstring(render(spans, "a <search> & its requests"))
+    ns = "{http://www.w3.org/2000/svg}"
+    labels = [t.text for t in svg.iter(f"{ns}text")]
+    assert "a <search> & its requests" in labels
+    assert "page: 1 items" in labels and "GET interactions 429" in labels
+    marks = [p for p in svg.iter(f"{ns}path") if p.find(f"{ns}title") is not None]
+    assert [m.find(f"{ns}title").text for m in marks] == ["vcc.rate_limited: wait 0 s"]  # type: ignore[union-attr]
