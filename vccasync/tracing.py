@@ -526,7 +526,8 @@ def exporting(environ: Mapping[str, str] | None = None) -> Iterator[SdkTracerPro
         return
     from .errors import InvalidRequestError
 
-    provider = SdkProvider(resource=Resource.create({"service.name": "vccasync"}))
+    named = "OTEL_SERVICE_NAME" in env or "service.name=" in env.get("OTEL_RESOURCE_ATTRIBUTES", "")
+    provider = SdkProvider(resource=Resource.create({} if named else {"service.name": "vccasync"}))
     for name in (n for n in names if n != "none"):
         if name == "console":
             exporter: Any = ConsoleSpanExporter(out=sys.stderr)
