@@ -29,6 +29,7 @@ from vccasync.fake import Dataset, DatasetSpec, FakeVccServer, generate
 from vccasync.instants import format_instant
 
 from .conftest import API, FAST, client_for, token_answer
+from .test_download import interrupted
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
 SEARCH = re.compile(re.escape(API) + r"/interactions\?")
@@ -277,6 +278,24 @@ async def test_downloads_and_deletions_have_their_spans(
     # the delete scope's token is taken under the first deletion; each deletion sends once
     assert [attrs(r)["http.request.method"] for r in tree.children(first)] == ["POST", "DELETE"]
     assert [attrs(r)["http.response.status_code"] for r in tree.children(second)] == [404]
+
+
+async def test_a_resumed_download_says_so(
+    small: Dataset, provider: TracerProvider, exporter: InMemorySpanExporter, tmp_path: Path
+) -> None:
+    guid, piece = max(
+        ((i["guid"], c) for i in small.visible() for c in i["content"]),
+        key=lambda found: int(found[1]["contentLength"]),
+    )
+    length, dest = piece["contentLength"], tmp_path / "b"
+    interrupted(dest, guid, piece, length // 2)  # a .part of the first half, as a crash leaves
+    async with FakeVccServer(small) as fake, client_for(fake, tracer_provider=provider) as vcc:
+        result = await vcc.download(guid, piece["contentKey"], dest, expected_length=length)
+    download = Tree(exporter.get_finished_spans()).one("vcc.download")
+    assert result.resumed_from == length // 2 > 0
+    assert attrs(download)["vcc.download.resumed"] is True
+    assert attrs(download)["vcc.download.resumed_from"] == length // 2
+    assert attrs(download)["vcc.download.bytes"] == length
 
 
 async def test_a_sync_pass_holds_its_search(
