@@ -24,9 +24,10 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-from vccasync import DeleteOutcome, Page, VccClient
-from vccasync.fake import Dataset, DatasetSpec, FakeVccServer, generate
+from vccasync import APIStatusError, DeleteOutcome, Page, VccClient
+from vccasync.fake import Dataset, DatasetSpec, FakeVccServer, FaultConfig, generate
 from vccasync.instants import format_instant
+from vccasync.sync import SyncEngine
 
 from .conftest import API, FAST, client_for, token_answer
 from .test_download import interrupted
@@ -119,6 +120,7 @@ async def test_a_small_search_is_a_search_of_windows_of_pages_of_requests(
         "vcc.search.items": sum(len(p.items) for p in pages),
         "vcc.search.windows": 2,
         "vcc.search.splits": 0,
+        "vcc.search.complete": True,
     }
     windows = tree.children(search)
     assert sorted(attrs(w)["vcc.window"] for w in windows) == sorted(p.window.key for p in pages)
@@ -313,6 +315,25 @@ async def test_a_sync_pass_holds_its_search(
     assert got["vcc.sync.new"] == len(changes) > 0
     assert got["vcc.sync.start"] == format_instant(since)
     assert got["vcc.account"] == fake.client_id
+
+
+async def test_a_failed_pass_after_a_complete_one_is_not_complete(
+    small: Dataset, provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    async with FakeVccServer(small) as fake, client_for(fake, tracer_provider=provider) as vcc:
+        engine = SyncEngine(vcc, since=START + timedelta(days=8), lookback="1h")
+        first = [c async for c in engine.run_pass()]
+        fake.inject_faults(FaultConfig(rate=1.0, kinds=("500",), requests={"search"}))
+        with pytest.raises(APIStatusError):
+            [c async for c in engine.run_pass()]
+    complete, failed = Tree(exporter.get_finished_spans()).named("vcc.sync.pass")
+    assert attrs(complete)["vcc.sync.complete"] is True
+    assert attrs(complete)["vcc.sync.new"] == len(first) > 0
+    assert attrs(failed)["vcc.sync.complete"] is False
+    assert "vcc.sync.new" not in attrs(failed)  # not the counts of the pass before
+    assert failed.status.status_code is StatusCode.ERROR
+    [error] = [e for e in failed.events if e.name == "exception"]
+    assert dict(error.attributes or {})["exception.type"].endswith("APIStatusError")
 
 
 async def test_aiohttp_spans_are_children_of_the_request_core_spans(

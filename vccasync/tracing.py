@@ -136,7 +136,7 @@ class Tracing:
             provider = api.get_tracer_provider()
             if isinstance(provider, api.ProxyTracerProvider | api.NoOpTracerProvider):
                 return None  # none configured (yet)
-        elif isinstance(provider, _api().NoOpTracerProvider):
+        elif (api := _api()) is not None and isinstance(provider, api.NoOpTracerProvider):
             return None
         cached = self._cached
         if cached is None or cached[0] is not provider:
@@ -217,16 +217,17 @@ async def _iterate(
     name: str,
     attributes: Attributes,
     seen: Callable[[Traced, T], None],
-    done: Callable[[Traced], None],
+    done: Callable[[Traced, bool], None],
     *,
     search: bool,
 ) -> AsyncGenerator[T, None]:
     """``inner`` under one span, current only while ``inner`` runs (never while the consumer
     holds an item: the consumer's code is not in the span, and a generator closed from
-    another task detaches nothing)."""
+    another task detaches nothing). ``seen`` is told of each item, ``done`` at the end,
+    whether ``inner`` ran to its end."""
     api = _api()
     span = tracer.start_span(name, attributes={**tracing.attributes, **attributes})
-    traced = Traced(span)
+    traced, finished = Traced(span), False
     try:
         while True:
             with api.use_span(span, record_exception=False, set_status_on_exception=False):
@@ -234,6 +235,7 @@ async def _iterate(
                 try:
                     item = await anext(inner)
                 except StopAsyncIteration:
+                    finished = True
                     break
                 finally:
                     _scope.reset(token)
@@ -245,7 +247,7 @@ async def _iterate(
         raise
     finally:
         await _close(inner)
-        done(traced)
+        done(traced, finished)
         span.end()
 
 
@@ -279,8 +281,9 @@ def traced_search(
             counts["windows"] += page.last
             counts["splits"] += bool(page.spawned)
 
-        def done(traced: Traced) -> None:
+        def done(traced: Traced, finished: bool) -> None:
             traced.set({f"vcc.search.{k}": v for k, v in counts.items()})
+            traced.set({"vcc.search.complete": finished})
 
         inner = fn(search)
         return _iterate(tracing, tracer, inner, "vcc.search", attributes, seen, done, search=True)
@@ -470,8 +473,9 @@ def traced_pass(
         if tracer is None:
             return fn(engine)
 
-        def done(traced: Traced) -> None:
-            last, stopped = getattr(engine, "last", None), bool(getattr(engine, "stopped", False))
+        def done(traced: Traced, finished: bool) -> None:
+            last = getattr(engine, "last", None) if finished else None  # else: an earlier pass's
+            stopped = bool(getattr(engine, "stopped", False))
             attributes: dict[str, str | int | bool] = {"vcc.sync.complete": last is not None}
             if stopped:
                 attributes["vcc.sync.stopped"] = True
