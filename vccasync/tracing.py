@@ -104,7 +104,19 @@ class Traced:
                 self.span.set_status(_api().StatusCode.ERROR)
 
 
-_OFF = Traced()
+class _Off(Traced):
+    """The no-op span, and the context manager that lends it (one for every hook)."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> Traced:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+_OFF = _Off()
 
 
 class Tracing:
@@ -157,7 +169,7 @@ class Tracing:
     def request(self, method: str, url: URL) -> contextlib.AbstractContextManager[Traced]:
         """The span of one HTTP send of the request core (never the query: it may be signed)."""
         if self.tracer() is None:
-            return contextlib.nullcontext(_OFF)
+            return _OFF
         attributes = {"http.request.method": method, "url.path": url.path}
         if url.host:
             attributes["server.address"] = url.host
