@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from vccasync.config import ClientConfig
+from vccasync.errors import InvalidRequestError
 from vccasync.fake import DatasetSpec, FakeConfig, FakeVccServer, generate
 from vccasync.http.ratelimit import DECREASE, MIN_FRACTION, RateLimiter
 
@@ -91,3 +93,21 @@ async def test_a_client_set_above_the_accounts_limit_draws_few_429s() -> None:
     assert stats.search_requests > 150, stats.rate_limited
     assert stats.rate_limited <= stats.search_requests // 10  # a few, not a storm
     assert rate is not None and rate < 7200 * DECREASE  # it learnt a lower rate
+
+
+@pytest.mark.parametrize("burst", [1, 4])
+async def test_a_burst_lets_that_many_requests_through_at_once(burst: int) -> None:
+    limiter = RateLimiter(6, burst=burst)  # one request every 10 s after the burst
+    async with asyncio.timeout(5):
+        for _ in range(burst):
+            await limiter.acquire()
+    late = asyncio.create_task(limiter.acquire())
+    await asyncio.sleep(0.05)
+    assert not late.done()  # the next one waits for the rate
+    late.cancel()
+
+
+def test_a_burst_is_a_whole_number_of_at_least_one() -> None:
+    assert ClientConfig(client_id="a", client_secret="b", burst=4).burst == 4
+    with pytest.raises(InvalidRequestError, match="burst"):
+        ClientConfig(client_id="a", client_secret="b", burst=0)

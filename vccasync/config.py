@@ -80,6 +80,7 @@ class ClientConfig:
     delete_scope: str = DELETE_SCOPE
     concurrency: int = 32  # a cap: searches derive how many windows fetch from the budget
     requests_per_minute: float | None = DEFAULT_RATE
+    burst: int = 1  # requests the budget lets through at once after an idle spell
     deletes_per_minute: float | None = DEFAULT_DELETE_RATE
     max_attempts: int = 6
     backoff_initial: float = 0.5
@@ -106,6 +107,7 @@ class ClientConfig:
         object.__setattr__(self, "auth_url", _check_url("auth_url", auth))
         _check_number("concurrency", self.concurrency, integer=True, minimum=1)
         _check_number("max_attempts", self.max_attempts, integer=True, minimum=1)
+        _check_number("burst", self.burst, integer=True, minimum=1)
         for name in ("requests_per_minute", "deletes_per_minute"):
             if getattr(self, name) is not None:  # None: no limit
                 _check_number(name, getattr(self, name))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 
-from asynciolimiter import Limiter
+from asynciolimiter import LeakyBucketLimiter, Limiter
 
 __all__ = ["DECREASE", "INCREASE", "MIN_FRACTION", "NEAR_LIMIT", "RateLimiter"]
 
@@ -23,13 +23,20 @@ MIN_FRACTION = 1 / 16  # the rate never falls below this fraction of the configu
 
 
 class RateLimiter:
-    """Spaces requests to ``per_minute`` (None: no limit) and holds all of them during a pause."""
+    """Spaces requests to ``per_minute`` (None: no limit) and holds all of them during a pause;
+    ``burst`` requests may go at once after an idle spell (an account's burst allowance)."""
 
-    def __init__(self, per_minute: float | None) -> None:
+    def __init__(self, per_minute: float | None, *, burst: int = 1) -> None:
         self._ceiling = per_minute
+        self.burst = burst
         # max_burst=1: a late event loop never lets a burst through; the spacing keeps its
-        # schedule, so the average rate is the configured one
-        self._spacing = Limiter(per_minute / 60.0, max_burst=1) if per_minute else None
+        # schedule, so the average rate is the configured one. A burst: a leaky bucket of that
+        # capacity (the first ``burst`` requests at once, then the rate)
+        self._spacing: Limiter | LeakyBucketLimiter | None = None
+        if per_minute and burst > 1:
+            self._spacing = LeakyBucketLimiter(per_minute / 60.0, capacity=burst)
+        elif per_minute:
+            self._spacing = Limiter(per_minute / 60.0, max_burst=1)
         self._resume_at = 0.0
         self._limit_seen = float("inf")  # requests per second that last drew a 429
         self._grown_at = 0.0

@@ -168,7 +168,7 @@ class Session:
         self._config = config
         self.tracing = tracing or Tracing.of_client(None, config.client_id, config.region)
         self._http = http
-        self.limiter = RateLimiter(config.requests_per_minute)
+        self.limiter = RateLimiter(config.requests_per_minute, burst=config.burst)
         self.tokens = TokenSource(config, self._post_form)
         self.stats = SessionStats()
         self._backoff = wait_random_exponential(
