@@ -25,7 +25,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
@@ -53,6 +53,7 @@ class Scenario(NamedTuple):
     tie_size: int = 0
     tie_day: float | None = None
     busy_days: int = 1
+    burst: int = 1  # the client's budget lets this many requests through at once
 
     @property
     def end(self) -> datetime:
@@ -91,6 +92,7 @@ def scenarios(quick: bool) -> list[Scenario]:
         Scenario("b", "dense week", 7, 3500, 2, 3, 1200, 4.44),
         Scenario("c", "one year" + (" (1/4)" if quick else ""), 365, 685 if quick else 2740),
         Scenario("d", "40 d, busy week", 40, 800, 14, 2.8, busy_days=7),
+        Scenario("e", "40 d, 900 a day", 40, 900, burst=4),
     ]
 
 
@@ -168,6 +170,7 @@ def backfill(
             f"--rate={rate}",
             f"--sink={sink}",
             f"--concurrency={concurrency}",
+            f"--burst={scenario.burst}",
             *(["--ordered"] if ordered else []),
         ]
         out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
@@ -185,11 +188,11 @@ def floor_seconds(scenario: Scenario, rate: int, costs: Costs) -> float:
     return floor_requests(scenario) / (rate / 60) + costs.full_page
 
 
-def _cpu_seconds(body: bytes, pages: int) -> float:
-    """CPU seconds to decode ``body`` ``pages`` times, each page kept until the next is read."""
+def _cpu_seconds(read: Callable[[bytes], Any], body: bytes, pages: int) -> float:
+    """CPU seconds to ``read`` ``body`` ``pages`` times, each page kept until the next is read."""
     began, page = time.process_time(), None
     for _ in range(pages):
-        page = decode_page(body)
+        page = read(body)
     del page
     return time.process_time() - began
 
@@ -201,33 +204,54 @@ class Rate(NamedTuple):
     median: float
 
 
-def cpu_rates(rounds: int = 15, pages: int = 5) -> tuple[Rate, Rate]:
-    """Interactions per second from raw page bytes to ``Interaction`` objects, one core, with
-    orjson and without: CPU time of ``rounds`` runs of ``pages`` pages of each, alternately,
-    the best and the median run. The garbage collector stays on, as in use (``timeit`` turns it
-    off)."""
+def cpu_page() -> bytes:
+    """A full page of the fake's interactions, as the API sends it."""
     data = generate(DatasetSpec(seed=3, days=3, per_day=2000))
-    body = orjson.dumps({"items": [data.item(p) for p in range(PAGE)], "meta": {}})
-    fast: list[float] = []
-    slow: list[float] = []
+    return orjson.dumps({"items": [data.item(p) for p in range(PAGE)], "meta": {}})
+
+
+def cpu_rates(rounds: int = 15, pages: int = 5) -> dict[str, list[float]]:
+    """CPU seconds of ``rounds`` runs of ``pages`` pages, one core, alternately: the parser
+    alone (``orjson.loads``), ``decode_page`` (bytes to ``Interaction`` objects) with orjson,
+    and without it. The garbage collector stays on, as in use (``timeit`` turns it off)."""
+    body = cpu_page()
+    runs: dict[str, list[float]] = {"parser": [], "fast": [], "slow": []}
     for _ in range(rounds):
-        fast.append(_cpu_seconds(body, pages))
+        runs["parser"].append(_cpu_seconds(orjson.loads, body, pages))
+        runs["fast"].append(_cpu_seconds(decode_page, body, pages))
         with stdlib_only():
-            slow.append(_cpu_seconds(body, pages))
+            runs["slow"].append(_cpu_seconds(decode_page, body, pages))
+    return runs
+
+
+def cpu_line(rounds: int = 15, pages: int = 5) -> str:
+    """Structuring against the parser on the same bytes (best and median rounds), and the
+    rates with orjson and with the standard library's json."""
+    runs = cpu_rates(rounds, pages)
     items = PAGE * pages
+    rate = {k: Rate(items / min(v), items / statistics.median(v)) for k, v in runs.items()}
+    best = min(runs["fast"]) / min(runs["parser"])
+    median = statistics.median(runs["fast"]) / statistics.median(runs["parser"])
     return (
-        Rate(items / min(fast), items / statistics.median(fast)),
-        Rate(items / min(slow), items / statistics.median(slow)),
+        f"CPU: decode_page / orjson.loads on the same bytes {best:.2f} (median {median:.2f});"
+        f" {rate['fast'].best:,.0f} interactions/s (median {rate['fast'].median:,.0f})"
+        f" structured from page bytes, one core; orjson.loads alone {rate['parser'].best:,.0f}/s;"
+        f" {rate['slow'].best:,.0f}/s (median {rate['slow'].median:,.0f}) without orjson"
     )
 
 
-def cpu_line() -> str:
-    """The CPU figure with orjson and with the standard library's json (best, then median)."""
-    fast, slow = cpu_rates()
-    return (
-        f"CPU: {fast.best:,.0f} interactions/s (median {fast.median:,.0f}) structured from page"
-        f" bytes, one core ({slow.best:,.0f}/s, median {slow.median:,.0f}, without orjson)"
-    )
+def cpu_profile(pages: int = 200, top: int = 25) -> None:
+    """Where ``decode_page``'s time goes: cProfile over ``pages`` pages, by own time."""
+    import cProfile
+    import pstats
+
+    body = cpu_page()
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(pages):
+        decode_page(body)
+    profiler.disable()
+    pstats.Stats(profiler).sort_stats("tottime").print_stats(top)
 
 
 def machine() -> str:
@@ -250,15 +274,16 @@ def fast_table(args: argparse.Namespace, rates: list[int], costs: Costs) -> tupl
     print()
     head = (
         f"{'range':<18}{'rate/min':>9}{'items':>9}{'requests':>9}{'floor':>6}{'429s':>6}"
-        f"{'ideal s':>9}{'vccasync s':>11}{'vs ideal':>9}{'simple s':>9}{'speed-up':>9}"
+        f"{'ideal s':>9}{'floor s':>8}{'vccasync s':>11}{'vs ideal':>9}{'vs floor':>9}"
+        f"{'simple s':>9}{'speed-up':>9}"
     )
     print(head)
     print("-" * len(head))
     year = None
     for rate in rates:
         for scenario in scenarios(args.quick):
-            if scenario.key not in args.only:
-                continue
+            if scenario.key not in args.only or scenario.burst > 1:
+                continue  # the burst's row is a slow-page row
             sink = "jsonl" if scenario.key == "c" else "none"
             got = backfill(
                 scenario, rate, costs, concurrency=args.concurrency, ordered=args.ordered, sink=sink
@@ -270,10 +295,12 @@ def fast_table(args: argparse.Namespace, rates: list[int], costs: Costs) -> tupl
                 simple = backfill(scenario, rate, costs, concurrency=1, ordered=args.ordered)
             simple_s = f"{simple['seconds']:9.1f}" if simple else f"{'-':>9}"
             speedup = f"{simple['seconds'] / got['seconds']:8.2f}x" if simple else f"{'-':>9}"
+            floor = floor_seconds(scenario, rate, costs)
             print(
                 f"{scenario.label:<18}{rate:>9}{got['items']:>9}{got['requests']:>9}"
                 f"{floor_requests(scenario):>6}{got['rate_limited']:>6}{ideal:>9.1f}"
-                f"{got['seconds']:>11.1f}{got['seconds'] / ideal:>9.2f}{simple_s}{speedup}",
+                f"{floor:>8.1f}{got['seconds']:>11.1f}{got['seconds'] / ideal:>9.2f}"
+                f"{got['seconds'] / floor:>9.2f}{simple_s}{speedup}",
                 flush=True,
             )
             if scenario.key == "c":
@@ -289,7 +316,8 @@ def slow_table(args: argparse.Namespace, rates: list[int]) -> None:
     )
     print()
     head = (
-        f"{'range':<16}{'page s':>7}{'rate/min':>9}{'mode':>10}{'items':>8}{'requests':>9}"
+        f"{'range':<16}{'page s':>7}{'rate/min':>9}{'burst':>6}{'mode':>10}{'items':>8}"
+        f"{'requests':>9}"
         f"{'floor':>6}{'429s':>5}{'ideal s':>8}{'floor s':>8}{'vccasync s':>11}"
         f"{'vs floor':>9}{'peak MiB':>9}"
     )
@@ -298,15 +326,15 @@ def slow_table(args: argparse.Namespace, rates: list[int]) -> None:
     for costs in SLOW:
         for rate in rates:
             for scenario in scenarios(quick=True):
-                if scenario.key not in args.only or scenario.key == "c":
-                    continue
+                if scenario.key not in args.only or (scenario.key == "c" and rate < 960):
+                    continue  # the (quarter) year: at 960/min only
                 for ordered in (False, True):
                     got = backfill(
                         scenario, rate, costs, concurrency=args.concurrency, ordered=ordered
                     )
                     floor = floor_seconds(scenario, rate, costs)
                     print(
-                        f"{scenario.label:<16}{costs.full_page:>7.1f}{rate:>9}"
+                        f"{scenario.label:<16}{costs.full_page:>7.1f}{rate:>9}{scenario.burst:>6}"
                         f"{'async for' if ordered else 'pages':>10}{got['items']:>8}"
                         f"{got['requests']:>9}{floor_requests(scenario):>6}"
                         f"{got['rate_limited']:>5}"
@@ -321,21 +349,25 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     p.add_argument("--quick", action="store_true", help="a quarter-size year")
     p.add_argument("--rates", default="160,960", help="requests per minute, comma-separated")
-    p.add_argument("--only", default="abcd", help="ranges to run: a, b, c, d (default all)")
+    p.add_argument("--only", default="abcde", help="ranges to run: a to e (default all)")
     p.add_argument("--no-simple", action="store_true", help="skip the one-page-at-a-time runs")
     p.add_argument("--no-simple-year", action="store_true", help="skip it for the year only")
     p.add_argument("--no-memory", action="store_true")
-    p.add_argument("--slow", action="store_true", help="also the slow-page rows (a and b)")
+    p.add_argument("--slow", action="store_true", help="also the slow-page rows")
     p.add_argument("--slow-only", action="store_true", help="only the slow-page rows")
     p.add_argument("--concurrency", type=int, default=None, help="cap (default: the client's)")
     p.add_argument("--ordered", action="store_true", help="chronological (default: as the CLI)")
     p.add_argument("--page-latency", type=float, default=0.3, help="seconds per page")
     p.add_argument("--item-latency", type=float, default=0.0002, help="seconds per item")
     p.add_argument("--cpu", action="store_true", help="only the CPU figure")
+    p.add_argument("--profile", action="store_true", help="cProfile of decode_page, by own time")
     args = p.parse_args(argv)
     if args.concurrency is None:
         args.concurrency = attrs.fields(ClientConfig).concurrency.default
     print(f"vccasync benchmarks, {datetime.now(UTC):%Y-%m-%d}, {machine()}")
+    if args.profile:
+        cpu_profile()
+        return
     if args.cpu:
         print(cpu_line())
         return

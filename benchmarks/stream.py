@@ -30,6 +30,7 @@ async def _run(args: argparse.Namespace, out: Path) -> dict[str, Any]:
         auth_url=args.auth_url,
         concurrency=args.concurrency,
         requests_per_minute=args.rate,
+        burst=args.burst,
     )
     items = 0
     began = time.perf_counter()
@@ -77,6 +78,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--sink", choices=("none", "jsonl", "sqlite"), default="none")
     p.add_argument("--concurrency", type=int, default=8)
     p.add_argument("--rate", type=float, default=None, help="client requests per minute")
+    p.add_argument("--burst", type=int, default=1, help="requests at once after an idle spell")
     p.add_argument("--ordered", action="store_true", help="chronological (default: as the CLI)")
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
