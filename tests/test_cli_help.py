@@ -6,13 +6,15 @@ from __future__ import annotations
 import argparse
 import ast
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 import vccasync
-from vccasync.cli import build_parser, main
+from vccasync.cli import COMMANDS, build_parser, main
 from vccasync.sync import parse_duration
 
 CLI = Path(vccasync.__file__).parent / "cli"
@@ -105,3 +107,29 @@ def test_demo_settings_live_in_the_demo_module_only() -> None:
             if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("vccasync.fake")
         ]
         assert not fake, f"{path.name} imports {fake}: only demo.py reaches the fake"
+
+
+_LOADED = """
+import runpy, sys
+sys.argv = ["vccasync", *sys.argv[1:]]
+try:
+    runpy.run_module("vccasync.cli", run_name="__main__")
+except SystemExit as exit_:
+    assert exit_.code == 0, exit_.code
+heavy = ("aiohttp", "asyncpg", "rich", "vccasync.client", "vccasync.cli.interactions")
+print(sorted(name for name in sys.modules if name.startswith(heavy)), file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize("option", ["--version", "--help"])
+def test_version_and_help_import_none_of_the_client(option: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _LOADED, option], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.startswith("vccasync" if option == "--version" else "usage: vccasync")
+    assert done.stderr.strip() == "[]"
+
+
+def test_the_top_level_help_names_the_commands_as_their_modules_do() -> None:
+    assert build_parser(full=[]).format_help() == build_parser().format_help()
+    assert set(dict(subparsers(build_parser(full=["plan"])))) == set(COMMANDS)

@@ -6,20 +6,19 @@ the retries, the API answered an error; the checkpoint is kept, so a rerun conti
 
 A subcommand is a module with ``add_parser(subparsers)``, which sets ``run`` (an async
 function of the parsed arguments returning the exit code) as a default; add it to
-``COMMANDS``.
+``COMMANDS`` with its help line. Only the module of the command given is imported (``--help``
+and ``--version`` import none): the client's imports take a second or two on a busy machine.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Sequence
-from types import ModuleType
+import importlib
+import sys
+from collections.abc import Collection, Sequence
 
-from vccasync import __version__, tracing
 from vccasync.errors import AuthenticationError, InvalidRequestError, VccError
 
-from . import content, interactions, plan, purge, run_task, sync
-from .common import OneLineParser, say
+from .parsing import OneLineParser, say
 
 __all__ = [
     "COMMANDS",
@@ -32,7 +31,26 @@ __all__ = [
     "main",
 ]
 
-COMMANDS: tuple[ModuleType, ...] = (interactions, sync, content, purge, plan, run_task)
+COMMANDS: dict[str, tuple[str, str]] = {  # command: its module in vccasync.cli, its help line
+    "interactions": (
+        "interactions",
+        "back up interaction metadata to JSONL, SQLite or PostgreSQL (resumable)",
+    ),
+    "sync": (
+        "sync",
+        "keep an SQLite or PostgreSQL store complete and current (new, changed, removed)",
+    ),
+    "content": (
+        "content",
+        "download content (recordings, transcripts, ...) to a directory (resumable)",
+    ),
+    "purge": (
+        "purge",
+        "delete content upstream once its archived copy verifies (plan without --yes)",
+    ),
+    "plan": ("plan", "print a many-account backfill as JSON tasks"),
+    "run-task": ("run_task", "run one planned task into PostgreSQL (resumable)"),
+}
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -41,8 +59,11 @@ EXIT_AUTH = 3
 EXIT_INTERRUPTED = 130
 
 
-def build_parser() -> OneLineParser:
-    """The parser of every subcommand."""
+def build_parser(full: Collection[str] | None = None) -> OneLineParser:
+    """The parser of every subcommand; with ``full``, only those commands get their options
+    (the others their name and help line: their modules are not imported)."""
+    from vccasync import __version__  # the package's metadata only
+
     parser = OneLineParser(
         prog="vccasync",
         description="The Vonage Contact Center Interaction Content API from the command line:"
@@ -54,18 +75,32 @@ def build_parser() -> OneLineParser:
     )
     parser.add_argument("--version", action="version", version=f"vccasync {__version__}")
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
-    for command in COMMANDS:
-        command.add_parser(subparsers)
+    for name, (module, line) in COMMANDS.items():
+        if full is None or name in full:
+            importlib.import_module(f"{__name__}.{module}").add_parser(subparsers)
+        else:
+            subparsers.add_parser(name, help=line)
     return parser
+
+
+def _command(argv: Sequence[str]) -> str | None:
+    """The command named in ``argv``: its first word that is not an option (the top level
+    has no option taking a value)."""
+    return next((word for word in argv if not word.startswith("-")), None)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (errors are one line on stderr)."""
-    parser = build_parser()
+    words = sys.argv[1:] if argv is None else argv
+    parser = build_parser(full=[name] if (name := _command(words)) in COMMANDS else [])
     try:
         args = parser.parse_args(argv)
     except SystemExit as exit_:  # --help, --version and argparse's own (one-line) errors
         return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
+    import asyncio  # not before a command is run
+
+    from vccasync import tracing
+
     try:
         with tracing.exporting():  # OTEL_TRACES_EXPORTER, when the SDK is installed
             code: int = asyncio.run(args.run(args))

@@ -6,11 +6,10 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AsyncExitStack, contextmanager
 from datetime import UTC, date, datetime, time, timedelta
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -21,6 +20,7 @@ from vccasync.query import MAX_PREFIX, SearchFilters, SearchQuery, make_filters,
 from vccasync.windows import RESOLUTION
 
 from . import demo
+from .parsing import OneLineParser, say
 
 if TYPE_CHECKING:
     from vccasync.fake import DatasetSpec, FakeConfig
@@ -48,13 +48,6 @@ __all__ = [
 RESUME = "; rerun the same command to resume"
 
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """argparse whose errors are one line on stderr and exit code 2."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
 def instant(text: str, *, end: bool = False) -> datetime:
@@ -261,11 +254,6 @@ def filters_from_args(args: argparse.Namespace) -> SearchFilters:
 def query_from_args(args: argparse.Namespace) -> SearchQuery:
     """The search of the range and filter options; ``InvalidRequestError`` if it is wrong."""
     return make_query(args.start, args.end, filters=filters_from_args(args))
-
-
-def say(message: str) -> None:
-    """One line on stderr."""
-    print(message, file=sys.stderr, flush=True)
 
 
 @contextmanager
