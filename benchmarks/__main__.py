@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import gc
 import json
 import math
 import os
@@ -210,15 +211,72 @@ def cpu_page() -> bytes:
     return orjson.dumps({"items": [data.item(p) for p in range(PAGE)], "meta": {}})
 
 
+def bare_page(body: bytes) -> list[Any]:
+    """The bound of any structuring in Python: the same objects as ``decode_page`` builds
+    (the interactions, their contents, properties when present, one agent reference each,
+    the instants parsed), each field stored as it is, nothing checked, no extras, the
+    collector paused; built the fastest way known (a builder subclass, then its class)."""
+    from vccasync.converter import _CONTENT, _INTERACTION, _PROPERTIES
+    from vccasync.models import AgentRef, Content, ContentProperties, Interaction
+
+    new, instant, out = object.__new__, datetime.fromisoformat, []
+    agent = AgentRef("1")
+    gc.disable()
+    try:
+        for data in orjson.loads(body)["items"]:
+            obj = new(_INTERACTION)
+            obj.guid, obj.start = data["guid"], instant(data["start"])
+            obj.connect_from, obj.connect_to = data.get("connectFrom"), data.get("connectTo")
+            obj.direction, obj.handling_agents, obj.extra = data.get("direction"), (agent,), {}
+            contents = []
+            for raw in data["content"]:
+                piece = new(_CONTENT)
+                piece.content_key, piece.type = raw["contentKey"], raw["type"]
+                piece.content_type, piece.content_length = raw.get("contentType"), None
+                piece.last_modified = instant(raw["lastModified"])
+                piece.owning_agent = piece.owning_interaction_plan = None
+                props = raw.get("properties")
+                if props:
+                    props = new(_PROPERTIES)
+                    props.duration = props.version = None
+                    props.extra = {}
+                    props.__class__ = ContentProperties
+                piece.properties, piece.extra = props, {}
+                piece.__class__ = Content
+                contents.append(piece)
+            obj.content = tuple(contents)
+            obj.__class__ = Interaction
+            out.append(obj)
+    finally:
+        gc.enable()
+    return out
+
+
+def _paused(read: Callable[[bytes], Any]) -> Callable[[bytes], Any]:
+    """``read`` with the cyclic garbage collector paused, as ``decode_page`` reads a page."""
+
+    def paused(body: bytes) -> Any:
+        gc.disable()
+        try:
+            return read(body)
+        finally:
+            gc.enable()
+
+    return paused
+
+
 def cpu_rates(rounds: int = 15, pages: int = 5) -> dict[str, list[float]]:
     """CPU seconds of ``rounds`` runs of ``pages`` pages, one core, alternately: the parser
-    alone (``orjson.loads``), ``decode_page`` (bytes to ``Interaction`` objects) with orjson,
-    and without it. The garbage collector stays on, as in use (``timeit`` turns it off)."""
+    alone (``orjson.loads``) with the collector paused as ``decode_page`` pauses it, and on,
+    ``decode_page`` (bytes to ``Interaction`` objects) with orjson, without it, and the bare
+    build (``bare_page``). The garbage collector is on between pages, as in use."""
     body = cpu_page()
-    runs: dict[str, list[float]] = {"parser": [], "fast": [], "slow": []}
+    runs: dict[str, list[float]] = {"parser": [], "on": [], "fast": [], "slow": [], "bare": []}
     for _ in range(rounds):
-        runs["parser"].append(_cpu_seconds(orjson.loads, body, pages))
+        runs["parser"].append(_cpu_seconds(_paused(orjson.loads), body, pages))
+        runs["on"].append(_cpu_seconds(orjson.loads, body, pages))
         runs["fast"].append(_cpu_seconds(decode_page, body, pages))
+        runs["bare"].append(_cpu_seconds(bare_page, body, pages))
         with stdlib_only():
             runs["slow"].append(_cpu_seconds(decode_page, body, pages))
     return runs
@@ -230,10 +288,16 @@ def cpu_line(rounds: int = 15, pages: int = 5) -> str:
     runs = cpu_rates(rounds, pages)
     items = PAGE * pages
     rate = {k: Rate(items / min(v), items / statistics.median(v)) for k, v in runs.items()}
-    best = min(runs["fast"]) / min(runs["parser"])
-    median = statistics.median(runs["fast"]) / statistics.median(runs["parser"])
+
+    def ratio(key: str) -> str:
+        best = min(runs[key]) / min(runs["parser"])
+        median = statistics.median(runs[key]) / statistics.median(runs["parser"])
+        return f"{best:.2f} (median {median:.2f})"
+
     return (
-        f"CPU: decode_page / orjson.loads on the same bytes {best:.2f} (median {median:.2f});"
+        f"CPU: decode_page / orjson.loads on the same bytes {ratio('fast')}, the bare build"
+        f" of the same objects (nothing checked) {ratio('bare')}, orjson.loads with the"
+        f" collector on {ratio('on')};"
         f" {rate['fast'].best:,.0f} interactions/s (median {rate['fast'].median:,.0f})"
         f" structured from page bytes, one core; orjson.loads alone {rate['parser'].best:,.0f}/s;"
         f" {rate['slow'].best:,.0f}/s (median {rate['slow'].median:,.0f}) without orjson"

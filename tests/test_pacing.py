@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from vccasync.search.pacing import Pace, chain_parts
+from vccasync.search.pacing import Pace, chain_parts, paying_parts
 from vccasync.search.profile import DayProfile
 from vccasync.windows import Window
 
@@ -73,6 +73,58 @@ def test_more_work_elsewhere_means_fewer_parts() -> None:
     alone = chain_parts(pages_left=20, work_left=20, per_second=3.0, latency=2.0, most=64)
     shared = chain_parts(pages_left=20, work_left=80, per_second=3.0, latency=2.0, most=64)
     assert alone > shared > 1
+
+
+@pytest.mark.parametrize(
+    ("pages_left", "parts", "work_left", "chains", "per_second", "page_time", "pays"),
+    [
+        # 40 days, 900 a day, 2 s pages, 160/min: 6 chains of about 7 pages; after a first
+        # page, 5.3 left of 35 (38 requests): 10.6 s of chain against 14.3 s of budget
+        (5.3, 2, 35, 6, 160 / 60, 2.0, False),
+        (5.3, 3, 35, 6, 160 / 60, 2.0, False),
+        (7.0, 2, 35, 6, 160 / 60, 2.0, False),  # 14 s of chain: the budget binds anyway
+        (8.0, 2, 35, 6, 160 / 60, 2.0, True),  # 16 s: halved, the budget's 14.4 s binds
+        (32, 6, 32, 1, 160 / 60, 2.0, True),  # one dense window: 64 s of chain, 12 s of budget
+        (10, 6, 10, 1, 16.0, 2.0, True),  # 960/min: the budget sends it all in a second
+        (3.0, 2, 60, 10, 16.0, 1.0, False),  # a short chain among much work: the budget binds
+        (10, 1, 10, 1, 16.0, 2.0, False),  # one part is no split
+        (10, 4, 10, 1, 0.0, 2.0, False),  # no budget known
+        (10, 4, 10, 1, 1.0, 0.0, False),  # no page time measured yet
+    ],
+)
+def test_a_split_pays_only_if_it_shortens_the_run(
+    pages_left: float,
+    parts: int,
+    work_left: float,
+    chains: int,
+    per_second: float,
+    page_time: float,
+    pays: bool,
+) -> None:
+    got = paying_parts(
+        pages_left=pages_left,
+        parts=parts,
+        work_left=work_left,
+        chains=chains,
+        per_second=per_second,
+        page_time=page_time,
+    )
+    assert (got > 1) is pays
+
+
+@pytest.mark.parametrize(
+    ("work_left", "pays"),
+    [
+        (30.3, True),  # 33.3 requests, 12.5 s: two parts save 0.8 s for half a request
+        (32.2, False),  # 35.2 requests, 13.2 s: they would save 0.1 s, within the estimates
+        (33.3, False),  # 36.3 requests, 13.6 s: the budget binds already, parts add requests
+    ],
+)
+def test_a_chain_just_longer_than_the_budget(work_left: float, pays: bool) -> None:
+    got = paying_parts(  # 6.75 pages of 2 s: 13.5 s of chain, 6 chains at 160/min
+        pages_left=6.75, parts=2, work_left=work_left, chains=6, per_second=160 / 60, page_time=2.0
+    )
+    assert (got == 2) is pays
 
 
 def _spread(begin: datetime, end: datetime, count: int) -> list[datetime]:
@@ -156,3 +208,26 @@ def test_pace_scales_the_shape_by_how_busy_each_window_is() -> None:
     for window in (quiet, sub, resumed):
         pace.finish(window)
     assert pace.work() == 0
+
+
+@pytest.mark.parametrize(
+    ("pages_left", "parts", "work_left", "chains", "per_second", "want"),
+    [
+        (5.3, 6, 35, 6, 160 / 60, 1),  # the 900-a-day row: no cut shortens the run
+        (8.0, 6, 35, 6, 160 / 60, 2),  # 16 s of chain: two parts are enough, more only cost
+        (32, 6, 32, 1, 160 / 60, 5),  # one dense window: five parts match the 12.8 s budget
+        (10, 6, 10, 1, 16.0, 6),  # 960/min: as many as offered, each shortens the chain
+    ],
+)
+def test_paying_parts_keeps_the_fewest_that_shorten_the_run_most(
+    pages_left: float, parts: int, work_left: float, chains: int, per_second: float, want: int
+) -> None:
+    got = paying_parts(
+        pages_left=pages_left,
+        parts=parts,
+        work_left=work_left,
+        chains=chains,
+        per_second=per_second,
+        page_time=2.0,
+    )
+    assert got == want

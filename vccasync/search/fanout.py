@@ -36,7 +36,7 @@ from ..windows import (
     sub_window_count,
 )
 from .order import Dedup, in_order, last_start
-from .pacing import Pace, chain_parts
+from .pacing import Pace, chain_parts, paying_parts
 
 __all__ = ["InteractionSearch", "Page", "WindowPlan", "windows_wanted"]
 
@@ -411,8 +411,10 @@ class _Run:
         With a request budget and a latency seen, as many as make the window's chain end with
         the run (``chain_parts``, the work left as ``Pace`` learnt it, a page as long as a
         chain's pages took, the budget's wait included; ordered, before the
-        windows after it fill the buffer ahead and the budget stalls); else as many as
-        ``concurrency`` leaves idle (``sub_window_count``). The parts hold about equal
+        windows after it fill the buffer ahead and the budget stalls), and of those only as
+        many as shorten the run for the requests they add (``paying_parts``, with the measured
+        page time, the budget and every chain's pages left; none if no cut does); else as
+        many as ``concurrency`` leaves idle (``sub_window_count``). The parts hold about equal
         expected items (the day's shape, ``Pace.cuts``). The cut is the page's last instant
         (floored to the millisecond), never inside a tie that fills the page: a page that is
         one instant only keeps following the token.
@@ -421,23 +423,33 @@ class _Run:
         if not (first < cut < window.end and window.start < cut):
             return ()
         limit = self.query.limit
-        per_minute, latency = self.session.limiter.current_per_minute, self.session.stats.latency
-        latency = max(latency, self.cycle) if latency else 0.0  # a chain waits for the budget too
+        per_minute, measured = self.session.limiter.current_per_minute, self.session.stats.latency
+        latency = max(measured, self.cycle) if measured else 0.0  # a chain waits for the budget
         pace = self.pace
         if per_minute and latency:  # the budget binds: weigh chains against partial pages
-            work, stall = pace.work(), False
+            work, stall, chains = pace.work(), False, pace.chains()
             if self.ordered:  # the budget stalls once later windows fill the buffer ahead
                 room = max(0, self.buffer_items - self.buffered) / limit
                 ahead = pace.work(until=window) + room
                 work, stall = min(work, ahead), ahead < work
+            pages_left = pace.pages_left(window)
             parts = chain_parts(
-                pages_left=pace.pages_left(window),
+                pages_left=pages_left,
                 work_left=work,
                 per_second=per_minute / 60,
                 latency=latency,
                 most=self.concurrency,
                 stall=stall,
             )
+            if not stall:  # only as many as shorten the run: each costs requests
+                parts = paying_parts(
+                    pages_left=pages_left,
+                    parts=parts,
+                    work_left=work,
+                    chains=chains,
+                    per_second=per_minute / 60,
+                    page_time=measured,
+                )
         else:  # no budget known: fill what ``concurrency`` leaves idle
             spare, before = self.spare(), sum(1 for i in items if i.start < cut)
             parts = sub_window_count(
@@ -445,6 +457,16 @@ class _Run:
             )
         if parts < 2:
             return ()
+        log.debug(
+            "window %s split in %d at %s (%.1f pages left of %.1f, %.0f/min, %.2f s a page)",
+            window.key,
+            parts,
+            cut.isoformat(),
+            pace.pages_left(window),
+            pace.work(),
+            per_minute or 0,
+            latency,
+        )
         scale = pace.scale(window)
         subs = tuple(split_at(window, cut, pace.cuts(window, cut, parts)))
         pace.finish(window)

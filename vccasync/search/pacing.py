@@ -18,7 +18,7 @@ from datetime import datetime
 from ..windows import Window
 from .profile import DayProfile
 
-__all__ = ["MIN_CHAIN", "Pace", "chain_parts"]
+__all__ = ["MIN_CHAIN", "Pace", "chain_parts", "paying_parts"]
 
 MIN_CHAIN = 1.5  # expected pages of a sub-window at least
 
@@ -57,6 +57,47 @@ def chain_parts(
         return min(most, math.ceil(pages_left)) if run <= latency else 1
     wanted = math.ceil(pages_left * latency / max(run, MIN_CHAIN * latency))
     return max(1, min(wanted, most, math.floor(pages_left / MIN_CHAIN)))
+
+
+def _run_bound(
+    pages_left: float, parts: int, requests: float, per_second: float, page_time: float
+) -> float:
+    """The run's lower bound after cutting the chain into ``parts`` (1: not cut)."""
+    budget = (requests + (parts - 1) / 2) / per_second
+    return max(budget, pages_left / parts * page_time)
+
+
+def paying_parts(
+    *,
+    pages_left: float,
+    parts: int,
+    work_left: float,
+    chains: int,
+    per_second: float,
+    page_time: float,
+) -> int:
+    """Of 2 to ``parts`` sub-windows for a chain's ``pages_left``, as many as shorten the run
+    the most (the fewest among equals), or 1 when no cut pays for its requests.
+
+    The run lasts at least as long as the budget takes to send every chain's requests (the
+    ``work_left`` pages of ``chains`` windows, this one's included, each ending with a
+    part-filled page, half a request more on average, at ``per_second``) and as long as this
+    chain takes, a page each ``page_time`` (the measured latency: a wait for the budget is the
+    budget's bound, not the chain's). Each part adds a window, so ``parts - 1`` halves more.
+    A cut pays only if the bound after it is shorter than before by more than a quarter of a
+    page (the expected pages are estimates); else the chain keeps its token and no request is
+    spent beyond what the window needs.
+    """
+    if parts < 2 or per_second <= 0 or page_time <= 0:
+        return 1
+    requests = work_left + max(1, chains) / 2
+    before = _run_bound(pages_left, 1, requests, per_second, page_time)
+    best = min(
+        range(2, parts + 1),
+        key=lambda k: (_run_bound(pages_left, k, requests, per_second, page_time), k),
+    )
+    after = _run_bound(pages_left, best, requests, per_second, page_time)
+    return best if after < before - page_time / 4 else 1
 
 
 class Pace:
@@ -124,6 +165,10 @@ class Pace:
             for window in self._at
             if until is None or window.start <= until.start
         )
+
+    def chains(self, *, until: Window | None = None) -> int:
+        """Windows not finished (``until``: up to that one, included)."""
+        return sum(1 for window in self._at if until is None or window.start <= until.start)
 
     def cuts(self, window: Window, cut: datetime, parts: int) -> list[datetime]:
         """Where to cut ``window``'s rest after ``cut`` into ``parts`` of equal expected
