@@ -423,6 +423,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--ordered", action="store_true", help="chronological (default: as the CLI)")
     p.add_argument("--page-latency", type=float, default=0.3, help="seconds per page")
     p.add_argument("--item-latency", type=float, default=0.0002, help="seconds per item")
+    p.add_argument("--no-cpu", action="store_true", help="skip the CPU figure")
     p.add_argument("--cpu", action="store_true", help="only the CPU figure")
     p.add_argument("--profile", action="store_true", help="cProfile of decode_page, by own time")
     args = p.parse_args(argv)
@@ -444,7 +445,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.slow:
         slow_table(args, rates)
         print()
-    print(cpu_line())
+    if not args.no_cpu:
+        print(cpu_line())
     if year is not None and not args.no_memory:
         # always the whole year (about a million interactions), at the fastest rate given:
         # peak RSS depends on the range and the buffers, not on the rate
