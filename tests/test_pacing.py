@@ -82,8 +82,10 @@ def test_more_work_elsewhere_means_fewer_parts() -> None:
         # page, 5.3 left of 35 (38 requests): 10.6 s of chain against 14.3 s of budget
         (5.3, 2, 35, 6, 160 / 60, 2.0, False),
         (5.3, 3, 35, 6, 160 / 60, 2.0, False),
-        (7.0, 2, 35, 6, 160 / 60, 2.0, False),  # 14 s of chain: the budget binds anyway
-        (8.0, 2, 35, 6, 160 / 60, 2.0, True),  # 16 s: halved, the budget's 14.4 s binds
+        # the longest of 6 chains sharing the budget: 7 pages at its turn of it (2.25 s)
+        # take 15.8 s, longer than the budget's 14.3 s; halved, the budget binds
+        (7.0, 2, 35, 6, 160 / 60, 2.0, True),
+        (7.0, 2, 35, 3, 160 / 60, 2.0, False),  # 3 chains: 14 s of chain, 13.8 s of budget
         (32, 6, 32, 1, 160 / 60, 2.0, True),  # one dense window: 64 s of chain, 12 s of budget
         (10, 6, 10, 1, 16.0, 2.0, True),  # 960/min: the budget sends it all in a second
         (3.0, 2, 60, 10, 16.0, 1.0, False),  # a short chain among much work: the budget binds
@@ -115,14 +117,14 @@ def test_a_split_pays_only_if_it_shortens_the_run(
 @pytest.mark.parametrize(
     ("work_left", "pays"),
     [
-        (30.3, True),  # 33.3 requests, 12.5 s: two parts save 0.8 s for half a request
-        (32.2, False),  # 35.2 requests, 13.2 s: they would save 0.1 s, within the estimates
-        (33.3, False),  # 36.3 requests, 13.6 s: the budget binds already, parts add requests
+        (30.3, True),  # 32.3 requests, 12.1 s: two parts save 1.2 s for half a request
+        (32.5, False),  # 34.5 requests, 12.9 s: they would save 0.4 s, within the estimates
+        (34.0, False),  # 36 requests, 13.5 s: the budget binds already, parts add requests
     ],
 )
 def test_a_chain_just_longer_than_the_budget(work_left: float, pays: bool) -> None:
-    got = paying_parts(  # 6.75 pages of 2 s: 13.5 s of chain, 6 chains at 160/min
-        pages_left=6.75, parts=2, work_left=work_left, chains=6, per_second=160 / 60, page_time=2.0
+    got = paying_parts(  # 6.75 pages of 2 s: 13.5 s of chain; 4 chains at 160/min
+        pages_left=6.75, parts=2, work_left=work_left, chains=4, per_second=160 / 60, page_time=2.0
     )
     assert (got == 2) is pays
 

@@ -60,11 +60,12 @@ def chain_parts(
 
 
 def _run_bound(
-    pages_left: float, parts: int, requests: float, per_second: float, page_time: float
+    pages_left: float, parts: int, requests: float, chains: int, per_second: float, latency: float
 ) -> float:
     """The run's lower bound after cutting the chain into ``parts`` (1: not cut)."""
     budget = (requests + (parts - 1) / 2) / per_second
-    return max(budget, pages_left / parts * page_time)
+    cycle = max(latency, (chains + parts - 1) / per_second)  # a page, or the budget's turn
+    return max(budget, pages_left / parts * cycle)
 
 
 def paying_parts(
@@ -82,22 +83,22 @@ def paying_parts(
     The run lasts at least as long as the budget takes to send every chain's requests (the
     ``work_left`` pages of ``chains`` windows, this one's included, each ending with a
     part-filled page, half a request more on average, at ``per_second``) and as long as this
-    chain takes, a page each ``page_time`` (the measured latency: a wait for the budget is the
-    budget's bound, not the chain's). Each part adds a window, so ``parts - 1`` halves more.
-    A cut pays only if the bound after it is shorter than before by more than a quarter of a
-    page (the expected pages are estimates); else the chain keeps its token and no request is
-    spent beyond what the window needs.
+    chain takes: a page each ``page_time`` (the measured latency), or, when the budget binds,
+    each chain's turn of it (``chains / per_second``: every chain waits for the others). Each
+    part adds a chain, and half a request. A cut pays only if the bound after it is shorter
+    than before by more than a quarter of a page (the expected pages are estimates); else the
+    chain keeps its token and no request is spent beyond what the window needs.
     """
     if parts < 2 or per_second <= 0 or page_time <= 0:
         return 1
-    requests = work_left + max(1, chains) / 2
-    before = _run_bound(pages_left, 1, requests, per_second, page_time)
-    best = min(
-        range(2, parts + 1),
-        key=lambda k: (_run_bound(pages_left, k, requests, per_second, page_time), k),
-    )
-    after = _run_bound(pages_left, best, requests, per_second, page_time)
-    return best if after < before - page_time / 4 else 1
+    chains = max(1, chains)
+    requests = work_left + chains / 2
+
+    def bound(k: int) -> float:
+        return _run_bound(pages_left, k, requests, chains, per_second, page_time)
+
+    best = min(range(2, parts + 1), key=lambda k: (bound(k), k))
+    return best if bound(best) < bound(1) - page_time / 4 else 1
 
 
 class Pace:
