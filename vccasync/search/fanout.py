@@ -411,10 +411,10 @@ class _Run:
         With a request budget and a latency seen, as many as make the window's chain end with
         the run (``chain_parts``, the work left as ``Pace`` learnt it, a page as long as a
         chain's pages took, the budget's wait included; ordered, before the
-        windows after it fill the buffer ahead and the budget stalls), and of those only as
-        many as shorten the run for the requests they add (``paying_parts``, with the measured
-        page time, the budget and every chain's pages left; none if no cut does); else as
-        many as ``concurrency`` leaves idle (``sub_window_count``). The parts hold about equal
+        windows after it fill the buffer ahead and the budget stalls), provided a cut shortens
+        the run for the requests it adds (``paying_parts``, with the measured page time, the
+        budget and every chain's pages left: if none does, the chain keeps its token); else
+        as many as ``concurrency`` leaves idle (``sub_window_count``). The parts hold about equal
         expected items (the day's shape, ``Pace.cuts``). The cut is the page's last instant
         (floored to the millisecond), never inside a tie that fills the page: a page that is
         one instant only keeps following the token.
@@ -441,8 +441,9 @@ class _Run:
                 most=self.concurrency,
                 stall=stall,
             )
-            if not stall:  # only as many as shorten the run: each costs requests
-                parts = paying_parts(
+            if (
+                not stall
+                and paying_parts(  # no cut shortens the run: keep the token
                     pages_left=pages_left,
                     parts=parts,
                     work_left=work,
@@ -450,6 +451,9 @@ class _Run:
                     per_second=per_minute / 60,
                     page_time=measured,
                 )
+                < 2
+            ):
+                return ()
         else:  # no budget known: fill what ``concurrency`` leaves idle
             spare, before = self.spare(), sum(1 for i in items if i.start < cut)
             parts = sub_window_count(
