@@ -49,7 +49,7 @@ SPEC = DatasetSpec(
 )  # fmt: skip
 SINCE = SPEC.start.isoformat()
 CHANGING = TimelineSpec(late_rate=0.3, update_rate=0.4, removal_rate=0.05)
-ARGS = ["sync", "--since", SINCE, "--lookback", "4d", "--rpm", "100000", "--quiet"]
+ARGS = ["sync", "--since", SINCE, "--lookback", "4d", "--rpm", "100000"]  # pass lines
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import asyncio
 import logging
 import signal
 import sys
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -33,6 +33,8 @@ from .common import (
     say,
 )
 from .content import DEFAULT_WORKERS, check_dest
+from .progress import display_for
+from .sync_progress import FeedCounts, Observers, SyncTally
 
 __all__ = ["add_parser", "run"]
 
@@ -55,7 +57,9 @@ updated (updated_at), and those of the scanned span the API no longer returns ge
 earlier --since later extends the history backwards. --follow runs a pass every --every until
 stopped (SIGTERM ends at a page boundary, exit 0, within --stop-timeout: downloads still in
 flight then are cut and resumed by the next run). Rerunning after any interruption resumes
-the pass under way.
+the pass under way. Progress goes to stderr (a live display on a terminal, else a line every
+few seconds while a pass runs) and each pass ends with one line; --quiet prints only errors
+and failures.
 """
 DEFAULT_STOP_TIMEOUT: Final = timedelta(seconds=30)
 
@@ -137,14 +141,27 @@ def _check(args: argparse.Namespace) -> None:
         raise InvalidRequestError(f"{args.output} has never been synced: give --since")
 
 
+class _Say(logging.Handler):
+    """Each record as one line on the stderr of the moment (a live display redirects it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        say(self.format(record))
+
+
 def _logging() -> None:
-    """Pass summaries and transient failures of the engine, one line each on stderr."""
-    handler = logging.StreamHandler(sys.stderr)
+    """Transient failures of the engine, one line each on stderr (the display, not the
+    engine's log, says each pass's summary)."""
+    handler = _Say()
     handler.setFormatter(logging.Formatter("vccasync: %(message)s"))
     logger = logging.getLogger("vccasync.sync")
     logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
+    logger.setLevel(logging.WARNING)
     logger.propagate = False
+
+
+def _notes(quiet: bool) -> Callable[[str], None]:
+    """``say`` for the lines ``--quiet`` leaves out (errors and failures are said anyway)."""
+    return (lambda _line: None) if quiet else say
 
 
 async def run(args: argparse.Namespace) -> int:
@@ -194,13 +211,14 @@ async def _sync(args: argparse.Namespace, stop: asyncio.Event) -> int:
                 args.since = datetime.now(UTC) - demo.SYNC_SINCE
         vcc = await open_client(args, stack, **demo_options)
         observer = _metrics(args, stack)
+        note = _notes(args.quiet)
         feed: ContentFeed | None = None
 
         async def between_passes(seconds: float) -> None:
             if feed is not None:  # so that only the last pass can leave pieces in flight
                 await _unless_stopped(stop, feed.drain())
                 if not stop.is_set():
-                    _settled(feed, observer)
+                    _settled(feed, observer, note)
             await _unless_stopped(stop, asyncio.sleep(seconds))
             if feed is not None and not stop.is_set():
                 await feed.retry()  # the pieces that failed go again with the next pass
@@ -225,14 +243,20 @@ async def _sync(args: argparse.Namespace, stop: asyncio.Event) -> int:
         if observer is not None and coverage is not None:
             observer.complete_up_to(coverage.end)  # the lag counts from the stored state
         await connect(vcc, stack)
+        tally = None if args.quiet else SyncTally(vcc.stats, budget=vcc.config.requests_per_minute)
+        engine.observer, engine.progress = Observers(observer, tally), tally
         if args.content_dest:
             dest = Path(args.content_dest)
             await asyncio.to_thread(dest.mkdir, parents=True, exist_ok=True)
             feed = ContentFeed(vcc, dest, args.types, DEFAULT_WORKERS)
+            if tally is not None:
+                tally.content = FeedCounts(feed.progress)
         _logging()
+        if tally is not None:  # until the run ends: the last downloads included
+            stack.enter_context(display_for(tally, sys.stderr, quiet=False))
         try:
             if feed is not None:
-                await _catch_up(feed, state)
+                await _catch_up(feed, state, note)
             async for change in engine.changes(every=args.every, once=not args.follow):
                 if feed is not None:
                     await feed.add(change)
@@ -242,24 +266,27 @@ async def _sync(args: argparse.Namespace, stop: asyncio.Event) -> int:
             raise
         missing = 0
         if feed is not None:
-            say(f"vccasync: content: {(await feed.close()).summary()}")
-            missing = _settled(feed, observer).missing
+            note(f"vccasync: content: {(await feed.close()).summary()}")
+            missing = _settled(feed, observer, note).missing
         if engine.stopped:
-            say(f"vccasync: stopped; the pass under way resumes at the next run of {state.target}")
+            note(f"vccasync: stopped; the pass under way resumes at the next run of {state.target}")
     return 1 if missing and not args.follow else 0
 
 
-def _settled(feed: ContentFeed, observer: Any) -> Settled:
-    """Count and say what the downloads of the pass did (failures are retried later)."""
+def _settled(feed: ContentFeed, observer: Any, note: Callable[[str], None]) -> Settled:
+    """Count and say what the downloads of the pass did (failures are retried later, and
+    said even with ``--quiet``)."""
     settled = feed.settle()
     if observer is not None:
         observer.content_settled(settled.failed, settled.missing)
-    if settled.done or settled.failed or settled.missing:
+    if settled.failed or settled.missing:
         say(f"vccasync: content of the pass: {settled.summary()}")
+    elif settled.done:
+        note(f"vccasync: content of the pass: {settled.summary()}")
     return settled
 
 
-async def _catch_up(feed: ContentFeed, state: SyncStore) -> None:
+async def _catch_up(feed: ContentFeed, state: SyncStore, note: Callable[[str], None]) -> None:
     """Queue again the pieces of the rows the last pass wrote that the archive lacks (a run
     killed before their downloads ended)."""
     last = await state.last_pass()
@@ -267,7 +294,7 @@ async def _catch_up(feed: ContentFeed, state: SyncStore) -> None:
         return
     rows = await state.written(last, since=last.end - CLOCK_SLACK)
     if lacking := await feed.catch_up(rows):
-        say(f"vccasync: content: {count(lacking, 'piece')} of the last pass to fetch again")
+        note(f"vccasync: content: {count(lacking, 'piece')} of the last pass to fetch again")
 
 
 async def _unless_stopped(stop: asyncio.Event, work: Coroutine[Any, Any, None]) -> None:
@@ -294,5 +321,5 @@ def _metrics(args: argparse.Namespace, stack: AsyncExitStack) -> Any:
     metrics = SyncMetrics()
     server = serve_metrics(metrics, args.metrics_port)
     stack.callback(server.close)
-    say(f"vccasync: metrics on http://127.0.0.1:{server.port}/metrics")
+    _notes(args.quiet)(f"vccasync: metrics on http://127.0.0.1:{server.port}/metrics")
     return metrics
