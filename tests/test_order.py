@@ -112,6 +112,22 @@ def test_watch_resumed_before_the_order_broke_repairs_the_splits_delivered_earli
     assert watch.delivered(breaker) == (earlier.window,)
 
 
+def test_watch_resumed_breaks_on_a_checked_split_and_the_next_page_tells() -> None:
+    """A resumed search found the page after a split's dropped token out of order (no window
+    delivers that page): the next page delivered spawns the repairs, its own included."""
+    day = Window(START, START + timedelta(days=1))
+    earlier = Repair.of(day, START + timedelta(hours=1), "t", [])
+    watch = _OrderWatch([earlier])
+    assert watch.unverified == [earlier]
+    assert watch.violated(earlier.window)
+    watch.broke_on(None)
+    later = Repair.of(Window(START, END), START + timedelta(days=2), "t2", [])
+    assert watch.delivered(Page(later.window, [], None, repair=later)) == tuple(
+        sorted([earlier.window, later.window])
+    )
+    assert watch.delivered(Page(day, [], None)) == ()
+
+
 # -- through the fake --------------------------------------------------------------------
 
 

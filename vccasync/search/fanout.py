@@ -58,6 +58,11 @@ class _OrderWatch:
     split delivered after it spawns its own. So a consumer (a checkpoint) is never handed a
     repair window while the window it repairs is still pending from before its split (a
     split fetched ahead): a search resumed then runs that window again, unsplit, alone.
+
+    A search resumed with splits made before and the order not seen broken may never fetch a
+    page out of order again (few windows left): it first checks the page after one split's
+    dropped token (:meth:`_Run.verify`); out of order, it breaks the order, and the next page
+    delivered spawns the repairs.
     """
 
     def __init__(self, repairs: Iterable[Repair] = (), *, broken: bool = False) -> None:
@@ -67,6 +72,8 @@ class _OrderWatch:
         self.broken = broken  # a page fetched broke the order: no more splitting
         self._announced = broken  # a page delivered did: each later split spawns its repair
         self._breaker: Page | None = None  # the page that broke it, until delivered
+        self._announce = False  # the order broke on no page: the next page delivered tells
+        self.unverified = [] if broken else resumed[-1:]  # a split of an earlier run, to check
         self._due: list[Repair] = [] if broken else resumed  # of the splits delivered
         self._splits = len(self._due)  # splits so far, delivered or not
         self.repairs: dict[Window, Repair] = {r.window: r for r in resumed} if broken else {}
@@ -90,16 +97,18 @@ class _OrderWatch:
         )
         return True
 
-    def broke_on(self, page: Page) -> None:
-        """``page`` is the first page out of order."""
-        self._breaker = page
+    def broke_on(self, page: Page | None) -> None:
+        """``page`` is the first page out of order (None: a page no window delivers, so the
+        next page delivered spawns the repairs)."""
+        self._breaker, self._announce = page, page is None
 
     def delivered(self, page: Page) -> tuple[Window, ...]:
         """``page`` reaches the consumer: the repair windows it spawns (none while the order
         holds: a split's repair is kept for the page that will break it)."""
-        if page is self._breaker:
-            self._announced, self._breaker = True, None
+        if page is self._breaker or self._announce:
+            self._announced, self._breaker, self._announce = True, None, False
             due, self._due = self._due, []
+            due += [page.repair] if page.repair is not None else []
         elif page.repair is None:
             return ()
         elif self._announced:
@@ -173,6 +182,7 @@ class InteractionSearch:
             buffer_items=self._buffer_items,
         )
         try:
+            await run.verify()
             if self._ordered:
                 while run.head is not None:
                     page = run.delivered(await _next_page(run.head.queue, run.failure))
@@ -324,6 +334,25 @@ class _Run:
             after = _Node(self.queue_pages, after) if after else None
             self.push(sub, None, after)
         self.fill()
+
+    async def verify(self) -> None:
+        """Check the order where a split of an earlier run relied on it: the page after its
+        dropped token, which holds nothing before its cut when the server pages in ascending
+        start (a server paging otherwise shows it there: a page boundary going back in time).
+        Out of order, the order is broken (the repairs come with the next page delivered); in
+        order, the repairs are kept only should a later page break it. One request, on
+        resume only.
+        """
+        for repair in self.watch.unverified:
+            if not await self._in_order_after(repair) and self.watch.violated(repair.window):
+                self.watch.broke_on(None)
+        self.watch.unverified = []
+
+    async def _in_order_after(self, repair: Repair) -> bool:
+        window = repair.window
+        params = self.query.params(window, window.after)
+        items, _ = await self.session.get("/interactions", params, decode_page)
+        return in_order(items, window.end)
 
     def delivered(self, page: Page) -> Page:
         """``page`` as the consumer gets it: with the repair windows it spawns, which start
