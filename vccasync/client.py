@@ -15,7 +15,7 @@ from .content.bulk import BulkProgress, download_all
 from .content.download import Destination, DownloadResult, download
 from .content.manifest import Manifest
 from .converter import structure_interaction
-from .deletes import DeleteFailure, DeleteOutcome, Deleter
+from .deletes import DeleteFailure, DeleteOutcome, Deleter, Guard
 from .errors import InvalidRequestError, VccError
 from .http.session import Session, SessionStats, path_segment
 from .models import Direction, Interaction
@@ -218,24 +218,35 @@ class VccClient:
             raise VccError("use the client inside 'async with VccClient(...) as vcc:'")
         return self._deleter
 
-    async def delete_interaction(self, guid: str) -> DeleteOutcome:
+    async def reserve_deletion(self) -> None:
+        """Wait for the next slot of the deletion budget, kept for the next deletion: a check
+        made after this (a fetch of what is about to be deleted) is not aged by that wait."""
+        await self._deletes.reserve()
+
+    async def delete_interaction(self, guid: str, *, guard: Guard | None = None) -> DeleteOutcome:
         """Delete one interaction and all its content (``DELETE /interactions/{guid}``).
 
         ``DELETED``, or ``ALREADY_GONE`` on a 404. Deletions of a client go one at a time,
         within ``deletes_per_minute``, with a token of the delete scope (requested at the
         first deletion); ``PermissionDeniedError`` when the client lacks that scope.
+        ``guard`` is called just before each send (after every wait, retries included) and
+        refuses it by raising: nothing is sent then.
         """
-        return await self._deletes.interaction(guid)
+        return await self._deletes.interaction(guid, guard=guard)
 
-    async def delete_content(self, guid: str, content_key: str) -> DeleteOutcome:
+    async def delete_content(
+        self, guid: str, content_key: str, *, guard: Guard | None = None
+    ) -> DeleteOutcome:
         """Delete one piece of content (``DELETE /interactions/{guid}/content/{key}``); as
         :meth:`delete_interaction`."""
-        return await self._deletes.content(guid, content_key)
+        return await self._deletes.content(guid, content_key, guard=guard)
 
-    async def delete_interactions(self, guids: Iterable[str]) -> list[DeleteFailure]:
+    async def delete_interactions(
+        self, guids: Iterable[str], *, guard: Guard | None = None
+    ) -> list[DeleteFailure]:
         """Delete many interactions, 1000 per ``POST /interactions/delete-batch``, one batch at
         a time; the guids the API did not delete (those already gone are not failures)."""
-        return await self._deletes.interactions(guids)
+        return await self._deletes.interactions(guids, guard=guard)
 
     def changes(
         self,

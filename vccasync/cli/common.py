@@ -23,7 +23,7 @@ from vccasync.windows import RESOLUTION
 from . import demo
 
 if TYPE_CHECKING:
-    from vccasync.fake import DatasetSpec, FakeConfig
+    from vccasync.fake import DatasetSpec, FakeConfig, FakeVccServer
 
 __all__ = [
     "RESUME",
@@ -227,13 +227,17 @@ async def open_client(
     *,
     demo_spec: DatasetSpec = demo.DEMO_SPEC,
     demo_config: FakeConfig = demo.DEMO_CONFIG,
+    on_demo: Callable[[FakeVccServer], None] | None = None,
 ) -> VccClient:
     """The client of a run (not yet open): from the environment and options, or with
     ``--demo`` pointed at a demo API that ``stack`` keeps running (``VCC_*`` ignored), with
-    the demo server's rate limits (requests, deletions) as its default budgets."""
+    the demo server's rate limits (requests, deletions) as its default budgets; ``on_demo``
+    sees that server before the first request (to give it what earlier runs changed)."""
     if not args.demo:
         return client_from_args(args)
     server = await stack.enter_async_context(demo.demo_api(demo_spec, demo_config))
+    if on_demo is not None:
+        on_demo(server)
     limits = {
         "requests_per_minute": demo_config.rate_limit_per_minute,
         "deletes_per_minute": demo_config.deletes.per_minute,
