@@ -55,7 +55,7 @@ class PurgeTally(Stopwatch):
         if not p.checks:
             return ""
         text = (
-            f"; {count(p.checks, 'check')} ({p.rechecks} again), the oldest {p.oldest_check:.1f}s"
+            f"; {count(p.checks, 'check')} ({p.rechecks} again), the oldest {p.oldest_check:.2f}s"
             f" old when its deletion left (bound {p.max_check_age:g}s)"
         )
         if p.batch_sizes:
