@@ -9,16 +9,15 @@ import sys
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, TextIO
+from typing import Any, Final, TextIO
 
 from vccasync.config import DEFAULT_DELETE_RATE
 from vccasync.content.bulk import format_size
-from vccasync.content.journal import JOURNAL_NAME, read_records, replay
+from vccasync.content.journal import JOURNAL_NAME
 from vccasync.content.manifest import MANIFEST_NAME, ManifestEntry
 from vccasync.content.purge import PurgeProgress, purge
 from vccasync.content.retention import MAX_CHECK_AGE, Count, Plan, Reason, TypeSummary
 from vccasync.errors import AuthenticationError, InvalidRequestError
-from vccasync.fake.deletes import remove
 from vccasync.instants import parse_instant
 from vccasync.query import SearchQuery
 
@@ -36,9 +35,6 @@ from .common import (
 )
 from .progress import display_for
 from .purge_progress import PurgeTally
-
-if TYPE_CHECKING:
-    from vccasync.fake import FakeVccServer
 
 __all__ = ["add_parser", "print_plan", "run"]
 
@@ -195,18 +191,6 @@ def _covered(query: SearchQuery) -> Callable[[ManifestEntry], bool]:
     return covers
 
 
-def _remembered(archive: Path) -> Callable[[FakeVccServer], None]:
-    """What a demo API must forget: the pieces the archive's journal records as deleted (the
-    demo's data is made afresh each run; a real API remembers by itself)."""
-
-    def forget(server: FakeVccServer) -> None:
-        gone = replay(read_records(archive / JOURNAL_NAME)).gone
-        for guid, key in gone:
-            remove(server.dataset, guid, key)
-
-    return forget
-
-
 async def run(args: argparse.Namespace) -> int:
     """Validate everything, then plan; with ``--yes`` delete. Exit 1 if anything stays."""
     query = query_from_args(args)
@@ -214,7 +198,7 @@ async def run(args: argparse.Namespace) -> int:
     async with AsyncExitStack() as stack:
         vcc = await open_client(
             args, stack, demo_spec=demo.CONTENT_SPEC, demo_config=demo.PURGE_CONFIG,
-            on_demo=_remembered(archive),
+            on_demo=demo.remembering(archive / JOURNAL_NAME),
         )  # fmt: skip
         await connect(vcc, stack)
         rate = vcc.config.requests_per_minute

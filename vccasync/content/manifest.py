@@ -84,7 +84,11 @@ class ManifestEntry:
     def holds(self, piece: Content) -> bool:
         """Whether this line archived the version of ``piece`` the search shows now: the same
         ``lastModified`` and ``contentLength``. A line without a version (written before
-        versions were recorded) never does: a rerun downloads it again and stamps it."""
+        versions were recorded) does not when the API reports one: a rerun downloads it
+        again and stamps it (when the API reports none, there is nothing to stamp: the sizes
+        decide)."""
+        if not self.version_known and piece.last_modified is None:
+            return piece.content_length in (None, self.bytes)
         archived = self.archived_modified
         return (
             archived is not None
