@@ -60,6 +60,7 @@ class Api:
         self.error_before: VccError | None = None  # raised instead of carrying it out
         self.on_get: Callable[[str], None] | None = None  # runs as a GET is answered
         self.before_send: Callable[[], None] | None = None  # runs as a deletion waits
+        self.retried: Callable[[], None] | None = None  # after a deletion: a 5xx, a retry
         self.reserved = 0  # slots of the deletion budget waited for
         self.refused = 0  # deletions the guard stopped before they were sent
 
@@ -137,6 +138,10 @@ class Api:
             if not rest:
                 del self.upstream[guid]
         await self._done()
+        if self.retried is not None and guard is not None:  # its answer lost, sent again
+            retried, self.retried = self.retried, None
+            retried()
+            self._leave(guard)
         return DeleteOutcome.DELETED if present else DeleteOutcome.ALREADY_GONE
 
     async def delete_interactions(
@@ -393,6 +398,22 @@ async def test_a_deletion_whose_check_grew_too_old_is_checked_again(tmp_path: Pa
     assert progress.oldest_check <= 10.0
     state = replay(read_records(tmp_path / JOURNAL_NAME))
     assert state.failed[("g0", "rec")].outcome is Outcome.FAILED  # journaled: nothing sent
+
+
+async def test_a_deletion_retried_too_late_is_settled_by_a_new_check(tmp_path: Path) -> None:
+    data = dataset(1)
+    archive_of(tmp_path, data)
+    api, clock = Api(data), Clock()
+
+    def backoff() -> None:  # the first DELETE's answer is lost; its retry waits 11 s
+        clock.now += 11
+
+    api.retried = backoff
+    progress = await purge(api, api.search(), tmp_path, execute=True, clock=clock)
+    assert api.refused == 1 and api.sent == [("g0", "rec"), ("g0", "txt")]
+    assert progress.complete and progress.deleted == 2  # the new check shows it gone
+    state = replay(read_records(tmp_path / JOURNAL_NAME))
+    assert state.gone[("g0", "rec")].outcome is Outcome.DELETED and not state.pending
 
 
 async def test_the_bound_is_max_check_age(tmp_path: Path) -> None:

@@ -390,7 +390,10 @@ class _Run:
         for _ in range(MAX_ROUNDS):
             (check,) = await self.checked([piece.guid], whole=False)
             if isinstance(check, VccError):
-                self.keep(decision, Reason.NOT_REFETCHED)
+                if sent:  # an earlier DELETE left and no answer tells what it did
+                    self.settle(decision, Outcome.UNKNOWN, str(check))
+                else:
+                    self.keep(decision, Reason.NOT_REFETCHED)
                 return
             now = check.pieces.get(piece.key)
             if now is None:  # gone upstream (by an earlier send of this run, or not)
