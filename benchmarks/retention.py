@@ -115,13 +115,16 @@ class Timed:
     async def interaction(self, guid: str) -> Interaction:
         return await self.vcc.interaction(guid)
 
-    async def delete_content(self, guid: str, content_key: str) -> DeleteOutcome:
-        outcome = await self.vcc.delete_content(guid, content_key)
+    async def reserve_deletion(self) -> None:
+        await self.vcc.reserve_deletion()
+
+    async def delete_content(self, guid: str, content_key: str, **guard: Any) -> DeleteOutcome:
+        outcome = await self.vcc.delete_content(guid, content_key, **guard)
         self.answered.append(time.perf_counter())
         return outcome
 
-    async def delete_interactions(self, guids: Iterable[str]) -> list[DeleteFailure]:
-        return await self.vcc.delete_interactions(guids)
+    async def delete_interactions(self, guids: Iterable[str], **guard: Any) -> list[DeleteFailure]:
+        return await self.vcc.delete_interactions(guids, **guard)
 
 
 async def listed(interactions: list[Interaction]) -> AsyncIterator[Interaction]:
