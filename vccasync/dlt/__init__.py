@@ -1,0 +1,35 @@
+"""A dlt source of the Interaction Content API (``pip install "vccasync[dlt]"``; docs/dlt.md).
+
+Importing this package turns dlt's anonymous telemetry off unless
+``RUNTIME__DLTHUB_TELEMETRY`` is already set (set it to ``true`` to send it): a loader of
+contact-centre data talks to the API and to its destination, nothing else.
+"""
+
+import os
+
+os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
+
+from .account import AccountRun  # after the telemetry default
+from .ledger import Ledger
+from .rows import (
+    INTERACTION_COLUMNS,
+    MANIFEST_COLUMNS,
+    interaction_from_row,
+    interaction_row,
+    manifest_row,
+    removal_row,
+)
+from .source import REMOVALS, vcc_source
+
+__all__ = [
+    "INTERACTION_COLUMNS",
+    "MANIFEST_COLUMNS",
+    "REMOVALS",
+    "AccountRun",
+    "Ledger",
+    "interaction_from_row",
+    "interaction_row",
+    "manifest_row",
+    "removal_row",
+    "vcc_source",
+]
