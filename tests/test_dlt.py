@@ -476,3 +476,51 @@ def test_rows_round_trip_and_the_ledger_judges_only_its_span(dataset: Dataset) -
     unseen = ledger.unseen(later)
     assert [k.guid for k in unseen] == [i.guid for i in items[3:]]
     assert ledger.last_version(unseen[0]) == items[3]
+
+
+def test_a_backfill_between_two_instants_loads_exactly_that_range(
+    tmp_path: Path, fake: FakeVccServer, dataset: Dataset, timeline: Timeline
+) -> None:
+    api = api_now(dataset, timeline)
+    starts = sorted({row["start"] for row in api.values()})
+    first, end = starts[10], starts[60]  # the end_value is excluded (dlt's default range)
+    source = vcc_source(**credentials(fake), **FAST)
+    source.interactions.apply_hints(
+        incremental=dlt.sources.incremental("start", initial_value=first, end_value=end)
+    )
+    pipe = pipeline(tmp_path)
+    pipe.run(source)
+    wanted = {g: row for g, row in api.items() if first <= row["start"] < end}
+    assert present(destination(tmp_path / "vcc.duckdb")) == wanted
+    pipe.run(vcc_source(**credentials(fake), **FAST))  # then the rest, from since on
+    assert present(destination(tmp_path / "vcc.duckdb")) == api
+    assert loaded(pipe) == len(api) - len(wanted)
+
+
+def test_importing_the_source_turns_dlt_telemetry_off(tmp_path: Path) -> None:
+    """dlt would send anonymous telemetry by default: importing vccasync.dlt turns it off,
+    unless RUNTIME__DLTHUB_TELEMETRY says otherwise (the script prints the hosts dlt looked up
+    once its telemetry was flushed and stopped)."""
+    script = f"""
+import socket
+looked_up = []
+real = socket.getaddrinfo
+def lookup(host, *args, **kwargs):
+    looked_up.append(host)
+    raise socket.gaierror("no lookups here")
+socket.getaddrinfo = lookup
+import vccasync.dlt
+import dlt
+from dlt.common.runtime.telemetry import stop_telemetry
+dlt.pipeline("t", destination=dlt.destinations.duckdb({str(tmp_path / "t.duckdb")!r}),
+             pipelines_dir={str(tmp_path / "p")!r}).run([{{"a": 1}}], table_name="t")
+stop_telemetry()
+print(looked_up)
+"""
+    env = {k: v for k, v in os.environ.items() if k != "RUNTIME__DLTHUB_TELEMETRY"}
+    env["PYTHONPATH"] = str(ROOT)
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

@@ -9,7 +9,6 @@ come from dlt's config and secrets (``[sources.vcc]`` in ``.dlt/secrets.toml``, 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -17,8 +16,6 @@ from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
-
-os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")  # before dlt reads its config
 
 import dlt
 from dlt.pipeline.exceptions import PipelineStepFailed

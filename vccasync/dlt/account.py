@@ -20,7 +20,7 @@ __all__ = ["AccountRun"]
 
 class AccountRun:
     """The client of account ``name`` (``settings``: ``VccClient`` keywords) for the current
-    run, opened on first use; ``opened`` counts the clients opened so far."""
+    run, opened on first use."""
 
     def __init__(self, name: str, settings: Mapping[str, Any]) -> None:
         self.name = name
@@ -29,7 +29,6 @@ class AccountRun:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._keeper: AsyncGenerator[None, None] | None = None
         self._lock: asyncio.Lock | None = None
-        self.opened = 0
 
     def __repr__(self) -> str:
         return f"AccountRun({self.name!r})"
@@ -48,7 +47,6 @@ class AccountRun:
                 keeper = _keep_open(client)
                 await anext(keeper)  # suspended until dlt closes it with the loop's generators
                 self._client, self._keeper = client, keeper
-                self.opened += 1
             return self._client
 
 

@@ -14,7 +14,7 @@ import asyncio
 import re
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from contextlib import aclosing
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final, cast
 
@@ -26,7 +26,7 @@ from ..content.bulk import BulkProgress
 from ..content.feed import missing_pieces
 from ..content.manifest import MANIFEST_NAME, Manifest
 from ..errors import InvalidRequestError, NotFoundError, VccError
-from ..instants import parse_instant
+from ..instants import RESOLUTION, parse_instant
 from ..models import Interaction
 from ..query import NO_FILTERS, SearchFilters, SearchQuery, check_instant, check_limit, make_filters
 from ..sync import DEFAULT_LOOKBACK, Span, parse_duration
@@ -154,11 +154,7 @@ def _interactions(run: AccountRun, plan: _Plan, name: str) -> DltResource:
         start: dlt.sources.incremental[datetime] = cursor,
     ) -> AsyncIterator[list[dict[str, Any]]]:
         now = datetime.now(UTC)
-        begin = start.start_value
-        if begin is None:
-            raise InvalidRequestError(f"{name}: the first load needs since (an ISO 8601 instant)")
-        end = now if start.end_value is None else parse_instant(start.end_value)
-        span = Span(parse_instant(begin), max(end, parse_instant(begin)))
+        span = _span(start, now, name)
         ledger = Ledger(dlt.current.resource_state(), keep_versions=not plan.hard)
         ledger.begin(span)
         vcc = await run.client()
@@ -173,6 +169,22 @@ def _interactions(run: AccountRun, plan: _Plan, name: str) -> DltResource:
             yield rows
 
     return interactions
+
+
+def _span(cursor: dlt.sources.incremental[datetime], now: datetime, name: str) -> Span:
+    """The instants a run scans: from the cursor's start (its last value less the lag, or
+    ``since``) to its ``end_value`` or now, both included unless the cursor's range says
+    "open" (then one millisecond, the API's resolution, in from that end)."""
+    if cursor.start_value is None:
+        raise InvalidRequestError(f"{name}: the first load needs since (an ISO 8601 instant)")
+    first = parse_instant(cursor.start_value)
+    if cursor.range_start == "open":
+        first += RESOLUTION
+    last = now
+    if cursor.end_value is not None:
+        last = parse_instant(cursor.end_value)
+        last -= RESOLUTION if cursor.range_end == "open" else timedelta(0)
+    return Span(first, max(first, last))
 
 
 async def _removals(
