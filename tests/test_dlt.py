@@ -11,6 +11,7 @@ than loopback fails the test.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import os
 import signal
 import socket
@@ -27,8 +28,11 @@ dlt = pytest.importorskip("dlt")
 duckdb = pytest.importorskip("duckdb")
 
 from vccasync.content.manifest import MANIFEST_NAME, Manifest  # noqa: E402
-from vccasync.dlt import Ledger, interaction_from_row, interaction_row, vcc_source  # noqa: E402
 from vccasync.dlt import source as source_module  # noqa: E402
+from vccasync.dlt import vcc_source  # noqa: E402
+from vccasync.dlt.__main__ import main as dlt_main  # noqa: E402
+from vccasync.dlt.ledger import Ledger  # noqa: E402
+from vccasync.dlt.rows import interaction_from_row, interaction_row  # noqa: E402
 from vccasync.errors import InvalidRequestError  # noqa: E402
 from vccasync.fake import (  # noqa: E402
     DatasetSpec,
@@ -310,12 +314,12 @@ def test_a_killed_process_is_rerun_without_loss_or_duplicates(
                 process.kill()
                 pytest.fail(f"the run never reached the gate: {process.communicate()[1]}")
             process.send_signal(signal.SIGKILL)
-            process.wait(30)
+            assert process.wait(30) == -signal.SIGKILL
         finally:
             process.kill()
         fake.gate.open()
-        done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120)
-        assert done.returncode == 0, done.stderr
+        pipe = pipeline(tmp_path)  # the same pipeline, dataset and working directory
+        pipe.run(vcc_source(**credentials(fake), **FAST))
     rows = destination(tmp_path / "vcc.duckdb")
     assert present(rows) == api_now(dataset, timeline)
 
@@ -434,19 +438,32 @@ def test_first_load_without_since_says_so(tmp_path: Path, fake: FakeVccServer) -
     assert fake.stats.requests == 0
 
 
-def test_demo_loads_a_duckdb_file_then_only_what_changed(tmp_path: Path) -> None:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    command = [sys.executable, "-m", "vccasync.dlt", "--demo"]
-    first = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
-    assert first.returncode == 0, first.stderr
+def test_demo_loads_a_duckdb_file_then_only_what_changed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert dlt_main(["--demo"]) == 0
+    first = capsys.readouterr().err
     count = query(tmp_path / "vcc.duckdb", "select count(*) from vcc_data.interactions")[0][0]
     assert count > 100
-    assert f"interactions {count:,}" in first.stderr
-    second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
-    assert second.returncode == 0, second.stderr
-    again = int(second.stderr.split("interactions ")[1].split(",")[0].split()[0])
+    assert f"interactions {count:,}" in first
+    assert dlt_main(["--demo"]) == 0
+    second = capsys.readouterr().err
+    again = int(second.split("interactions ")[1].split(",")[0].split()[0])
     assert again < count // 10  # only what changed in the seconds between the runs
     assert {p.name for p in tmp_path.iterdir()} <= {"vcc.duckdb", "dlt-data"}
+
+
+def test_bad_options_are_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert dlt_main(["--demo", "--lookback", "soon"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "vccasync.dlt: error: --lookback must look like 90m, 48h, 2d, 1h30m or ISO 8601"
+        " (PT90M, P2D), got 'soon'"
+    )
+    assert dlt_main([]) == 2  # no credentials configured
+    assert "no credentials for account 'default'" in capsys.readouterr().err
+    assert not (tmp_path / "vcc.duckdb").exists()
 
 
 def test_importing_vccasync_does_not_import_dlt() -> None:
@@ -497,30 +514,18 @@ def test_a_backfill_between_two_instants_loads_exactly_that_range(
     assert loaded(pipe) == len(api) - len(wanted)
 
 
-def test_importing_the_source_turns_dlt_telemetry_off(tmp_path: Path) -> None:
+def test_importing_the_source_turns_dlt_telemetry_off(monkeypatch: pytest.MonkeyPatch) -> None:
     """dlt would send anonymous telemetry by default: importing vccasync.dlt turns it off,
-    unless RUNTIME__DLTHUB_TELEMETRY says otherwise (the script prints the hosts dlt looked up
-    once its telemetry was flushed and stopped)."""
-    script = f"""
-import socket
-looked_up = []
-real = socket.getaddrinfo
-def lookup(host, *args, **kwargs):
-    looked_up.append(host)
-    raise socket.gaierror("no lookups here")
-socket.getaddrinfo = lookup
-import vccasync.dlt
-import dlt
-from dlt.common.runtime.telemetry import stop_telemetry
-dlt.pipeline("t", destination=dlt.destinations.duckdb({str(tmp_path / "t.duckdb")!r}),
-             pipelines_dir={str(tmp_path / "p")!r}).run([{{"a": 1}}], table_name="t")
-stop_telemetry()
-print(looked_up)
-"""
-    env = {k: v for k, v in os.environ.items() if k != "RUNTIME__DLTHUB_TELEMETRY"}
-    env["PYTHONPATH"] = str(ROOT)
-    done = subprocess.run(
-        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "[]"
+    unless RUNTIME__DLTHUB_TELEMETRY says otherwise."""
+    from dlt.common.configuration import resolve_configuration
+    from dlt.common.configuration.specs import RuntimeConfiguration
+
+    import vccasync.dlt
+
+    monkeypatch.delenv("RUNTIME__DLTHUB_TELEMETRY")
+    assert resolve_configuration(RuntimeConfiguration()).dlthub_telemetry is True  # dlt's default
+    importlib.reload(vccasync.dlt)
+    assert resolve_configuration(RuntimeConfiguration()).dlthub_telemetry is False
+    monkeypatch.setenv("RUNTIME__DLTHUB_TELEMETRY", "true")
+    importlib.reload(vccasync.dlt)
+    assert resolve_configuration(RuntimeConfiguration()).dlthub_telemetry is True

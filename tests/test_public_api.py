@@ -22,6 +22,7 @@ PUBLIC = (
     "vccasync.content",
     "vccasync.distributed",
     "vccasync.fake",
+    "vccasync.dlt",
 )
 _FENCE = re.compile(r"^```python\n(.*?)^```", re.M | re.S)
 

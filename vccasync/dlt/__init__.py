@@ -9,27 +9,7 @@ import os
 
 os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
 
-from .account import AccountRun  # after the telemetry default
-from .ledger import Ledger
-from .rows import (
-    INTERACTION_COLUMNS,
-    MANIFEST_COLUMNS,
-    interaction_from_row,
-    interaction_row,
-    manifest_row,
-    removal_row,
-)
-from .source import REMOVALS, vcc_source
+from .rows import INTERACTION_COLUMNS, MANIFEST_COLUMNS  # after the telemetry default
+from .source import LOOKBACK, REMOVALS, vcc_source
 
-__all__ = [
-    "INTERACTION_COLUMNS",
-    "MANIFEST_COLUMNS",
-    "REMOVALS",
-    "AccountRun",
-    "Ledger",
-    "interaction_from_row",
-    "interaction_row",
-    "manifest_row",
-    "removal_row",
-    "vcc_source",
-]
+__all__ = ["INTERACTION_COLUMNS", "LOOKBACK", "MANIFEST_COLUMNS", "REMOVALS", "vcc_source"]

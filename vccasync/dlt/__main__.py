@@ -17,11 +17,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
+import attrs
 import dlt
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from ..cli import demo
-from ..cli.common import OneLineParser, add_filter_options, add_type_option, instant
+from ..cli.common import (
+    OneLineParser,
+    add_filter_options,
+    add_type_option,
+    instant,
+    positive,
+)
 from ..errors import InvalidRequestError, VccError
 from ..fake import generate, running_in_thread
 from ..sync import parse_duration
@@ -30,6 +37,7 @@ from .source import LOOKBACK, REMOVALS, vcc_source
 __all__ = ["main"]
 
 PIPELINE: Final = "vcc"
+CONTENT_RPM: Final = demo.CONTENT_CONFIG.rate_limit_per_minute or 6000
 DATASET: Final = "vcc_data"  # not "vcc", the name DuckDB gives the catalog of vcc.duckdb
 QUERY: Final = (
     "select direction, count(*) as interactions from vcc_data.interactions"
@@ -76,11 +84,16 @@ def _parser() -> argparse.ArgumentParser:
     add_filter_options(parser)
     parser.add_argument("--account", default="default", help="the account column's value")
     parser.add_argument(
-        "--rpm", type=int, default=160, metavar="N", help="requests per minute (default 160)"
+        "--rpm",
+        type=positive(int, "whole number"),
+        metavar="N",
+        help=f"requests per minute (default 160; with --demo --content-dest {CONTENT_RPM}, the"
+        " demo's small content is served faster)",
     )
     parser.add_argument(
-        "--limit", type=int, default=1000, metavar="N", help="page size, 1 to 1000 (1000)"
-    )
+        "--limit", type=positive(int, "whole number"), default=1000, metavar="N",
+        help="page size, 1 to 1000 (1000)",
+    )  # fmt: skip
     return parser
 
 
@@ -105,7 +118,7 @@ def _load(args: argparse.Namespace) -> int:
         since = args.since
         pipelines_dir = args.pipelines_dir
         if args.demo:
-            server = stack.enter_context(_demo_api())
+            server = stack.enter_context(_demo_api(content=args.content_dest is not None))
             settings = demo.client_settings(server)
             since = since or datetime.now(UTC) - demo.SYNC_SINCE
             if pipelines_dir is None:
@@ -122,7 +135,7 @@ def _load(args: argparse.Namespace) -> int:
             account=args.account,
             content_dest=args.content_dest,
             content_types=args.types,
-            requests_per_minute=args.rpm,
+            requests_per_minute=args.rpm or _rpm(args),
             limit=args.limit,
         )
         pipeline = dlt.pipeline(
@@ -146,10 +159,16 @@ def _load(args: argparse.Namespace) -> int:
 
 
 @contextmanager
-def _demo_api() -> Iterator[Any]:
+def _demo_api(*, content: bool) -> Iterator[Any]:
     spec, config = demo.sync_demo()
+    if content:
+        config = attrs.evolve(config, rate_limit_per_minute=CONTENT_RPM)
     with running_in_thread(generate(spec), config) as server:
         yield server
+
+
+def _rpm(args: argparse.Namespace) -> int:
+    return CONTENT_RPM if args.demo and args.content_dest else 160
 
 
 def _cause(exc: BaseException) -> BaseException:
