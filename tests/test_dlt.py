@@ -27,7 +27,9 @@ import pytest
 dlt = pytest.importorskip("dlt")
 duckdb = pytest.importorskip("duckdb")
 
+from vccasync import VccClient  # noqa: E402
 from vccasync.content.manifest import MANIFEST_NAME, Manifest  # noqa: E402
+from vccasync.dlt import account as account_module  # noqa: E402
 from vccasync.dlt import source as source_module  # noqa: E402
 from vccasync.dlt import vcc_source  # noqa: E402
 from vccasync.dlt.__main__ import main as dlt_main  # noqa: E402
@@ -325,12 +327,29 @@ def test_a_killed_process_is_rerun_without_loss_or_duplicates(
 
 
 def test_content_resource_archives_pieces_and_their_versions(
-    tmp_path: Path, fake: FakeVccServer, dataset: Dataset, timeline: Timeline
+    tmp_path: Path,
+    fake: FakeVccServer,
+    dataset: Dataset,
+    timeline: Timeline,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     dest = tmp_path / "archive"
     pipe = pipeline(tmp_path)
+    clients: list[str] = []
+
+    class Counted(VccClient):
+        async def __aenter__(self) -> Counted:
+            clients.append("open")
+            return await super().__aenter__()
+
+        async def __aexit__(self, *exc: Any) -> None:
+            clients.append("closed")
+            await super().__aexit__(*exc)
+
+    monkeypatch.setattr(account_module, "VccClient", Counted)
     pipe.run(vcc_source(**credentials(fake), **FAST, content_dest=str(dest)))
-    assert fake.stats.token_requests == 1  # interactions and content: one client
+    assert clients == ["open", "closed"]  # interactions and content: one client, closed
+    assert fake.stats.token_requests == 1
     api = api_now(dataset, timeline)
     pieces = {(g, k) for g, row in api.items() for k in row["pieces"]}
     content = content_rows(tmp_path / "vcc.duckdb")
@@ -357,6 +376,14 @@ def test_content_resource_archives_pieces_and_their_versions(
     assert modified > api[guid]["pieces"][key][0] and length != api[guid]["pieces"][key][1]
     data = (dest / row["path"]).read_bytes()
     assert (len(data), hashlib.sha256(data).hexdigest()) == (length, row["sha256"])
+
+
+def test_content_alone_is_refused(tmp_path: Path, fake: FakeVccServer) -> None:
+    """The interactions' state would advance while their rows are not loaded."""
+    source = vcc_source(**credentials(fake), **FAST, content_dest=str(tmp_path / "archive"))
+    with pytest.raises(Exception, match="content needs interactions selected too"):
+        pipeline(tmp_path).run(source.with_resources("content"))
+    assert fake.stats.requests == 0
 
 
 def content_rows(path: Path) -> dict[tuple[str, str], dict[str, Any]]:

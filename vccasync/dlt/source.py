@@ -153,6 +153,12 @@ def _interactions(run: AccountRun, plan: _Plan, name: str) -> DltResource:
     async def interactions(
         start: dlt.sources.incremental[datetime] = cursor,
     ) -> AsyncIterator[list[dict[str, Any]]]:
+        if not dlt.current.resource().selected:  # its state would advance, its rows unloaded
+            content = name.replace("interactions", "content", 1)
+            raise InvalidRequestError(
+                f"{content} needs {name} selected too: it downloads the pieces of the"
+                f" interactions loaded, and {name} must not remember rows it does not load"
+            )
         now = datetime.now(UTC)
         span = _span(start, now, name)
         ledger = Ledger(dlt.current.resource_state(), keep_versions=not plan.hard)
