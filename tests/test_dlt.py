@@ -520,6 +520,16 @@ def test_rows_round_trip_and_the_ledger_judges_only_its_span(dataset: Dataset) -
     unseen = ledger.unseen(later)
     assert [k.guid for k in unseen] == [i.guid for i in items[3:]]
     assert ledger.last_version(unseen[0]) == items[3]
+    light = Ledger(state := {}, keep_versions=False)  # hard removals: no versions kept
+    light.begin(span)
+    light.observe(items[0])
+    light.begin(span)  # a pass that does not see it
+    assert light.last_version(light.unseen(span)[0]) is None
+    soft = Ledger(state, keep_versions=True)  # then soft: the version is kept once seen
+    soft.begin(span)
+    assert soft.observe(items[0]) is None
+    soft.begin(span)
+    assert soft.last_version(soft.unseen(span)[0]) == items[0]
 
 
 def test_a_backfill_between_two_instants_loads_exactly_that_range(

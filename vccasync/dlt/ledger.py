@@ -50,10 +50,11 @@ class Ledger:
     def observe(self, item: Interaction) -> ChangeKind | None:
         """Remember that the pass saw ``item``; "new", "changed", or None when unchanged."""
         data, print_ = snapshot(item)
-        kind = classify(print_, self._get(item.guid))
+        known = self._get(item.guid)
+        kind = classify(print_, known)
         self._seen.add(item.guid)
-        if kind is not None:
-            version = data.decode() if self._keep else None
+        if kind is not None or (self._keep and known is not None and not known.data):
+            version = data.decode() if self._keep else None  # kept from now on when wanted
             self._known[item.guid] = [format_instant(item.start), print_.hex(), version]
         return kind
 
