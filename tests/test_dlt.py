@@ -446,6 +446,7 @@ def test_filters_load_what_the_filtered_search_returns(
         ({"limit": 0}, "limit must be"),
         ({"content_types": "transcript"}, "content_types must be a list"),
         ({"accounts": ["eu", "EU"]}, "distinct names"),
+        ({"account": ""}, "account must be a non-empty name"),
         ({"client_secret": None}, "no credentials for account 'default'"),
     ],
 )

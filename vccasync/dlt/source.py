@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Final, cast
 
 import dlt
+from attrs import frozen
 from dlt.extract.resource import DltResource
 
 from ..client import VccClient
@@ -92,13 +93,15 @@ def vcc_source(
         handling_agent_id=handling_agent_id,
     )
     check_limit(limit)
+    if not isinstance(account, str) or not account:
+        raise InvalidRequestError(f"account must be a non-empty name, got {account!r}")
     types = _types(content_types)
     dest = None if content_dest is None else Path(content_dest)
     top = {"region": region, "api_url": api_url, "auth_url": auth_url}
     named = [(account, {**top, "client_id": client_id, "client_secret": client_secret})]
     if accounts is not None:
         named = [(name, _account_settings(name, top)) for name in _names(accounts)]
-    plan = _Plan(first, lag.total_seconds(), filters, removals, limit, dest, types)
+    plan = _Plan(first, lag.total_seconds(), filters, removals == "hard", limit, dest, types)
     resources: list[DltResource] = []
     for name, settings in named:
         if not settings.get("client_id") or not settings.get("client_secret"):
@@ -118,22 +121,17 @@ def vcc_source(
     return resources
 
 
+@frozen
 class _Plan:
     """The checked arguments every resource of the source shares."""
 
-    def __init__(
-        self,
-        since: datetime | None,
-        lag: float,
-        filters: SearchFilters,
-        removals: str,
-        limit: int,
-        dest: Path | None,
-        types: frozenset[str] | None,
-    ) -> None:
-        self.since, self.lag, self.filters = since, lag, filters
-        self.hard = removals == "hard"
-        self.limit, self.dest, self.types = limit, dest, types
+    since: datetime | None
+    lag: float  # seconds, as dlt's incremental takes it
+    filters: SearchFilters
+    hard: bool  # hard removals (else soft)
+    limit: int
+    dest: Path | None
+    types: frozenset[str] | None
 
 
 def _interactions(run: AccountRun, plan: _Plan, name: str) -> DltResource:
