@@ -40,6 +40,7 @@ from vccasync.fake import (  # noqa: E402
     DatasetSpec,
     FakeConfig,
     FakeVccServer,
+    FaultConfig,
     generate,
     running_in_thread,
 )
@@ -378,6 +379,25 @@ def test_content_resource_archives_pieces_and_their_versions(
     assert (len(data), hashlib.sha256(data).hexdigest()) == (length, row["sha256"])
 
 
+def test_a_piece_that_fails_fails_the_run_and_the_next_fetches_it(
+    tmp_path: Path, fake: FakeVccServer, dataset: Dataset, timeline: Timeline
+) -> None:
+    dest = tmp_path / "archive"
+    retries = {"max_attempts": 2, "backoff_initial": 0.001, "backoff_max": 0.01}
+    settings = {**credentials(fake), **FAST, "content_dest": str(dest), "client_options": retries}
+    fake.inject_faults(FaultConfig(rate=1.0, kinds=("500",), requests=frozenset({"content"})))
+    pipe = pipeline(tmp_path)
+    with pytest.raises(Exception, match=r"piece\(s\) of content could not be downloaded"):
+        pipe.run(vcc_source(**settings))
+    fake.inject_faults(FaultConfig())
+    pipe.run(vcc_source(**settings))
+    api = api_now(dataset, timeline)
+    assert present(destination(tmp_path / "vcc.duckdb")) == api
+    assert set(content_rows(tmp_path / "vcc.duckdb")) == {
+        (g, k) for g, row in api.items() for k in row["pieces"]
+    }
+
+
 def test_content_alone_is_refused(tmp_path: Path, fake: FakeVccServer) -> None:
     """The interactions' state would advance while their rows are not loaded."""
     source = vcc_source(**credentials(fake), **FAST, content_dest=str(tmp_path / "archive"))
@@ -447,6 +467,8 @@ def test_filters_load_what_the_filtered_search_returns(
         ({"content_types": "transcript"}, "content_types must be a list"),
         ({"accounts": ["eu", "EU"]}, "distinct names"),
         ({"account": ""}, "account must be a non-empty name"),
+        ({"client_options": {"max_attempts": 0}}, "max_attempts must be at least 1"),
+        ({"client_options": {"api_url": "http://x"}}, "client_options must not set api_url"),
         ({"client_secret": None}, "no credentials for account 'default'"),
     ],
 )

@@ -71,6 +71,7 @@ def vcc_source(
     content_types: list[str] | None = None,
     requests_per_minute: int | None = 160,
     limit: int = 1000,
+    client_options: dict[str, Any] | None = None,
 ) -> list[DltResource]:
     """The source of one account (credentials from ``[sources.vcc]``, ``account`` its name in
     the rows) or of several (``accounts``: names, credentials from
@@ -80,7 +81,9 @@ def vcc_source(
     ``48h``, ``2d``, ``PT90M``) the lag each later run starts before the last start loaded;
     ``removals`` "soft" (``removed_at`` set, the row kept) or "hard" (the row deleted);
     filters as ``vccasync interactions``; ``content_dest`` selects the ``content`` resource
-    (only ``content_types`` if given). Everything is checked here, before any request.
+    (only ``content_types`` if given); ``client_options``: other ``VccClient`` keywords
+    (``concurrency``, ``max_attempts``, ``backoff_initial``, ``timeout``...). Everything is
+    checked here, before any request.
     """
     if removals not in REMOVALS:
         raise InvalidRequestError(f"removals must be 'soft' or 'hard', got {removals!r}")
@@ -113,6 +116,7 @@ def vcc_source(
         client_settings: dict[str, Any] = {k: settings.get(k) for k in _SETTINGS}
         client_settings["region"] = client_settings["region"] or "emea"
         client_settings["requests_per_minute"] = requests_per_minute
+        client_settings.update(_options(client_options))
         VccClient(**client_settings)  # checks the settings now (no connection is made)
         run = AccountRun(name, client_settings)
         suffix = "" if accounts is None else "_" + _slug(name)
@@ -300,6 +304,17 @@ class _Archive:
             if self._manifest is None:
                 self._manifest = await asyncio.to_thread(Manifest.load, dest / MANIFEST_NAME)
         return self._lock, self._manifest
+
+
+def _options(options: Any) -> dict[str, Any]:
+    if options is None:
+        return {}
+    if not isinstance(options, dict) or not all(isinstance(k, str) for k in options):
+        raise InvalidRequestError("client_options must be a table of VccClient keywords")
+    taken = set(options) & {*_SETTINGS, "requests_per_minute"}
+    if taken:
+        raise InvalidRequestError(f"client_options must not set {', '.join(sorted(taken))}")
+    return dict(options)
 
 
 def _types(content_types: Any) -> frozenset[str] | None:
