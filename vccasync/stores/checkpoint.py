@@ -11,7 +11,8 @@ with the rows it covers.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlencode
 
@@ -105,6 +106,24 @@ class Checkpoint:
             changed = True
         self.written += len(page.items)
         return changed
+
+    @contextmanager
+    def advancing(self, page: Page) -> Iterator[bool]:
+        """:meth:`advance` for the block that stores the page (yields whether ``resume_state``
+        changed); a block that fails or is cancelled puts the checkpoint back as it was, so
+        it never counts what the store does not hold."""
+        before = (
+            dict(self.pending), self.windows_total, self.written, dict(self.repairs),
+            self.order_broken,
+        )  # fmt: skip
+        changed = self.advance(page)
+        try:
+            yield changed
+        except BaseException:
+            (
+                self.pending, self.windows_total, self.written, self.repairs, self.order_broken
+            ) = before  # fmt: skip
+            raise
 
     def plan(self) -> ResumePlan:
         """The pending windows in chronological order, with the repairs, for

@@ -420,8 +420,8 @@ class PostgresQuerySink(SinkContext):
     async def write(self, page: Page) -> None:
         """Write the page and its checkpoint (repairs included) in one transaction."""
         checkpoint = self._checkpoint
-        changed = checkpoint.advance(page)
-        await self._sink.write(self._task, page, checkpoint.resume_state() if changed else None)
+        with checkpoint.advancing(page) as changed:  # put back if the transaction is not made
+            await self._sink.write(self._task, page, checkpoint.resume_state() if changed else None)
 
     async def close(self) -> None:
         """Close the connection."""
