@@ -20,8 +20,8 @@ import attrs
 from vccasync.client import VccClient
 from vccasync.config import REGIONS, ClientConfig
 from vccasync.errors import InvalidRequestError
-from vccasync.models import ContentType, Direction
-from vccasync.query import MAX_PREFIX, SearchFilters, SearchQuery, make_filters, make_query
+from vccasync.models import ContentType
+from vccasync.query import FILTERS, MAX_PREFIX, SearchFilters, SearchQuery, make_filters, make_query
 from vccasync.windows import RESOLUTION
 
 from . import demo
@@ -154,13 +154,12 @@ def add_search_options(parser: argparse.ArgumentParser) -> None:
 
 
 def add_filter_options(parser: argparse.ArgumentParser) -> None:
-    """The filters of a search (direction, address prefixes, agent)."""
-    parser.add_argument(
-        "--direction", choices=[d.value for d in Direction], help="only inbound or outbound"
-    )
-    parser.add_argument("--connect-from", type=prefix, metavar="PREFIX", help="caller prefix")
-    parser.add_argument("--connect-to", type=prefix, metavar="PREFIX", help="callee prefix")
-    parser.add_argument("--agent-id", metavar="ID", help="handling agent id")
+    """The filters of a search, one option each, as ``vccasync.query.FILTERS`` declares them."""
+    for f in FILTERS:
+        parser.add_argument(
+            f.flag, dest=f.name, metavar=f.metavar, help=f.help,
+            choices=f.choices or None, type=prefix if f.kind == "prefix" else str,
+        )  # fmt: skip
 
 
 def add_account_option(parser: argparse.ArgumentParser) -> None:
@@ -304,12 +303,7 @@ async def connect(vcc: VccClient, stack: AsyncExitStack) -> None:
 
 def filters_from_args(args: argparse.Namespace) -> SearchFilters:
     """The filter options; ``InvalidRequestError`` if one is wrong."""
-    return make_filters(
-        direction=args.direction,
-        connect_from=args.connect_from,
-        connect_to=args.connect_to,
-        handling_agent_id=args.agent_id,
-    )
+    return make_filters(**{f.name: getattr(args, f.name) for f in FILTERS})
 
 
 def query_from_args(args: argparse.Namespace) -> SearchQuery:
