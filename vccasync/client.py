@@ -18,8 +18,8 @@ from .converter import structure_interaction
 from .deletes import DeleteFailure, DeleteOutcome, Deleter
 from .errors import InvalidRequestError, VccError
 from .http.session import Session, SessionStats, path_segment
-from .models import Direction, Interaction
-from .query import SearchQuery, make_filters, make_query
+from .models import Interaction
+from .query import Filtering, SearchQuery, make_filters, make_query
 from .search import InteractionSearch
 from .sync import DEFAULT_EVERY, DEFAULT_LOOKBACK, ChangeFeed, Duration, SyncEngine
 from .tracing import Tracing
@@ -136,29 +136,20 @@ class VccClient:
         start: datetime | str,
         end: datetime | str,
         *,
-        direction: Direction | str | None = None,
-        connect_from: str | None = None,
-        connect_to: str | None = None,
-        handling_agent_id: str | int | None = None,
         limit: int = 1000,
         ordered: bool = True,
         plan: WindowPlan | None = None,
+        **filters: Filtering,
     ) -> InteractionSearch:
-        """Every interaction with content from ``start`` to ``end`` (both included).
+        """Every interaction with content from ``start`` to ``end`` (both included) that
+        passes ``filters``: ``direction``, ``connect_from``, ``connect_to`` (prefixes),
+        ``handling_agent_id`` (see ``vccasync.query.FILTERS``).
 
         Validates everything before the first request (``InvalidRequestError``). Naive
         datetimes are UTC. ``plan`` resumes a search: the windows still to run, each with
         the continuation token to start from.
         """
-        query = make_query(
-            start,
-            end,
-            direction=direction,
-            connect_from=connect_from,
-            connect_to=connect_to,
-            handling_agent_id=handling_agent_id,
-            limit=limit,
-        )
+        query = make_query(start, end, limit=limit, filters=make_filters(**filters))
         return self.search(query, ordered=ordered, plan=plan)
 
     def search(
@@ -261,10 +252,7 @@ class VccClient:
         lookback: Duration = DEFAULT_LOOKBACK,
         every: Duration = DEFAULT_EVERY,
         once: bool = False,
-        direction: Direction | str | None = None,
-        connect_from: str | None = None,
-        connect_to: str | None = None,
-        handling_agent_id: str | int | None = None,
+        **filters: Filtering,
     ) -> ChangeFeed:
         """New, changed and removed interactions from ``since`` on, pass after pass.
 
@@ -276,11 +264,5 @@ class VccClient:
         memory, bounded by the lookback span. Filters as in :meth:`interactions`; every
         argument is checked at once. Closing or cancelling the iteration stops it cleanly.
         """
-        filters = make_filters(
-            direction=direction,
-            connect_from=connect_from,
-            connect_to=connect_to,
-            handling_agent_id=handling_agent_id,
-        )
-        engine = SyncEngine(self, filters=filters, since=since, lookback=lookback)
+        engine = SyncEngine(self, filters=make_filters(**filters), since=since, lookback=lookback)
         return engine.changes(every=every, once=once)

@@ -22,6 +22,7 @@ from .common import (
     add_client_options,
     add_search_options,
     add_type_option,
+    check_types,
     connect,
     open_client,
     positive,
@@ -131,6 +132,7 @@ def _report(progress: PurgeProgress, out: TextIO) -> None:
 async def run(args: argparse.Namespace) -> int:
     """Validate everything, then plan; with ``--yes`` delete. Exit 1 if anything stays."""
     query = query_from_args(args)
+    check_types(args)
     archive = _check_archive(args)
     async with AsyncExitStack() as stack:
         vcc = await open_client(
