@@ -513,6 +513,9 @@ def test_bad_options_are_one_line_and_exit_2(
     )
     assert dlt_main([]) == 2  # no credentials configured
     assert "no credentials for account 'default'" in capsys.readouterr().err
+    assert dlt_main(["--demo", "--content-dest", str(tmp_path / "c"), "--type", "callrec"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "callRecording" in err
     assert not (tmp_path / "vcc.duckdb").exists()
 
 

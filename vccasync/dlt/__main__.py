@@ -26,11 +26,13 @@ from ..cli.common import (
     OneLineParser,
     add_filter_options,
     add_type_option,
+    check_types,
     instant,
     positive,
 )
 from ..errors import InvalidRequestError, VccError
 from ..fake import generate, running_in_thread
+from ..query import FILTERS
 from ..sync import parse_duration
 from .source import LOOKBACK, REMOVALS, vcc_source
 
@@ -102,6 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         parse_duration(args.lookback, name="--lookback")
+        check_types(args)
         return _load(args)
     except InvalidRequestError as exc:
         print(f"vccasync.dlt: error: {exc}", file=sys.stderr)
@@ -128,10 +131,7 @@ def _load(args: argparse.Namespace) -> int:
             since=since,
             lookback=args.lookback,
             removals=args.removals,
-            direction=args.direction,
-            connect_from=args.connect_from,
-            connect_to=args.connect_to,
-            handling_agent_id=args.agent_id,
+            **{f.name: getattr(args, f.name) for f in FILTERS},
             account=args.account,
             content_dest=args.content_dest,
             content_types=args.types,
