@@ -6,7 +6,7 @@ from collections.abc import AsyncIterable, Collection, Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import aiohttp
 
@@ -18,11 +18,15 @@ from .converter import structure_interaction
 from .deletes import DeleteFailure, DeleteOutcome, Deleter, Guard
 from .errors import InvalidRequestError, VccError
 from .http.session import Session, SessionStats, path_segment
-from .models import Direction, Interaction
-from .query import SearchQuery, make_filters, make_query
+from .models import Interaction
+from .query import Filtering, SearchQuery, make_filters, make_query
 from .search import InteractionSearch
 from .sync import DEFAULT_EVERY, DEFAULT_LOOKBACK, ChangeFeed, Duration, SyncEngine
+from .tracing import Tracing
 from .windows import WindowPlan
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import TracerProvider
 
 __all__ = ["VccClient"]
 
@@ -40,6 +44,9 @@ class VccClient:
     one at a time within ``deletes_per_minute`` (default 16, also counted in the shared
     budget). Other keywords are the fields of ``ClientConfig`` (retry attempts, backoff,
     timeouts); a wrong type or value is an ``InvalidRequestError`` before any request.
+    ``tracer_provider``: where OpenTelemetry spans go (``pip install "vccasync[otel]"``);
+    None (default): the global provider, once the application set one, else nowhere (see
+    ``docs/observability.md``).
     """
 
     def __init__(
@@ -50,6 +57,7 @@ class VccClient:
         region: str = "emea",
         api_url: str | None = None,
         auth_url: str | None = None,
+        tracer_provider: TracerProvider | None = None,
         **options: Any,
     ) -> None:
         self.config = make_config(
@@ -60,19 +68,28 @@ class VccClient:
             auth_url=auth_url or "",
             **options,
         )
+        self.tracing = Tracing.of_client(tracer_provider, self.config.client_id, self.config.region)
         self._http: aiohttp.ClientSession | None = None
         self._session: Session | None = None
         self._deleter: Deleter | None = None
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Self:
+    def from_env(
+        cls,
+        environ: Mapping[str, str] | None = None,
+        *,
+        tracer_provider: TracerProvider | None = None,
+        **overrides: Any,
+    ) -> Self:
         """A client configured by ``VCC_CLIENT_ID``, ``VCC_CLIENT_SECRET``, ``VCC_REGION``,
         ``VCC_API_URL`` and ``VCC_AUTH_URL``; keyword arguments override them (None for those
         five means "from the environment"; for the others it is a value:
-        ``requests_per_minute=None`` switches the budget off)."""
+        ``requests_per_minute=None`` switches the budget off); ``tracer_provider`` as for
+        the constructor."""
         config = config_from_env(environ, **overrides)
         client = cls.__new__(cls)
         client.config = config
+        client.tracing = Tracing.of_client(tracer_provider, config.client_id, config.region)
         client._http = client._session = client._deleter = None
         return client
 
@@ -88,7 +105,7 @@ class VccClient:
         )
         connector = aiohttp.TCPConnector(limit=max(10, self.config.concurrency * 2))
         self._http = aiohttp.ClientSession(timeout=timeout, connector=connector)
-        self._session = Session(self.config, self._http)
+        self._session = Session(self.config, self._http, self.tracing)
         self._deleter = Deleter(self._session, self.config)
         return self
 
@@ -119,29 +136,20 @@ class VccClient:
         start: datetime | str,
         end: datetime | str,
         *,
-        direction: Direction | str | None = None,
-        connect_from: str | None = None,
-        connect_to: str | None = None,
-        handling_agent_id: str | int | None = None,
         limit: int = 1000,
         ordered: bool = True,
         plan: WindowPlan | None = None,
+        **filters: Filtering,
     ) -> InteractionSearch:
-        """Every interaction with content from ``start`` to ``end`` (both included).
+        """Every interaction with content from ``start`` to ``end`` (both included) that
+        passes ``filters``: ``direction``, ``connect_from``, ``connect_to`` (prefixes),
+        ``handling_agent_id`` (see ``vccasync.query.FILTERS``).
 
         Validates everything before the first request (``InvalidRequestError``). Naive
         datetimes are UTC. ``plan`` resumes a search: the windows still to run, each with
         the continuation token to start from.
         """
-        query = make_query(
-            start,
-            end,
-            direction=direction,
-            connect_from=connect_from,
-            connect_to=connect_to,
-            handling_agent_id=handling_agent_id,
-            limit=limit,
-        )
+        query = make_query(start, end, limit=limit, filters=make_filters(**filters))
         return self.search(query, ordered=ordered, plan=plan)
 
     def search(
@@ -255,10 +263,7 @@ class VccClient:
         lookback: Duration = DEFAULT_LOOKBACK,
         every: Duration = DEFAULT_EVERY,
         once: bool = False,
-        direction: Direction | str | None = None,
-        connect_from: str | None = None,
-        connect_to: str | None = None,
-        handling_agent_id: str | int | None = None,
+        **filters: Filtering,
     ) -> ChangeFeed:
         """New, changed and removed interactions from ``since`` on, pass after pass.
 
@@ -270,11 +275,5 @@ class VccClient:
         memory, bounded by the lookback span. Filters as in :meth:`interactions`; every
         argument is checked at once. Closing or cancelling the iteration stops it cleanly.
         """
-        filters = make_filters(
-            direction=direction,
-            connect_from=connect_from,
-            connect_to=connect_to,
-            handling_agent_id=handling_agent_id,
-        )
-        engine = SyncEngine(self, filters=filters, since=since, lookback=lookback)
+        engine = SyncEngine(self, filters=make_filters(**filters), since=since, lookback=lookback)
         return engine.changes(every=every, once=once)

@@ -33,6 +33,7 @@ from .errors import (
 from .http.ratelimit import RateLimiter
 from .http.session import Session, path_segment
 from .jsonio import loads
+from .tracing import traced_batch_deletion, traced_deletion
 
 __all__ = [
     "MAX_BATCH",
@@ -131,10 +132,12 @@ class Deleter:
             return
         await self.budget.acquire()
 
+    @traced_deletion
     async def interaction(self, guid: str, *, guard: Guard | None = None) -> DeleteOutcome:
         """``DELETE /interactions/{guid}``."""
         return await self._delete(f"/interactions/{path_segment(_guid(guid))}", guard)
 
+    @traced_deletion
     async def content(
         self, guid: str, content_key: str, *, guard: Guard | None = None
     ) -> DeleteOutcome:
@@ -144,6 +147,7 @@ class Deleter:
         path = f"/interactions/{path_segment(_guid(guid))}/content/{path_segment(content_key)}"
         return await self._delete(path, guard)
 
+    @traced_batch_deletion
     async def interactions(
         self, guids: Iterable[str], *, guard: Guard | None = None
     ) -> list[DeleteFailure]:

@@ -18,6 +18,7 @@ from .common import (
     add_client_options,
     add_search_options,
     add_type_option,
+    check_types,
     connect,
     open_client,
     query_from_args,
@@ -86,6 +87,7 @@ def check_dest(dest: Path) -> None:
 async def run(args: argparse.Namespace) -> int:
     """Validate everything, then search and download; exit 1 if any file failed."""
     query = query_from_args(args)
+    check_types(args)
     dest = Path(args.dest)
     check_dest(dest)
     async with AsyncExitStack() as stack:

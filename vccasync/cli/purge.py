@@ -26,6 +26,7 @@ from .common import (
     add_client_options,
     add_search_options,
     add_type_option,
+    check_types,
     connect,
     open_client,
     positive,
@@ -194,6 +195,7 @@ def _covered(query: SearchQuery) -> Callable[[ManifestEntry], bool]:
 async def run(args: argparse.Namespace) -> int:
     """Validate everything, then plan; with ``--yes`` delete. Exit 1 if anything stays."""
     query = query_from_args(args)
+    check_types(args)
     archive = _check_archive(args)
     async with AsyncExitStack() as stack:
         vcc = await open_client(

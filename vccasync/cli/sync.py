@@ -26,6 +26,7 @@ from .common import (
     add_client_options,
     add_filter_options,
     add_type_option,
+    check_types,
     connect,
     filters_from_args,
     instant,
@@ -130,6 +131,7 @@ def add_parser(subparsers: Any) -> None:
 def _check(args: argparse.Namespace) -> None:
     if args.types and not args.content_dest:
         raise InvalidRequestError("--type selects content to download: give --content-dest too")
+    check_types(args)
     if args.content_dest:
         check_dest(Path(args.content_dest))
     fresh = not is_postgres_url(args.output) and not Path(args.output).exists()

@@ -32,6 +32,7 @@ from attrs import define, field, frozen
 
 from ..errors import APIStatusError, InvalidRequestError, ResponseValidationError
 from ..http.session import Session, path_segment
+from ..tracing import traced_download
 
 __all__ = [
     "CHUNK_SIZE",
@@ -194,6 +195,7 @@ def _range_start(resp: aiohttp.ClientResponse) -> tuple[int, int | None]:
     return int(first), None if total == "*" else int(total)
 
 
+@traced_download
 async def download(
     session: Session,
     guid: str,

@@ -38,6 +38,7 @@ from ..errors import (
     VccError,
 )
 from ..jsonio import loads
+from ..tracing import Tracing
 from .auth import Token, TokenSource
 from .ratelimit import RateLimiter
 
@@ -169,8 +170,11 @@ class _Flight:
 class Session:
     """Sends API requests for one client: every request shares one budget and a token per scope."""
 
-    def __init__(self, config: ClientConfig, http: aiohttp.ClientSession) -> None:
+    def __init__(
+        self, config: ClientConfig, http: aiohttp.ClientSession, tracing: Tracing | None = None
+    ) -> None:
         self._config = config
+        self.tracing = tracing or Tracing.of_client(None, config.client_id, config.region)
         self._http = http
         self.limiter = RateLimiter(config.requests_per_minute)
         self.tokens = TokenSource(config, self._post_form)
@@ -350,15 +354,17 @@ class Session:
                 stats.requests += 1
             flight.start()
             began = loop.time()
-            resp = await self._http.request(
-                call.method,
-                url,
-                params=params,
-                json=call.json,
-                data=call.data,
-                headers=headers,
-                allow_redirects=False,
-            )
+            with self.tracing.request(call.method, url) as traced:
+                resp = await self._http.request(
+                    call.method,
+                    url,
+                    params=params,
+                    json=call.json,
+                    data=call.data,
+                    headers=headers,
+                    allow_redirects=False,
+                )
+                traced.answered(resp.status)
             if token is not None:
                 took = loop.time() - began
                 stats.latency = smoothed(stats.latency, took)
@@ -384,8 +390,11 @@ class Session:
             # the whole account is over its limit: hold every request, not only this one
             pause = exc.retry_after if exc.retry_after is not None else delay
             self.limiter.slow_down()
-            self.limiter.pause(min(pause, self._config.retry_after_max))
+            wait = min(pause, self._config.retry_after_max)
+            self.limiter.pause(wait)
+            self.tracing.retried(state.attempt_number, exc, wait, limited=True)
             return 0.0
+        self.tracing.retried(state.attempt_number, exc, delay, limited=False)
         return delay
 
     def _before_retry(self, state: RetryCallState) -> None:

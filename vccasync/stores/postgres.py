@@ -32,7 +32,7 @@ from ..jsonio import dumps
 from ..query import SearchQuery
 from ..windows import Page, Window
 from .base import SinkContext
-from .checkpoint import Checkpoint, checkpoint_name
+from .checkpoint import Checkpoint, checkpoint_name, legacy_identity
 
 try:
     import asyncpg
@@ -294,6 +294,40 @@ class PostgresSink(SinkContext):
             )
         return [(Window.from_key(r["window_key"]), r["token"]) for r in rows]
 
+    async def adopt(self, task: str, query: Mapping[str, Any], legacy: Mapping[str, Any]) -> None:
+        """Rename to ``task`` (recorded with ``query``) the task that older versions recorded
+        for the same search with the ``legacy`` query (filters by the API's names), with its
+        windows and counts; nothing when there is none, or ``task`` already exists."""
+        conn = self.connection
+        async with conn.transaction():
+            old = await conn.fetchval(
+                "SELECT task FROM vccasync_tasks WHERE account = $1 AND query = $2::jsonb",
+                self.account,
+                _dumps(legacy),
+            )
+            if old is None or old == task:
+                return
+            moved = await conn.fetchval(
+                "INSERT INTO vccasync_tasks (account, task, query, windows_total, written,"
+                " created_at, finished_at, resume) SELECT account, $3, $4::jsonb, windows_total,"
+                " written, created_at, finished_at, resume FROM vccasync_tasks"
+                " WHERE account = $1 AND task = $2 ON CONFLICT DO NOTHING RETURNING true",
+                self.account,
+                old,
+                task,
+                _dumps(query),
+            )
+            if moved:
+                await conn.execute(
+                    "UPDATE vccasync_windows SET task = $3 WHERE account = $1 AND task = $2",
+                    self.account,
+                    old,
+                    task,
+                )
+                await conn.execute(
+                    "DELETE FROM vccasync_tasks WHERE account = $1 AND task = $2", self.account, old
+                )
+
     async def resumed(self, task: str) -> dict[str, Any]:
         """What ``task``'s split windows must re-cover (``Checkpoint.resume_state``), if any."""
         stored = await self.connection.fetchval(
@@ -403,6 +437,9 @@ class PostgresQuerySink(SinkContext):
                 f"vccasync task\x1f{account}\x1f{task}",
                 f"another run of task {task} of account {account} is running on this database",
             )
+            legacy = legacy_identity(query)
+            if legacy != fresh.query:  # filters set: a checkpoint an older version keyed by
+                await sink.adopt(task, fresh.query, legacy)  # the API's names becomes this one
             if overwrite:
                 await sink.connection.execute(
                     "DELETE FROM vccasync_tasks WHERE account = $1 AND task = $2", account, task
@@ -420,8 +457,8 @@ class PostgresQuerySink(SinkContext):
     async def write(self, page: Page) -> None:
         """Write the page and its checkpoint (repairs included) in one transaction."""
         checkpoint = self._checkpoint
-        changed = checkpoint.advance(page)
-        await self._sink.write(self._task, page, checkpoint.resume_state() if changed else None)
+        with checkpoint.advancing(page) as changed:  # put back if the transaction is not made
+            await self._sink.write(self._task, page, checkpoint.resume_state() if changed else None)
 
     async def close(self) -> None:
         """Close the connection."""

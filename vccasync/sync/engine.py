@@ -34,6 +34,7 @@ from ..instants import format_instant
 from ..jsonio import loads
 from ..models import Interaction
 from ..query import NO_FILTERS, SearchFilters, SearchQuery, check_instant, check_limit
+from ..tracing import traced_pass
 from ..windows import Page, WindowPlan
 from .diff import Change, ChangeKind, Known, Span, ahead, classify, plan_span
 from .durations import parse_duration
@@ -174,6 +175,7 @@ class SyncEngine:
         self.last: PassResult | None = None
         self.stopped = False
 
+    @traced_pass
     async def run_pass(self) -> AsyncGenerator[Change, None]:
         """One pass: its changes; afterwards ``self.last`` holds its :class:`PassResult`."""
         stats = self.client.stats
