@@ -10,10 +10,13 @@ import subprocess
 from pathlib import Path
 
 from vccasync.cli import build_parser
+from vccasync.cli.purge_progress import PurgeTally
 from vccasync.content.journal import JOURNAL_NAME, read_records, replay
 from vccasync.content.manifest import MANIFEST_NAME, Manifest
+from vccasync.content.purge import PurgeProgress
 from vccasync.fake import generate
 from vccasync.fake import running_in_thread as serve
+from vccasync.http.session import SessionStats
 
 from .cli_helpers import CLI, cli_env, run_cli
 from .test_cli_help import command_help, option_help
@@ -81,3 +84,16 @@ def test_content_help_lists_the_version_fields() -> None:
     for name in ("lastModified", "contentLength", "etag", "httpLastModified"):
         assert name in text, name
     assert "skips a complete file only when its version matches" in text
+
+
+def test_the_summary_shows_the_checks_and_the_batch_sizes() -> None:
+    now = [100.0]
+    progress = PurgeProgress(deleted=26, checks=27, rechecks=1, oldest_check=4.25)
+    progress.batch_sizes = [13, 13]
+    tally = PurgeTally(progress, SessionStats(), clock=lambda: now[0])
+    now[0] += 60
+    line = tally.summary("complete")
+    assert "27 checks (1 again), the oldest 4.25s old when its deletion left (bound 10s)" in line
+    assert "2 batches of 13, 13" in line and "(26.0 deletions/min)" in line
+    idle = PurgeTally(PurgeProgress(), SessionStats(), clock=lambda: now[0]).summary("plan")
+    assert "deletions/min" not in idle and "check" not in idle
