@@ -3,8 +3,9 @@
 Any number of processes may write into one database at once: every page is one transaction
 that upserts its interactions and content and moves its window's checkpoint, so a killed
 writer loses nothing and a rerun writes nothing twice. One search (a task, a sync's scope) has
-one writer at a time: :meth:`PostgresSink.hold` takes a session-level advisory lock on a
-connection of its own for the life of the run, and a second run is refused at once. Needs the
+one writer at a time: :meth:`PostgresSink.hold` takes a session-level advisory lock on the
+writing connection for the life of the run (a second run is refused at once; a run whose
+connection drops loses the lock and writes nothing more). Needs the
 ``postgres`` extra.
 
 Tables (created when missing; see the README's "Many accounts" section)::
@@ -192,7 +193,6 @@ class PostgresSink(SinkContext):
         self.account = account
         self.written = 0
         self._conn: asyncpg.Connection | None = None
-        self._holder: asyncpg.Connection | None = None
 
     def __repr__(self) -> str:
         return f"PostgresSink({redact_url(self.dsn)!r}, account={self.account!r})"
@@ -220,30 +220,20 @@ class PostgresSink(SinkContext):
         """Close the connection (an open transaction is rolled back) and release the lock."""
         if self._conn is not None:
             conn, self._conn = self._conn, None
-            await conn.close()
-        if self._holder is not None:
-            holder, self._holder = self._holder, None
-            await holder.close()
+            try:
+                await conn.close(timeout=5)
+            except (OSError, asyncpg.InterfaceError, asyncpg.PostgresError, TimeoutError):
+                conn.terminate()  # the connection is already gone (the lease with it)
 
     async def hold(self, name: str, refusal: str) -> None:
-        """Hold the advisory lock of ``name`` (any text naming one search) until :meth:`close`,
-        on a connection of its own (a transaction's rollback never drops it); when another
-        session holds it, ``InvalidRequestError(refusal)`` at once. A killed run's lock goes
-        with its connection."""
+        """Hold the advisory lock of ``name`` (any text naming one writer's lease) until
+        :meth:`close`, on the writing connection itself (a session lock: a transaction's
+        rollback never drops it), so that the lease and the writes go together: once that
+        connection is gone, so is the lease, and nothing more is written. When another session
+        holds it, ``InvalidRequestError(refusal)`` at once."""
         key = int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), signed=True)
-        try:
-            holder = await asyncpg.connect(self.dsn)
-        except (OSError, asyncpg.PostgresError) as exc:
-            raise VccError(f"cannot connect to {redact_url(self.dsn)}: {exc}") from exc
-        try:
-            held = await holder.fetchval("SELECT pg_try_advisory_lock($1)", key)
-        except BaseException:
-            await holder.close()
-            raise
-        if not held:
-            await holder.close()
+        if not await self.connection.fetchval("SELECT pg_try_advisory_lock($1)", key):
             raise InvalidRequestError(refusal)
-        self._holder = holder
 
     @property
     def connection(self) -> asyncpg.Connection:
