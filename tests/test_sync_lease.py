@@ -160,9 +160,10 @@ async def test_a_sqlite_store_replaced_under_a_run_stops_it_before_writing(
     filters = make_query(SPEC.start, ANCHOR).filters
     await (await open_state(str(other), filters)).close()
     async with await open_state(str(path), filters) as state:
-        await state.begin(span)
+        _, plan = await state.begin(span)
         os.replace(other, path)  # e.g. a backup restored over the live file
-        page, observed = one_page("a-guid", SPEC.start + timedelta(hours=1))
+        [(window, _), *_] = plan or []
+        page, observed = one_page("a-guid", SPEC.start + timedelta(hours=1), window)
         with pytest.raises(LeaseLostError, match="the file was replaced"):
             await state.record(page, observed)
 
@@ -175,11 +176,29 @@ async def test_a_sqlite_run_whose_lease_was_taken_writes_nothing(tmp_path: Path)
     path = tmp_path / "store.sqlite"
     span = Span(SPEC.start, ANCHOR)
     async with await open_state(str(path), make_query(SPEC.start, ANCHOR).filters) as state:
-        await state.begin(span)
+        _, plan = await state.begin(span)
         with sqlite3.connect(path) as db:
             db.execute("UPDATE vccasync_lease SET generation = generation + 1")
-        page, observed = one_page("a-guid", SPEC.start + timedelta(hours=1))
+        [(window, _), *_] = plan or []
+        page, observed = one_page("a-guid", SPEC.start + timedelta(hours=1), window)
         with pytest.raises(LeaseLostError, match="another writer took it"):
             await state.record(page, observed)
     with sqlite3.connect(path) as db:
         assert db.execute("SELECT count(*) FROM interactions").fetchone() == (0,)
+
+
+async def test_a_backfill_task_whose_lease_connection_is_terminated_writes_nothing(
+    pg_dsn: str,
+) -> None:
+    """A backfill task's lease (per task) is held on its writing connection: once that
+    connection is terminated, its next page raises instead of writing beside a second run."""
+    start = SPEC.start + timedelta(hours=1)
+    query = make_query(start, start + timedelta(hours=1))
+    async with await open_sink(pg_dsn, query, account="north") as sink:
+        assert await terminate_lease_holders(pg_dsn) == 1
+        async with await open_sink(pg_dsn, query, account="north"):  # a second run admitted
+            pass
+        [(window, _)] = sink.checkpoint.plan()
+        page, _ = one_page("a-guid", start, window)
+        with pytest.raises(LeaseLostError, match=r"the lease of task .* of account north"):
+            await sink.write(page)

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 
+from vccasync.content.bulk import format_size
 from vccasync.content.feed import ContentFeed
 from vccasync.counts import count
 from vccasync.errors import InvalidRequestError
@@ -156,7 +157,10 @@ def _logging() -> None:
     """Pass summaries and transient failures of the engine, one line each on stderr."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("vccasync: %(message)s"))
+    handler.set_name("vccasync-sync-cli")
     logger = logging.getLogger("vccasync.sync")
+    for earlier in [h for h in logger.handlers if h.get_name() == "vccasync-sync-cli"]:
+        logger.removeHandler(earlier)  # a run before, in this process
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
     logger.propagate = False
@@ -259,7 +263,12 @@ async def _sync(args: argparse.Namespace, stop: asyncio.Event) -> int:
                 pass
             if feed is not None:
                 progress = await (feed.wait() if stop.is_set() else feed.finish())
-                say(f"vccasync: content: {progress.summary()}")
+                say(
+                    f"vccasync: content: {count(progress.files_done, 'piece')} downloaded"
+                    f" ({format_size(progress.bytes_fetched)} transferred),"
+                    f" {progress.files_skipped:,} already complete,"
+                    f" {progress.files_failed:,} failed"
+                )
         except BaseException:
             if feed is not None:
                 feed.cancel()
@@ -267,7 +276,7 @@ async def _sync(args: argparse.Namespace, stop: asyncio.Event) -> int:
         failed = 0
         if feed is not None:
             failed = _report(feed, observer, state).queue.failed
-        if engine.stopped or stop.is_set():
+        if engine.stopped:
             say(f"vccasync: stopped; the pass under way resumes at the next run of {state.target}")
     return 1 if failed and not args.follow and not stop.is_set() else 0
 

@@ -28,7 +28,7 @@ from typing import Any, Self
 from urllib.parse import urlsplit, urlunsplit
 
 from ..converter import to_api
-from ..errors import InvalidRequestError, VccError
+from ..errors import InvalidRequestError, LeaseLostError, VccError
 from ..jsonio import dumps
 from ..query import SearchQuery
 from ..windows import Page, Window
@@ -41,6 +41,7 @@ except ImportError:  # pragma: no cover - exercised only without the extra
     asyncpg = None  # type: ignore[assignment]
 
 __all__ = [
+    "CONNECTION_LOST",
     "DELETE_STALE_CONTENT",
     "SCHEMA",
     "UPSERT_CONTENT",
@@ -99,6 +100,18 @@ CREATE TABLE IF NOT EXISTS vccasync_windows (
     FOREIGN KEY (account, task) REFERENCES vccasync_tasks ON DELETE CASCADE
 );
 """
+
+# what a dropped connection raises: a lease held on that connection is gone with it
+CONNECTION_LOST: tuple[type[BaseException], ...] = (
+    (OSError,)
+    if asyncpg is None
+    else (
+        OSError,
+        asyncpg.InterfaceError,
+        asyncpg.PostgresConnectionError,
+        asyncpg.AdminShutdownError,
+    )
+)
 
 _SCHEMA_LOCK = 0x76636361  # advisory lock: concurrent writers create the tables one at a time
 
@@ -304,7 +317,20 @@ class PostgresSink(SinkContext):
 
     async def write(self, task: str, page: Page, resume: Mapping[str, Any] | None = None) -> None:
         """Upsert ``page``'s interactions and advance ``task``'s checkpoint, atomically;
-        ``resume`` (``Checkpoint.resume_state``) is stored with it when given."""
+        ``resume`` (``Checkpoint.resume_state``) is stored with it when given. The writing
+        connection holds the task's lease: once it is gone, ``LeaseLostError``, nothing
+        written."""
+        try:
+            await self._write(task, page, resume)
+        except CONNECTION_LOST as exc:
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise LeaseLostError(
+                f"the lease of task {task} of account {self.account} on"
+                f" {redact_url(self.dsn)} is lost (its connection ended: {reason}):"
+                " stopped before writing"
+            ) from None
+
+    async def _write(self, task: str, page: Page, resume: Mapping[str, Any] | None) -> None:
         conn = self.connection
         key = page.window.key
         async with conn.transaction():

@@ -37,6 +37,7 @@ from .base import SinkContext
 from .checkpoint import Checkpoint
 from .contract import ALL_TYPES, Dropped, StoreOptions
 from .postgres import (
+    CONNECTION_LOST,
     DELETE_STALE_CONTENT,
     UPSERT_CONTENT,
     PostgresSink,
@@ -44,23 +45,6 @@ from .postgres import (
 )
 from .signal import QueueSignal
 from .sqlite_changes import known_row, pieces_due
-
-try:
-    import asyncpg
-except ImportError:  # pragma: no cover - exercised only without the extra
-    asyncpg = None  # type: ignore[assignment]
-
-# what a dropped connection raises: the lease (held on that connection) is gone with it
-_CONNECTION_LOST: Final[tuple[type[BaseException], ...]] = (
-    (OSError,)
-    if asyncpg is None
-    else (
-        OSError,
-        asyncpg.InterfaceError,
-        asyncpg.PostgresConnectionError,
-        asyncpg.AdminShutdownError,
-    )
-)
 
 __all__ = ["PG_SYNC_SCHEMA", "PostgresSyncState", "open_store"]
 
@@ -224,7 +208,7 @@ class PostgresSyncState(SinkContext, QueueSignal):
         async with self._lock:
             try:
                 yield self._sink.connection
-            except _CONNECTION_LOST as exc:
+            except CONNECTION_LOST as exc:
                 raise LeaseLostError(
                     f"the writer lease of account {self.account} on {self.target} is lost (its"
                     f" connection ended: {_reason(exc)}): stopped before writing"
