@@ -14,11 +14,13 @@ from typing import Any
 import pytest
 
 from vccasync import VccClient
+from vccasync.errors import InvalidRequestError
 from vccasync.fake.dataset import Dataset
 from vccasync.fake.timeline import FakeClock, Timeline
 from vccasync.stores.contract import ALL_TYPES, StoreOptions, SyncStore
 from vccasync.stores.registry import open_store
 from vccasync.sync import SyncEngine
+from vccasync.sync.diff import Span
 from vccasync.sync.queue import Settlement, backoff, piece_version
 
 from .sync_fixtures import (  # noqa: F401 (the fixtures are used by name)
@@ -128,6 +130,20 @@ async def test_a_piece_gone_upstream_leaves_the_queue_counted(
         assert store.dropped.gone == 1
 
 
+async def test_a_read_only_store_tells_its_coverage_and_queue_and_refuses_writes(
+    vcc: VccClient, clock: FakeClock, target: str
+) -> None:
+    async with await open_store(target, StoreOptions(content=ALL_TYPES)) as store:
+        await one_pass(vcc, store, clock)
+        depth = (await store.queue_status()).depth
+        # a writer holds the lease: --status opens beside it
+        async with await open_store(target, StoreOptions(read_only=True)) as status:
+            assert await status.status() == [("{}", Span(SINCE, T0))]
+            assert (await status.queue_status()).depth == depth > 0
+            with pytest.raises(InvalidRequestError, match="read-only"):
+                await status.settle([], clock.now())
+
+
 OLD_SQLITE_SYNC = """
 CREATE TABLE vccasync_sync (scope TEXT PRIMARY KEY, covered_from TEXT, covered_to TEXT,
     pass_from TEXT, pass_to TEXT, checkpoint TEXT);
@@ -157,3 +173,22 @@ async def test_an_older_sqlite_store_gains_the_queue_and_the_lease(
     with sqlite3.connect(path) as db:
         columns = {row[1] for row in db.execute("PRAGMA table_info(vccasync_sync)")}
     assert "pass_began" in columns
+
+
+def test_plan_queue_supersedes_and_drops_pieces_by_version() -> None:
+    from datetime import UTC, datetime
+
+    from vccasync.models import Content, Interaction
+    from vccasync.sync.queue import plan_queue
+
+    old = Content("k0", "transcript", "application/json", 5)
+    new = Content("k0", "transcript", "application/json", 9)
+    kept = Content("k1", "callRecording", "audio/wav", 7)
+    item = Interaction("g", datetime(2026, 1, 1, tzinfo=UTC), content=(new, kept))
+    existing = {("g", "k0"): piece_version(old), ("g", "k9"): "dropped", ("h", "k0"): "other"}
+    plan = plan_queue(existing, [(item, (new,))], None)
+    assert plan.upserts == [("g", "k0", "transcript", piece_version(new))]
+    assert plan.deletes == [("g", "k9")]  # the new version has no k9; h is not written
+    assert plan.superseded == 2
+    assert backoff(0) == timedelta(0) and backoff(3) == 4 * backoff(1)
+    assert backoff(50) == timedelta(hours=1)

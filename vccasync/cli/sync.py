@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from vccasync.content.bulk import format_size
-from vccasync.content.feed import ContentFeed
+from vccasync.content.feed import ContentFeed, Settled
 from vccasync.counts import count
 from vccasync.errors import InvalidRequestError
 from vccasync.instants import format_instant
@@ -223,6 +223,7 @@ async def _sync(args: argparse.Namespace, stop: asyncio.Event) -> int:
 
         async def between_passes(seconds: float) -> None:
             if feed is not None:
+                feed.check()
                 _report(feed, observer)
             await _unless_stopped(stop, asyncio.sleep(seconds))
 
@@ -287,7 +288,7 @@ async def _stop_feed(stop: asyncio.Event, feed: ContentFeed) -> None:
     feed.stop()
 
 
-def _report(feed: ContentFeed, observer: Any, state: SyncStore | None = None) -> Any:
+def _report(feed: ContentFeed, observer: Any, state: SyncStore | None = None) -> Settled:
     """Say what the downloads did since the last report and how the queue stands."""
     settled = feed.report()
     if observer is not None:

@@ -219,6 +219,14 @@ class ContentFeed:
         self._reported = (done, failed)
         return settled
 
+    def check(self) -> None:
+        """Raise the error the downloads stopped on, if they did (a lost lease, a full disk)."""
+        task = self._task
+        if task is not None and task.done() and not task.cancelled():
+            error = task.exception()
+            if error is not None:
+                raise error
+
     def stop(self) -> None:
         """No new download starts; those in flight go on (bound them with :meth:`wait`)."""
         self._stopping = True

@@ -56,12 +56,6 @@ class StoreOptions:
     content: frozenset[str] | None = None
     read_only: bool = False
 
-    def wants(self, content_type: str) -> bool:
-        """Whether pieces of ``content_type`` are downloaded by this run."""
-        return self.content is not None and (
-            self.content == ALL_TYPES or content_type in self.content
-        )
-
 
 @frozen
 class Dropped:

@@ -36,7 +36,7 @@ class SyncMetrics:
     unless :meth:`complete_up_to` was told where a stored state stands),
     ``vccasync_sync_last_pass_seconds``; with content downloads,
     ``vccasync_sync_content_failures_total`` (failed downloads of pieces) and
-    ``vccasync_sync_content_missing_pieces`` (pieces not downloaded after the last pass);
+    ``vccasync_sync_content_missing_pieces`` (failed pieces still queued);
     the durable content queue: ``vccasync_sync_content_queue_depth`` (pieces queued),
     ``vccasync_sync_content_queue_failed`` (of which failed at least once) and
     ``vccasync_sync_content_queue_oldest_seconds`` (age of the oldest, computed when scraped).
@@ -77,7 +77,7 @@ class SyncMetrics:
         )
         self.content_missing = Gauge(
             "vccasync_sync_content_missing_pieces",
-            "Pieces not downloaded after the last pass (retried at the next)",
+            "Failed pieces still in the content queue (retried with backoff)",
             registry=reg,
         )
         self._oldest: datetime | None = None

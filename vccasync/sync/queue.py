@@ -54,11 +54,8 @@ def backoff(
     return min(cap, longer)
 
 
-def wanted_pieces(
-    item: Interaction, pieces: Iterable[Content], types: Collection[str] | None
-) -> list[Content]:
-    """``pieces`` of ``item`` whose type is in ``types`` (all when None) and that have a key."""
-    del item
+def wanted_pieces(pieces: Iterable[Content], types: Collection[str] | None) -> list[Content]:
+    """``pieces`` whose type is in ``types`` (all when None) and that have a key."""
     return [p for p in pieces if p.content_key and (types is None or str(p.type) in types)]
 
 
@@ -140,13 +137,16 @@ def plan_queue(
     upserts: list[tuple[str, str, str, str]] = []
     deletes: list[tuple[str, str]] = []
     superseded = 0
+    queued: dict[str, list[str]] = {}
+    for guid, key in existing:
+        queued.setdefault(guid, []).append(key)
     for item, pieces in written:
         keys = {piece.content_key for piece in item.content}
-        for (guid, key), _version in existing.items():
-            if guid == item.guid and key not in keys:
-                deletes.append((guid, key))
+        for key in queued.get(item.guid, ()):
+            if key not in keys:
+                deletes.append((item.guid, key))
                 superseded += 1
-        for piece in wanted_pieces(item, pieces, types):
+        for piece in wanted_pieces(pieces, types):
             version = piece_version(piece)
             before = existing.get((item.guid, piece.content_key))
             if before is not None and before != version:
