@@ -117,19 +117,22 @@ _SCHEMA_LOCK = 0x76636361  # advisory lock: concurrent writers create the tables
 
 # One JSON array per page; columns are read from the API's own JSON inside the database.
 # DISTINCT ON + ORDER BY guid: one row per guid, locked in a fixed order (no deadlocks).
+# updated_at is the clock when the row is written (not the transaction's start): a sync's pass
+# compares it with the instant it began (vccasync.stores.postgres_changes).
 _UPSERT_INTERACTIONS = """
 INSERT INTO interactions AS i
-    (guid, account, start, connect_from, connect_to, direction, agents, data)
+    (guid, account, start, connect_from, connect_to, direction, agents, data, updated_at)
 SELECT DISTINCT ON (d->>'guid')
     d->>'guid', $2, (d->>'start')::timestamptz, d->>'connectFrom', d->>'connectTo',
     d->>'direction',
-    ARRAY(SELECT a->>'id' FROM jsonb_array_elements(d->'handlingAgents') a), d
+    ARRAY(SELECT a->>'id' FROM jsonb_array_elements(d->'handlingAgents') a), d,
+    clock_timestamp()
 FROM jsonb_array_elements($1::jsonb) d
 ORDER BY d->>'guid'
 ON CONFLICT (guid) DO UPDATE SET
     account = EXCLUDED.account, start = EXCLUDED.start, connect_from = EXCLUDED.connect_from,
     connect_to = EXCLUDED.connect_to, direction = EXCLUDED.direction, agents = EXCLUDED.agents,
-    data = EXCLUDED.data, updated_at = now(), fingerprint = NULL, removed_at = NULL
+    data = EXCLUDED.data, updated_at = clock_timestamp(), fingerprint = NULL, removed_at = NULL
 WHERE (i.account, i.data) IS DISTINCT FROM (EXCLUDED.account, EXCLUDED.data)
 """
 

@@ -86,20 +86,27 @@ CREATE INDEX IF NOT EXISTS vccasync_content_queue_due
     ON vccasync_content_queue (account, next_try);
 """
 _SCHEMA_LOCK: Final = 0x76636362
+# A pass begins once the writes under way have committed (SHARE waits for them and holds off
+# new ones for the instant it takes), so every row version written before it has an
+# updated_at (clock_timestamp()) before pass_began and every later one after: "the rows the
+# store held when the pass began" is exact, whatever other writers (backfill tasks) do.
+_WRITES_SETTLED: Final = "LOCK TABLE interactions IN SHARE MODE"
 
 _UPSERT: Final = """
 INSERT INTO interactions AS i
-    (guid, account, start, connect_from, connect_to, direction, agents, data, fingerprint)
+    (guid, account, start, connect_from, connect_to, direction, agents, data, fingerprint,
+     updated_at)
 SELECT DISTINCT ON (d->>'guid')
     d->>'guid', $3, (d->>'start')::timestamptz, d->>'connectFrom', d->>'connectTo',
     d->>'direction',
-    ARRAY(SELECT a->>'id' FROM jsonb_array_elements(d->'handlingAgents') a), d, u.print
+    ARRAY(SELECT a->>'id' FROM jsonb_array_elements(d->'handlingAgents') a), d, u.print,
+    clock_timestamp()
 FROM unnest($1::text[], $2::bytea[]) AS u(doc, print), LATERAL (SELECT u.doc::jsonb AS d) j
 ORDER BY d->>'guid'
 ON CONFLICT (guid) DO UPDATE SET
     account = EXCLUDED.account, start = EXCLUDED.start, connect_from = EXCLUDED.connect_from,
     connect_to = EXCLUDED.connect_to, direction = EXCLUDED.direction, agents = EXCLUDED.agents,
-    data = EXCLUDED.data, fingerprint = EXCLUDED.fingerprint, updated_at = now(),
+    data = EXCLUDED.data, fingerprint = EXCLUDED.fingerprint, updated_at = clock_timestamp(),
     removed_at = NULL
 """
 
@@ -254,8 +261,9 @@ class PostgresSyncState(SinkContext, QueueSignal):
                 began = row["pass_began"]
                 if began is None:  # a pass begun by an older version: it begins now
                     async with self._write_transaction() as conn:
+                        await conn.execute(_WRITES_SETTLED)
                         began = await conn.fetchval(
-                            "UPDATE vccasync_sync SET pass_began = now()"
+                            "UPDATE vccasync_sync SET pass_began = clock_timestamp()"
                             " WHERE account = $1 AND scope = $2 RETURNING pass_began",
                             self.account,
                             self.scope,
@@ -265,6 +273,7 @@ class PostgresSyncState(SinkContext, QueueSignal):
         span = floor_span(span)
         checkpoint = Checkpoint.start(pass_query(span, self.filters, self.limit))
         async with self._write_transaction() as conn:
+            await conn.execute(_WRITES_SETTLED)
             await conn.execute(
                 "DELETE FROM vccasync_sync_seen WHERE account = $1 AND scope = $2",
                 self.account,
@@ -272,7 +281,8 @@ class PostgresSyncState(SinkContext, QueueSignal):
             )
             self._began = await conn.fetchval(
                 "UPDATE vccasync_sync SET pass_from = $3, pass_to = $4, checkpoint = $5::jsonb,"
-                " pass_began = now() WHERE account = $1 AND scope = $2 RETURNING pass_began",
+                " pass_began = clock_timestamp() WHERE account = $1 AND scope = $2"
+                " RETURNING pass_began",
                 self.account,
                 self.scope,
                 span.start,
