@@ -185,9 +185,15 @@ async def run(args: argparse.Namespace) -> int:
     def terminate() -> None:  # a service manager's normal stop, bounded by --stop-timeout
         stop.set()
         if not cut:
+            seconds = args.stop_timeout.total_seconds()
             say(
-                "vccasync: stopping: no new download starts; those in flight get"
-                f" --stop-timeout ({args.stop_timeout.total_seconds():g}s)"
+                "vccasync: stopping: "
+                + (
+                    "no new download starts; those in flight get"
+                    if args.content_dest
+                    else "the pass under way ends at its next page; what is in flight gets"
+                )
+                + f" --stop-timeout ({seconds:g}s)"
             )
             cut.append(loop.call_later(args.stop_timeout.total_seconds(), cut_short))
 
