@@ -175,6 +175,28 @@ async def test_an_older_sqlite_store_gains_the_queue_and_the_lease(
     assert "pass_began" in columns
 
 
+async def test_an_older_postgres_store_gains_the_queue_and_the_lease(
+    vcc: VccClient, clock: FakeClock, pg_dsn: str
+) -> None:
+    import asyncpg
+
+    async with await open_store(pg_dsn, StoreOptions()) as store:
+        await one_pass(vcc, store, clock)
+    conn = await asyncpg.connect(pg_dsn)
+    try:  # back to the tables of the version before the queue
+        await conn.execute(
+            "ALTER TABLE vccasync_sync DROP COLUMN pass_began; DROP TABLE vccasync_lease;"
+            " DROP TABLE vccasync_content_queue"
+        )
+    finally:
+        await conn.close()
+    async with await open_store(pg_dsn, StoreOptions(content=ALL_TYPES)) as store:
+        assert (await store.queue_status()).depth == 0
+        clock.advance(timedelta(hours=1))
+        await one_pass(vcc, store, clock)
+        assert (await store.coverage()) == Span(SINCE, clock.now())
+
+
 def test_plan_queue_supersedes_and_drops_pieces_by_version() -> None:
     from datetime import UTC, datetime
 
