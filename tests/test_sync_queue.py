@@ -214,3 +214,44 @@ def test_plan_queue_supersedes_and_drops_pieces_by_version() -> None:
     assert plan.superseded == 2
     assert backoff(0) == timedelta(0) and backoff(3) == 4 * backoff(1)
     assert backoff(50) == timedelta(hours=1)
+
+
+async def test_a_pass_under_way_in_an_older_store_resumes(
+    vcc: VccClient, clock: FakeClock, target: str
+) -> None:
+    """A pass an older version left under way (no pass_began) resumes and completes."""
+    import asyncio
+
+    import asyncpg
+
+    engine = SyncEngine(vcc, since=SINCE, lookback=WHOLE, now=clock.now, limit=50)
+    async with await open_store(target, StoreOptions(limit=50)) as store:
+        engine.state = store
+        pages = 0
+        real_record = store.record
+
+        async def record_then_stop(page: Any, observed: Any) -> None:
+            nonlocal pages
+            await real_record(page, observed)
+            pages += 1
+            if pages == 2:
+                raise asyncio.CancelledError  # as if killed after the second page
+
+        store.record = record_then_stop  # type: ignore[method-assign]
+        with pytest.raises(asyncio.CancelledError):
+            async for _ in engine.changes(once=True):
+                pass
+    forget = "UPDATE vccasync_sync SET pass_began = NULL"
+    if target.startswith("postgresql://"):
+        conn = await asyncpg.connect(target)
+        await conn.execute(forget)
+        await conn.close()
+    else:
+        with sqlite3.connect(target) as db:
+            db.execute(forget)
+    async with await open_store(target, StoreOptions(limit=50)) as store:
+        engine.state = store
+        async for _ in engine.changes(once=True):
+            pass
+        assert engine.last is not None and engine.last.span == Span(SINCE, T0)
+        assert engine.last.removed == 0
