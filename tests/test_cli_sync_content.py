@@ -8,6 +8,7 @@ and commits, then its downloads stop at the gate, where the run is killed.
 from __future__ import annotations
 
 import json
+import os
 import queue
 import signal
 import socket
@@ -244,6 +245,55 @@ def test_failed_pieces_are_not_forgotten_between_one_shot_runs(
     assert set(manifest_keys(dest)) == want
     assert f"{len(want)} failed pieces stay queued" in first and "Traceback" not in first
     assert "content queue: empty" in last
+
+
+def test_follow_stops_retrying_a_failed_piece_gone_upstream(
+    open_fake: FakeVccServer,
+    dataset: Dataset,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Pieces fail; one is then deleted upstream (its interaction keeps another piece): the
+    passes that follow never ask for it again, while the sync keeps running."""
+    target, dest = tmp_path / "store.sqlite", tmp_path / "content"
+    args = ["sync", "--since", SPEC.start.isoformat(), "--rpm", "100000", "-o", str(target)]
+    args += ["--content-dest", str(dest), "--max-attempts", "1", "--follow", "--every", "0.2s"]
+    want = wanted(dataset)
+    pos, item = next(
+        (pos, item)
+        for pos in range(len(dataset))
+        if len((item := dataset.item(pos))["content"]) > 1
+        and (item["guid"], item["content"][0]["contentKey"]) in want
+    )
+    gone = (item["guid"], item["content"][0]["contentKey"])
+    after: list[tuple[str, str]] = []
+    errors: list[BaseException] = []
+
+    def drive() -> None:
+        try:
+            until(lambda: set(fetched(open_fake)) == want, "every piece tried once")
+            open_fake.reset_stats()
+            dataset.removed_keys[pos] = frozenset({gone[1]})  # deleted upstream
+            until(lambda: open_fake.stats.search_requests >= 4, "passes after the deletion")
+            after.extend(fetched(open_fake))
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    helper = threading.Thread(target=drive)
+    helper.start()
+    try:
+        code = in_process(args, open_fake, monkeypatch)
+    finally:
+        helper.join(timeout=60)
+    if errors:
+        raise errors[0]
+    assert code == 0
+    assert gone not in after
+    with sqlite3.connect(target) as db:
+        rows = set(db.execute("SELECT guid, content_key FROM vccasync_content_queue"))
+    assert gone not in rows and rows == want - {gone}  # the others stay owed
 
 
 def age(target: Path, by: timedelta) -> None:
