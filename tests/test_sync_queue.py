@@ -211,7 +211,7 @@ def test_plan_queue_supersedes_and_drops_pieces_by_version() -> None:
     plan = plan_queue(existing, [(item, (new,))], None)
     assert plan.upserts == [("g", "k0", "transcript", piece_version(new))]
     assert plan.deletes == [("g", "k9")]  # the new version has no k9; h is not written
-    assert plan.superseded == 2
+    assert (plan.superseded, plan.gone) == (1, 1)
     assert backoff(0) == timedelta(0) and backoff(3) == 4 * backoff(1)
     assert backoff(50) == timedelta(hours=1)
 

@@ -306,9 +306,9 @@ def _report(feed: ContentFeed, observer: Any, state: SyncStore | None = None) ->
         dropped = state.dropped
         if dropped.superseded or dropped.gone:
             say(
-                f"vccasync: content: {count(dropped.superseded + dropped.gone, 'queued piece')}"
-                f" left the queue undownloaded: {dropped.superseded:,} superseded by a new"
-                f" version, {dropped.gone:,} gone upstream"
+                f"vccasync: content: {count(dropped.gone, 'queued piece')} gone upstream left"
+                f" the queue; {count(dropped.superseded, 'queued version')} superseded by a"
+                " newer one"
             )
         if settled.queue.failed:
             say(

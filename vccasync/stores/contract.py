@@ -59,8 +59,9 @@ class StoreOptions:
 
 @frozen
 class Dropped:
-    """Queue rows that left without a download, this run: superseded by a new version of their
-    interaction, or gone upstream (interaction removed, or the piece answers 404)."""
+    """What left the queue, or changed in it, without a download this run: ``superseded``,
+    queued versions replaced by a newer one (the row stays, for the new version); ``gone``,
+    rows of pieces gone upstream (interaction removed, piece no longer listed, or a 404)."""
 
     superseded: int = 0
     gone: int = 0

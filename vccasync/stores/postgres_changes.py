@@ -369,8 +369,8 @@ class PostgresSyncState(SinkContext, QueueSignal):
                 *(list(column) for column in zip(*plan.upserts, strict=True)),
                 self.account,
             )
-        self.dropped = attrs.evolve(
-            self.dropped, superseded=self.dropped.superseded + plan.superseded
+        self.dropped = Dropped(
+            self.dropped.superseded + plan.superseded, self.dropped.gone + plan.gone
         )
         return bool(plan.upserts)
 

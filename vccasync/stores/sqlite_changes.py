@@ -317,8 +317,8 @@ class SqliteSyncFile:
             " last_error = NULL, next_try = NULL",
             [(*row, now) for row in plan.upserts],
         )
-        self.dropped = attrs.evolve(
-            self.dropped, superseded=self.dropped.superseded + plan.superseded
+        self.dropped = Dropped(
+            self.dropped.superseded + plan.superseded, self.dropped.gone + plan.gone
         )
         return bool(plan.upserts)
 

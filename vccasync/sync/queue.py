@@ -2,11 +2,11 @@
 
 No I/O. A sync store keeps one queue row per piece it must download (``guid``, ``content_key``,
 the piece's ``version``: :func:`piece_version`), written in the same transaction as the
-interaction that brought it. A row leaves the queue when the piece is downloaded, when a new
-version of the interaction drops the piece (*superseded*: a new version of a piece replaces
-the row, attempts back to 0), or when the interaction is found removed upstream or the
-piece's download answers 404 (*gone*). A failed download keeps the row with its ``attempts``,
-``last_error`` and a ``next_try`` :func:`backoff` later.
+interaction that brought it. A new version of a queued piece replaces the row's version,
+attempts back to 0 (*superseded*). A row leaves the queue when the piece is downloaded, or
+when it is *gone* upstream: its interaction found removed, a new version of the interaction
+without the piece, or a 404 for its download. A failed download keeps the row with its
+``attempts``, ``last_error`` and a ``next_try`` :func:`backoff` later.
 """
 
 from __future__ import annotations
@@ -118,11 +118,17 @@ class QueueStatus:
 @frozen
 class QueuePlan:
     """How a page's written rows change the queue: rows to upsert ``(guid, key, type,
-    version)``, rows to delete ``(guid, key)``, and how many queued versions that supersedes."""
+    version)``, rows to delete ``(guid, key)`` (pieces gone upstream: the current version of
+    their interaction lacks them), and how many queued versions a new one supersedes."""
 
     upserts: list[tuple[str, str, str, str]]
     deletes: list[tuple[str, str]]
     superseded: int
+
+    @property
+    def gone(self) -> int:
+        """Queued pieces gone upstream."""
+        return len(self.deletes)
 
 
 def plan_queue(
@@ -132,8 +138,8 @@ def plan_queue(
 ) -> QueuePlan:
     """What writing ``written`` (each interaction's current version with the pieces its change
     brings) does to the queue rows ``existing`` (``(guid, key)`` to version) of those guids:
-    wanted pieces brought are queued at their version; a queued piece the current version no
-    longer has is dropped; both count as superseded when they replace a queued version."""
+    wanted pieces brought are queued at their version (superseding another queued version); a
+    queued piece the current version no longer has is dropped (gone upstream)."""
     upserts: list[tuple[str, str, str, str]] = []
     deletes: list[tuple[str, str]] = []
     superseded = 0
@@ -145,7 +151,6 @@ def plan_queue(
         for key in queued.get(item.guid, ()):
             if key not in keys:
                 deletes.append((item.guid, key))
-                superseded += 1
         for piece in wanted_pieces(pieces, types):
             version = piece_version(piece)
             before = existing.get((item.guid, piece.content_key))
