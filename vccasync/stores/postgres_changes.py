@@ -35,7 +35,7 @@ from ..sync.state import Observed
 from ..windows import Page, WindowPlan
 from .base import SinkContext
 from .checkpoint import Checkpoint
-from .contract import ALL_TYPES, Dropped, StoreOptions
+from .contract import ALL_TYPES, Dropped, StoreOptions, SyncStore
 from .postgres import (
     CONNECTION_LOST,
     DELETE_STALE_CONTENT,
@@ -528,6 +528,7 @@ def _reason(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
-async def open_store(target: str, options: StoreOptions) -> PostgresSyncState:
-    """The registry's opener (:mod:`vccasync.stores.registry`)."""
+async def open_store(target: str, options: StoreOptions) -> SyncStore:
+    """The registry's opener (:mod:`vccasync.stores.registry`); its return type makes mypy
+    check that the class keeps the whole contract."""
     return await PostgresSyncState.connect(target, options)

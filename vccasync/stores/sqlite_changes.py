@@ -33,7 +33,7 @@ from ..sync.state import Observed
 from ..windows import Page, WindowPlan
 from .base import SinkContext, cannot_write, lock, on_thread
 from .checkpoint import Checkpoint
-from .contract import ALL_TYPES, Dropped, StoreOptions
+from .contract import ALL_TYPES, Dropped, StoreOptions, SyncStore
 from .signal import QueueSignal
 from .sqlite import content_rows, create_schema, interaction_row, utc_text
 
@@ -585,6 +585,7 @@ class SqliteSyncState(SinkContext, QueueSignal):
             self._thread.shutdown(wait=False)
 
 
-async def open_store(target: str, options: StoreOptions) -> SqliteSyncState:
-    """The registry's opener (:mod:`vccasync.stores.registry`)."""
+async def open_store(target: str, options: StoreOptions) -> SyncStore:
+    """The registry's opener (:mod:`vccasync.stores.registry`); its return type makes mypy
+    check that the class keeps the whole contract."""
     return await SqliteSyncState.open(Path(target), options)
