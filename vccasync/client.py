@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Self
 import aiohttp
 
 from .config import config_from_env, make_config
-from .content.bulk import BulkProgress, download_all
+from .content.bulk import BulkProgress, PieceDone, download_all
 from .content.download import Destination, DownloadResult, download
 from .content.manifest import Manifest
 from .converter import structure_interaction
@@ -205,11 +205,13 @@ class VccClient:
         workers: int | None = None,
         progress: BulkProgress | None = None,
         manifest: Manifest | None = None,
+        on_piece: PieceDone | None = None,
     ) -> BulkProgress:
         """Download the content of ``interactions`` (e.g. ``vcc.interactions(start, end)``)
         under ``dest``, ``workers`` at once (default 8, at most the client's ``concurrency``)
         while the search pages on; resumable (see :mod:`vccasync.content.bulk`). Only
-        ``types`` if given; ``manifest``: ``dest``'s, if the caller already loaded it."""
+        ``types`` if given; ``manifest``: ``dest``'s, if the caller already loaded it;
+        ``on_piece(guid, key, error)`` is told how each piece ended (error None: on disk)."""
         return await download_all(
             self.session,
             interactions,
@@ -218,6 +220,7 @@ class VccClient:
             workers=min(DOWNLOAD_WORKERS, self.config.concurrency) if workers is None else workers,
             progress=progress,
             manifest=manifest,
+            on_piece=on_piece,
         )
 
     @property
