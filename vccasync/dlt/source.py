@@ -23,8 +23,7 @@ from attrs import frozen
 from dlt.extract.resource import DltResource
 
 from ..client import VccClient
-from ..content.bulk import BulkProgress
-from ..content.feed import missing_pieces
+from ..content.bulk import BulkProgress, missing_pieces
 from ..content.manifest import MANIFEST_NAME, Manifest
 from ..errors import InvalidRequestError, NotFoundError, VccError
 from ..instants import RESOLUTION, parse_instant
