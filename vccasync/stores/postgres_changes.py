@@ -348,7 +348,7 @@ class PostgresSyncState(SinkContext, QueueSignal):
         plan = plan_queue(
             {(r["guid"], r["content_key"]): r["version"] for r in rows},
             [(seen.interaction, seen.pieces) for seen in observed],
-            None,  # every piece is owed: a run downloads those of its types (due)
+            _types(self.options),  # a sync owes the pieces of the types it downloads
         )
         if plan.deletes:
             await conn.execute(

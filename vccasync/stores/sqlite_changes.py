@@ -305,7 +305,7 @@ class SqliteSyncFile:
         plan = plan_queue(
             existing,
             [(seen.interaction, seen.pieces) for seen in observed],
-            None,  # every piece is owed: a run downloads those of its types (due)
+            _types(self.options),  # a sync owes the pieces of the types it downloads
         )
         db.executemany(
             "DELETE FROM vccasync_content_queue WHERE guid = ? AND content_key = ?", plan.deletes
