@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from attrs import define
 
 from vccasync.cli.progress import display_for
 from vccasync.cli.sync_progress import FeedCounts, SyncTally
@@ -18,6 +19,7 @@ from vccasync.fake import DatasetSpec, FakeConfig, FakeVccServer, generate
 from vccasync.fake.dataset import Dataset
 from vccasync.http.session import SessionStats
 from vccasync.sync import Observed, PassResult, Span, SyncEngine
+from vccasync.sync.queue import QueueStatus
 from vccasync.windows import Page, Window
 
 from .cli_helpers import Terminal
@@ -38,7 +40,15 @@ async def fake(dataset: Dataset) -> AsyncIterator[FakeVccServer]:
         yield server
 
 
-def tally(content: BulkProgress | None = None) -> SyncTally:
+@define
+class Feed:
+    """What the display reads of a feed: the bulk counters, the queue's last status."""
+
+    progress: BulkProgress
+    status: QueueStatus
+
+
+def tally(content: Feed | None = None) -> SyncTally:
     ticks = iter(range(0, 10_000, 2))
     counts = FeedCounts(content) if content is not None else None
     return SyncTally(SessionStats(), counts, clock=lambda: float(next(ticks)))
@@ -60,13 +70,15 @@ def test_the_tally_follows_a_pass_and_says_nothing_while_idle(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     downloads = BulkProgress()
-    t = tally(downloads)
+    feed = Feed(downloads, QueueStatus(0, 0, None, None))
+    t = tally(feed)
     assert t.line() == ""  # nothing under way: the plain lines say nothing
     t.pass_began(Span(START, START + timedelta(days=1)), 2)
     sub = Window(START + timedelta(hours=6), START + timedelta(days=1))
     t.page_recorded(page(WINDOW, last=True, spawned=(sub,)), [*seen("new", 2), *seen(None, 1)])
     t.page_recorded(page(sub, last=False), seen("changed", 1))
-    downloads.files_found, downloads.files_done, downloads.files_failed = 7, 3, 1
+    downloads.files_done, downloads.files_failed = 3, 1
+    feed.status = QueueStatus(3, 1, START, None)
     assert t.line().startswith(
         "vccasync: pass 1 under way: 1/3 windows, 4 interactions (2 new, 1 changed),"
         " queue 3, 3 downloaded, 1 failed, "
@@ -75,7 +87,7 @@ def test_the_tally_follows_a_pass_and_says_nothing_while_idle(
     t.pass_done(result, START)
     assert capsys.readouterr().err == f"vccasync: pass 1: {result.summary()}\n"
     assert t.line().startswith("vccasync: downloads, queue 3,")  # still downloading
-    downloads.files_done = 6
+    feed.status = QueueStatus(0, 0, None, None)
     assert t.line() == ""
 
 

@@ -15,11 +15,11 @@ import asyncio
 from collections.abc import Sequence
 from types import ModuleType
 
-from vccasync import __version__
+from vccasync import __version__, tracing
 from vccasync.errors import AuthenticationError, InvalidRequestError, VccError
 
 from . import content, interactions, plan, purge, run_task, sync
-from .common import OneLineParser, say
+from .common import STOP_SAID, OneLineParser, say
 
 __all__ = [
     "COMMANDS",
@@ -66,8 +66,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exit_:  # --help, --version and argparse's own (one-line) errors
         return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
+    STOP_SAID.clear()
     try:
-        code: int = asyncio.run(args.run(args))
+        with tracing.exporting():  # OTEL_TRACES_EXPORTER, when the SDK is installed
+            code: int = asyncio.run(args.run(args))
     except InvalidRequestError as exc:
         say(f"vccasync: error: {exc}")
         return EXIT_USAGE
@@ -78,6 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         say(f"vccasync: error: {exc}")
         return EXIT_FAILURE
     except KeyboardInterrupt:
-        say("vccasync: interrupted; rerun the same command to resume")
+        if not STOP_SAID.is_set():  # else the run's own line said it
+            say("vccasync: interrupted; rerun the same command to resume")
         return EXIT_INTERRUPTED
     return code

@@ -21,12 +21,13 @@ from vccasync.content.bulk import BulkProgress
 from vccasync.counts import count
 from vccasync.http.session import SessionStats
 from vccasync.sync import Observed, PassObserver, PassResult, Span
+from vccasync.sync.queue import QueueStatus
 from vccasync.windows import Page
 
 from .common import say
 from .progress import Bars, RateMeter, Stopwatch, labelled_bar
 
-__all__ = ["ContentCounts", "FeedCounts", "Observers", "SyncTally"]
+__all__ = ["ContentCounts", "Downloads", "FeedCounts", "Observers", "SyncTally"]
 
 
 class ContentCounts(Protocol):
@@ -45,24 +46,31 @@ class ContentCounts(Protocol):
         """Downloads of this run that failed (a piece is retried later)."""
 
 
-@define
-class FeedCounts:
-    """:class:`ContentCounts` of the bulk downloads a sync feeds (``ContentFeed.progress``):
-    the pieces found and not finished are the queue."""
+class Downloads(Protocol):
+    """A sync's downloads as :class:`FeedCounts` reads them (``ContentFeed``)."""
 
     progress: BulkProgress
+    status: QueueStatus
+
+
+@define
+class FeedCounts:
+    """:class:`ContentCounts` of a sync's downloads: the store's content queue as the feed
+    last read it, and the bulk counters of this run."""
+
+    feed: Downloads
 
     @property
     def queued(self) -> int:
-        return self.progress.files_found - self.progress.files_finished
+        return self.feed.status.depth
 
     @property
     def downloaded(self) -> int:
-        return self.progress.files_done
+        return self.feed.progress.files_done
 
     @property
     def failed(self) -> int:
-        return self.progress.files_failed
+        return self.feed.progress.files_failed
 
 
 @define

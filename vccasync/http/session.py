@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 from urllib.parse import quote
 
 import aiohttp
@@ -38,10 +38,12 @@ from ..errors import (
     VccError,
 )
 from ..jsonio import loads
+from ..tracing import Tracing
 from .auth import Token, TokenSource
 from .ratelimit import RateLimiter
 
 __all__ = [
+    "Budget",
     "Session",
     "SessionStats",
     "error_for_status",
@@ -124,6 +126,12 @@ def _is_transient(exc: BaseException) -> bool:
     return isinstance(exc, APIConnectionError)
 
 
+class Budget(Protocol):
+    """A rate limit waited for before the client's shared one (:class:`.RateLimiter` is one)."""
+
+    async def acquire(self) -> None: ...
+
+
 @frozen
 class _Call:
     """One request as the core sends it; ``api`` False: the token endpoint (no bearer, no
@@ -136,7 +144,8 @@ class _Call:
     data: Mapping[str, str] | None = None
     headers: Mapping[str, str] = field(factory=dict)
     scope: str | None = None
-    budget: RateLimiter | None = None
+    budget: Budget | None = None
+    guard: Callable[[], None] | None = None
     api: bool = True
 
 
@@ -161,8 +170,11 @@ class _Flight:
 class Session:
     """Sends API requests for one client: every request shares one budget and a token per scope."""
 
-    def __init__(self, config: ClientConfig, http: aiohttp.ClientSession) -> None:
+    def __init__(
+        self, config: ClientConfig, http: aiohttp.ClientSession, tracing: Tracing | None = None
+    ) -> None:
         self._config = config
+        self.tracing = tracing or Tracing.of_client(None, config.client_id, config.region)
         self._http = http
         self.limiter = RateLimiter(config.requests_per_minute)
         self.tokens = TokenSource(config, self._post_form)
@@ -184,12 +196,15 @@ class Session:
         headers: Mapping[str, str] | None = None,
         parse: Callable[[bytes], T] = loads,
         scope: str | None = None,
-        budget: RateLimiter | None = None,
+        budget: Budget | None = None,
+        guard: Callable[[], None] | None = None,
     ) -> T:
         """Send ``method`` to ``api_url + path`` (``path`` already percent-encoded) and
         ``parse`` the body, retrying what is transient (a body ``parse`` rejects with
         ``ValueError`` too). ``scope``: the token's (default: the read scope); ``budget``: a
-        rate limit waited for before the client's shared one (deletions have their own)."""
+        rate limit waited for before the client's shared one (deletions have their own);
+        ``guard``: called after every wait, just before each send (retries included), to
+        refuse it by raising (nothing is sent then)."""
         call = _Call(
             method,
             self._url(path),
@@ -198,6 +213,7 @@ class Session:
             headers=headers or {},
             scope=scope,
             budget=budget,
+            guard=guard,
         )
         return await self._call(call, parse)
 
@@ -310,6 +326,8 @@ class Session:
                 token = await self.tokens.current(call.scope)
             else:
                 token = await self.tokens.refresh(stale.value, call.scope)
+            if call.guard is not None:
+                call.guard()
             resp = await self._send(call, token, flight)
             if resp.status != 401 or resp.url.origin() != call.url.origin():
                 return resp
@@ -336,15 +354,17 @@ class Session:
                 stats.requests += 1
             flight.start()
             began = loop.time()
-            resp = await self._http.request(
-                call.method,
-                url,
-                params=params,
-                json=call.json,
-                data=call.data,
-                headers=headers,
-                allow_redirects=False,
-            )
+            with self.tracing.request(call.method, url) as traced:
+                resp = await self._http.request(
+                    call.method,
+                    url,
+                    params=params,
+                    json=call.json,
+                    data=call.data,
+                    headers=headers,
+                    allow_redirects=False,
+                )
+                traced.answered(resp.status)
             if token is not None:
                 took = loop.time() - began
                 stats.latency = smoothed(stats.latency, took)
@@ -370,8 +390,11 @@ class Session:
             # the whole account is over its limit: hold every request, not only this one
             pause = exc.retry_after if exc.retry_after is not None else delay
             self.limiter.slow_down()
-            self.limiter.pause(min(pause, self._config.retry_after_max))
+            wait = min(pause, self._config.retry_after_max)
+            self.limiter.pause(wait)
+            self.tracing.retried(state.attempt_number, exc, wait, limited=True)
             return 0.0
+        self.tracing.retried(state.attempt_number, exc, delay, limited=False)
         return delay
 
     def _before_retry(self, state: RetryCallState) -> None:

@@ -25,6 +25,7 @@ from ..errors import ResponseValidationError
 from ..http.session import Session, smoothed
 from ..models import Interaction
 from ..query import SearchQuery
+from ..tracing import traced_pages, traced_search, traced_window
 from ..windows import (
     Page,
     Repair,
@@ -162,6 +163,7 @@ class InteractionSearch:
             for item in page.items:
                 yield item
 
+    @traced_search
     async def pages(self) -> AsyncIterator[Page]:
         """Every page of every window (empty and last pages included, for checkpoints).
 
@@ -311,6 +313,7 @@ class _Run:
         if not self.failure.done():
             self.fill()
 
+    @traced_window
     async def run(self, window: Window, token: str | None, node: _Node | None) -> None:
         try:
             async for page in self.window_pages(window, token):
@@ -426,6 +429,7 @@ class _Run:
         limiter, latency = session.limiter.current_per_minute, session.stats.latency
         return windows_wanted(limiter, latency, self.concurrency)
 
+    @traced_pages
     async def window_pages(self, window: Window, token: str | None) -> AsyncIterator[Page]:
         """The pages of one window from ``token``: checked for order, split when dense."""
         watch = self.watch

@@ -25,19 +25,27 @@ from contextlib import aclosing
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Protocol, cast, overload
 
+import attrs
 from attrs import frozen
 
 from ..converter import structure_interaction
 from ..counts import count
-from ..errors import AuthenticationError, InvalidRequestError, NotFoundError, VccError
+from ..errors import (
+    AuthenticationError,
+    InvalidRequestError,
+    LeaseLostError,
+    NotFoundError,
+    VccError,
+)
 from ..instants import format_instant
 from ..jsonio import loads
 from ..models import Interaction
 from ..query import NO_FILTERS, SearchFilters, SearchQuery, check_instant, check_limit
+from ..tracing import traced_pass
 from ..windows import Page, Window, WindowPlan
 from .diff import Change, ChangeKind, Known, Span, ahead, classify, plan_span
 from .durations import parse_duration
-from .fingerprint import snapshot
+from .fingerprint import changed_pieces, snapshot
 from .scope import pass_query
 from .state import MemoryState, Observed, SyncState
 
@@ -192,6 +200,7 @@ class SyncEngine:
         self.last: PassResult | None = None
         self.stopped = False
 
+    @traced_pass
     async def run_pass(self) -> AsyncGenerator[Change, None]:
         """One pass: its changes; afterwards ``self.last`` holds its :class:`PassResult`."""
         stats = self.client.stats
@@ -217,15 +226,18 @@ class SyncEngine:
                 async for page in pages:
                     known = await self.state.known([i.guid for i in page.items])
                     observed = [_observe(item, known.get(item.guid)) for item in page.items]
-                    for seen in observed:
+                    for at, seen in enumerate(observed):
                         counts[seen.kind] += 1
                         if seen.kind is not None:
                             previous = known.get(seen.interaction.guid)
-                            yield Change(
+                            change = Change(
                                 seen.kind,
                                 seen.interaction,
                                 _decode(previous) if seen.kind == "changed" else None,
                             )
+                            pieces = changed_pieces(change.interaction, change.previous)
+                            observed[at] = attrs.evolve(seen, pieces=pieces)
+                            yield change
                     await self.state.record(page, observed)
                     if self.progress is not None:
                         self.progress.page_recorded(page, observed)
@@ -296,7 +308,7 @@ class SyncEngine:
                 async with aclosing(self.run_pass()) as changes:
                     async for change in changes:
                         yield change
-            except (AuthenticationError, InvalidRequestError):
+            except (AuthenticationError, InvalidRequestError, LeaseLostError):
                 raise
             except VccError as exc:
                 if once:
