@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -31,7 +30,7 @@ from vccasync.sync.fingerprint import snapshot
 from vccasync.sync.state import Observed
 from vccasync.windows import Page, Window
 
-from .cli_helpers import cli_env, run_cli, start_cli
+from .cli_helpers import cli_env, held, run_cli, start_cli
 from .conftest import api_shape
 
 ANCHOR = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
@@ -49,16 +48,6 @@ def fake() -> Iterator[FakeVccServer]:
 def open_gate(fake: FakeVccServer) -> Iterator[None]:
     yield
     fake.gate.open()
-
-
-def held(fake: FakeVccServer, process: subprocess.Popen[bytes]) -> None:
-    """Wait until the fake holds a request of ``process``."""
-    for _ in range(600):
-        if fake.gate.wait_held(0.1):
-            return
-        if process.poll() is not None:
-            raise AssertionError(f"the first run ended: {process.communicate()[1]!r}")
-    raise AssertionError("the first run never reached the gate")
 
 
 async def terminate_lease_holders(dsn: str) -> int:

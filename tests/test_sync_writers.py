@@ -19,7 +19,7 @@ from vccasync.query import make_filters, make_query
 from vccasync.stores.output import open_sink
 from vccasync.stores.postgres_changes import PostgresSyncState
 
-from .cli_helpers import cli_env, run_cli, start_cli
+from .cli_helpers import cli_env, held, run_cli, start_cli
 
 ANCHOR = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
 SPEC = DatasetSpec(seed=5, start=ANCHOR - timedelta(days=1), days=1, per_day=300, edge_every=None)
@@ -36,16 +36,6 @@ def fake() -> Iterator[FakeVccServer]:
 def open_gate(fake: FakeVccServer) -> Iterator[None]:
     yield
     fake.gate.open()
-
-
-def held(fake: FakeVccServer, process: subprocess.Popen[bytes]) -> None:
-    """Wait until the fake holds a request of ``process``."""
-    for _ in range(600):
-        if fake.gate.wait_held(0.1):
-            return
-        if process.poll() is not None:
-            raise AssertionError(f"the first run ended: {process.communicate()[1]!r}")
-    raise AssertionError("the first run never reached the gate")
 
 
 def finish(process: subprocess.Popen[bytes]) -> None:
