@@ -1,7 +1,8 @@
 """Does a long ``sync --follow`` stay flat? ``python -m benchmarks.longrun --passes 500``.
 
 Runs passes back to back (``--every 0s``) into an SQLite store with ``--content-dest``, as the
-command does (one engine, one content feed drained between passes), against the fake API in a
+command does (one engine; one content feed draining the store's durable queue on its own; the
+benchmark waits for the queue to empty between passes), against the fake API in a
 thread of its own with small, changing data: its manual clock moves a minute a pass, so
 content keeps arriving and changing. Prints the client's resident memory, open file
 descriptors and asyncio tasks (of the client's loop) after pass 10 and after the last pass.
@@ -26,8 +27,8 @@ from vccasync.cli.content import DEFAULT_WORKERS
 from vccasync.content.feed import ContentFeed
 from vccasync.fake import DatasetSpec, FakeConfig, generate, running_in_thread
 from vccasync.fake.timeline import FakeClock, Timeline, TimelineSpec
-from vccasync.query import NO_FILTERS
-from vccasync.stores.output import open_state
+from vccasync.stores.contract import ALL_TYPES, StoreOptions
+from vccasync.stores.registry import open_store
 from vccasync.sync import PassResult, SyncEngine
 
 from .core import client_of
@@ -78,8 +79,10 @@ async def follow(passes: int, root: Path, sample_at: Collection[int]) -> tuple[l
     changes = 0
     with running_in_thread(dataset, config) as fake:
         async with client_of(fake, requests_per_minute=None) as vcc:
-            state = await open_state(str(root / "store.sqlite"), NO_FILTERS)
-            feed = ContentFeed(vcc, root / "content", None, DEFAULT_WORKERS)
+            options = StoreOptions(content=ALL_TYPES)
+            state = await open_store(str(root / "store.sqlite"), options)
+            feed = ContentFeed(vcc, state, root / "content", DEFAULT_WORKERS)
+            feed.start()
             done = 0
 
             class Count:
@@ -91,7 +94,8 @@ async def follow(passes: int, root: Path, sample_at: Collection[int]) -> tuple[l
                     raise AssertionError("a pass failed")
 
             async def between_passes(seconds: float) -> None:
-                await feed.drain()  # as the command does
+                while (await state.queue_status()).depth:  # noqa: ASYNC110 - polls the store
+                    await asyncio.sleep(0.02)
                 if done in sample_at:
                     samples.append(measure(done))
                 fake.reset_stats()
@@ -102,10 +106,9 @@ async def follow(passes: int, root: Path, sample_at: Collection[int]) -> tuple[l
                 sleep=between_passes, observer=Count(), should_stop=lambda: done >= passes,
             )  # fmt: skip
             try:
-                async for change in engine.changes(every=timedelta(0)):
+                async for _change in engine.changes(every=timedelta(0)):
                     changes += 1
-                    await feed.add(change)
-                await feed.close()
+                await feed.finish()
             finally:
                 feed.cancel()
                 await state.close()

@@ -2,7 +2,9 @@
 minute achieved by a purge (against its budget).
 
 Run: ``python -m benchmarks.retention [--gb 1] [--file-mb 8] [--threads 1,2,4]``, or
-``python -m benchmarks.retention --deletes [--budgets 16,120] [--seconds 20]``.
+``python -m benchmarks.retention --deletes [--budgets 16,120] [--seconds 20]``, or
+``python -m benchmarks.retention --purge [--interactions 200] [--per 5] [--scale 20]
+[--latency 0.2] [--whole]``.
 
 Writes ``--gb`` of files of ``--file-mb`` each (random bytes) into a temporary directory, then
 hashes them all with :func:`vccasync.content.verify.verify_files` at each thread count, best of
@@ -18,6 +20,19 @@ archives the first interactions (about ``--seconds`` worth of deletions at the b
 and all, with the client at that deletion budget and its default request budget. The first
 deletion goes at once, so the achieved rate is (deletions - 1) over the time from the first
 deletion's answer to the last's; the fake's 429s are counted (there should be none).
+
+``--purge``: the cost of the checks. ``--interactions`` interactions of ``--per`` pieces each
+(the fake's generated pieces, padded with attachments) are archived, then one purge deletes
+them all (``--whole``: whole interactions), with the client at the default budgets (160
+requests, 16 deletions a minute) times ``--scale`` and the fake enforcing the same limits; the
+fake answers a ``GET /interactions/{guid}`` after ``--latency`` seconds, and the purge's bound
+(``max_check_age``, 10 s) is divided by ``--scale`` as well: the run is the default one,
+``--scale`` times faster (the batches of ``--whole`` have their default sizes). Printed: the
+requests the fake saw by kind, the wall time and that time times ``--scale`` (the estimate at
+the default budgets), and the window of each deletion: the time from the answer it relied on
+(its own GET, else the search that listed its interaction) to the DELETE's arrival, as the
+fake saw both (raw: the local part of it, the journal's fsync and the event loop, does not
+scale; with ``--whole`` it is mostly the batch's fetching, which does).
 """
 
 from __future__ import annotations
@@ -25,6 +40,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import inspect
 import os
 import shutil
 import subprocess
@@ -34,6 +50,7 @@ import time
 from collections.abc import AsyncIterator, Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from vccasync import VccClient
 from vccasync.content.purge import purge
@@ -98,13 +115,16 @@ class Timed:
     async def interaction(self, guid: str) -> Interaction:
         return await self.vcc.interaction(guid)
 
-    async def delete_content(self, guid: str, content_key: str) -> DeleteOutcome:
-        outcome = await self.vcc.delete_content(guid, content_key)
+    async def reserve_deletion(self) -> None:
+        await self.vcc.reserve_deletion()
+
+    async def delete_content(self, guid: str, content_key: str, **guard: Any) -> DeleteOutcome:
+        outcome = await self.vcc.delete_content(guid, content_key, **guard)
         self.answered.append(time.perf_counter())
         return outcome
 
-    async def delete_interactions(self, guids: Iterable[str]) -> list[DeleteFailure]:
-        return await self.vcc.delete_interactions(guids)
+    async def delete_interactions(self, guids: Iterable[str], **guard: Any) -> list[DeleteFailure]:
+        return await self.vcc.delete_interactions(guids, **guard)
 
 
 async def listed(interactions: list[Interaction]) -> AsyncIterator[Interaction]:
@@ -153,6 +173,127 @@ def deletes_main(budgets: list[float], seconds: float) -> None:
         )
 
 
+def _padded(per: int) -> None:
+    """Every generated interaction with content gets attachments up to ``per`` pieces (this
+    process only: the benchmark's dataset)."""
+    from vccasync.fake import materialise
+
+    made = materialise._random_content
+
+    def padded(*args: Any, **kwargs: Any) -> list[dict[str, Any]]:
+        out = made(*args, **kwargs)
+        ms = args[2]
+        extra = [f"pad{n}" for n in range(max(0, per - len(out)))]
+        return out + materialise._extra_content(extra, ms)
+
+    materialise._random_content = padded  # type: ignore[assignment]
+
+
+async def purge_cost(
+    interactions: int, per: int, scale: float, latency: float, whole: bool, root: Path
+) -> dict[str, Any]:
+    """Archive ``interactions`` interactions, purge them; what it took."""
+    _padded(per)
+    spec = DatasetSpec(seed=3, start=START, days=1, per_day=interactions * 2, content_scale=0.001)
+    requests, deletes = 160 * scale, 16 * scale
+    config = FakeConfig(
+        page_latency=latency / scale,
+        rate_limit_per_minute=int(requests),
+        deletes=DeleteConfig(per_minute=int(deletes)),
+    )
+    async with FakeVccServer(generate(spec), config) as fake:
+        options: dict[str, Any] = {
+            "client_id": fake.client_id,
+            "client_secret": fake.client_secret,
+            "api_url": fake.api_url,
+            "auth_url": fake.auth_url,
+        }
+        chosen: list[Interaction] = []
+        async with VccClient(**options, requests_per_minute=int(requests)) as vcc:
+            async for interaction in vcc.interactions(START, START + timedelta(days=1)):
+                if len(interaction.content) == per and not interaction.guid.startswith("0000"):
+                    chosen.append(interaction)
+                if len(chosen) == interactions:
+                    break
+            done = await vcc.download_all(listed(chosen), root)
+            assert done.files_failed == 0, done.failures[:3]
+        listed_at: dict[str, float] = {}
+
+        async def searched() -> AsyncIterator[Interaction]:
+            for interaction in chosen:  # as the search page that listed them, answered now
+                listed_at[interaction.guid] = time.monotonic()
+                yield interaction
+
+        await asyncio.sleep(60 / requests)  # the archiving's budget is its own client's
+        fake.stats.reset()
+        async with VccClient(
+            **options, requests_per_minute=requests, deletes_per_minute=deletes
+        ) as vcc:
+            await vcc.session.tokens.token()
+            bound: dict[str, Any] = {}
+            accepts = inspect.signature(purge).parameters
+            if "max_check_age" in accepts:  # the bound, scaled too
+                bound = {"max_check_age": 10 / scale, "requests_per_minute": requests}
+            elif "max_search_age" in accepts:  # before it: the search trusted for 5 minutes
+                bound = {"max_search_age": 300 / scale}
+            began = time.perf_counter()
+            progress = await purge(vcc, searched(), root, execute=True, whole=whole, **bound)
+            seconds = time.perf_counter() - began
+        assert progress.complete, progress.kept[:3] or progress.failures[:3]
+        return {
+            "pieces": progress.deleted + progress.already_gone,
+            "seconds": seconds,
+            "windows": _windows(fake.stats.records, listed_at),
+            "stats": fake.stats,
+        }
+
+
+def _windows(records: Iterable[Any], listed_at: dict[str, float]) -> list[float]:
+    """Per deletion (a batch counts once, by the oldest answer since the last batch): seconds
+    from the answer it relied on to its arrival (a purge sends no ``DELETE /interactions/
+    {guid}``, so that path is always a GET)."""
+    answered = dict(listed_at)
+    since_batch: list[float] = []
+    out = []
+    for record in records:
+        parts = record.path.split("/")
+        if record.path.endswith("/delete-batch"):
+            out.append(record.time - min(since_batch or listed_at.values()))
+            since_batch = []
+        elif len(parts) >= 2 and parts[-2] == "interactions" and record.status in (200, 404):
+            answered[parts[-1]] = record.time
+            since_batch.append(record.time)
+        elif len(parts) >= 4 and parts[-2] == "content" and parts[-3] in answered:
+            out.append(record.time - answered[parts[-3]])
+    return out
+
+
+def purge_main(interactions: int, per: int, scale: float, latency: float, whole: bool) -> None:
+    mode = "whole interactions" if whole else "one piece at a time"
+    print(
+        f"python {sys.version.split()[0]}, {os.cpu_count() or 1} CPUs; fake API in-process;"
+        f" {interactions} interactions x {per} pieces, {mode}; budgets 160 requests and 16"
+        f" deletions a minute x {scale:g}; a GET answered in {latency * 1000:g} ms / {scale:g}"
+    )
+    with tempfile.TemporaryDirectory(prefix="vccasync-purge-") as tmp:
+        out = asyncio.run(purge_cost(interactions, per, scale, latency, whole, Path(tmp)))
+    stats, windows = out["stats"], sorted(out["windows"])
+    other = stats.requests - stats.get_requests - stats.delete_requests - stats.search_requests
+    print(
+        f"{out['pieces']} pieces deleted: {stats.requests} requests ({stats.get_requests} GET"
+        f" /interactions/{{guid}}, {stats.delete_requests} deletions, {other} other),"
+        f" {stats.rate_limited + stats.deletes.rate_limited} refused (429);"
+        f" {out['seconds']:.1f} s, x {scale:g} = {out['seconds'] * scale / 60:.1f} min at the"
+        " default budgets"
+    )
+    if windows:
+        median = windows[len(windows) // 2]
+        print(
+            f"answer relied on -> DELETE arrival: median {median * 1000:.1f} ms, max"
+            f" {windows[-1] * 1000:.1f} ms ({len(windows)} deletions)"
+        )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--gb", type=float, default=1.0, help="archive size (default 1)")
@@ -162,7 +303,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--deletes", action="store_true", help="measure deletions instead")
     parser.add_argument("--budgets", default="16,120", help="deletions/min (default 16,120)")
     parser.add_argument("--seconds", type=float, default=20.0, help="per budget (default 20)")
+    parser.add_argument("--purge", action="store_true", help="measure what the checks cost")
+    parser.add_argument("--interactions", type=int, default=200, help="to purge (default 200)")
+    parser.add_argument("--per", type=int, default=5, help="pieces each (default 5)")
+    parser.add_argument("--scale", type=float, default=20.0, help="budgets x (default 20)")
+    parser.add_argument("--latency", type=float, default=0.2, help="s a GET (default 0.2)")
+    parser.add_argument("--whole", action="store_true", help="whole interactions")
     args = parser.parse_args(argv)
+    if args.purge:
+        purge_main(args.interactions, args.per, args.scale, args.latency, args.whole)
+        return
     if args.deletes:
         deletes_main([float(b) for b in args.budgets.split(",")], args.seconds)
         return

@@ -115,3 +115,13 @@ def stored_checkpoint(path: Path) -> dict[str, Any] | None:
         return None if row is None else dict(json.loads(row[0]))
     except (OSError, ValueError, sqlite3.Error):
         return None
+
+
+def held(fake: FakeVccServer, process: subprocess.Popen[bytes]) -> None:
+    """Wait until the fake holds a request of ``process``."""
+    for _ in range(600):
+        if fake.gate.wait_held(0.1):
+            return
+        if process.poll() is not None:
+            raise AssertionError(f"the first run ended: {process.communicate()[1]!r}")
+    raise AssertionError("the first run never reached the gate")

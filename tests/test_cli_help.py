@@ -15,6 +15,7 @@ import pytest
 
 import vccasync
 from vccasync.cli import COMMANDS, build_parser, main
+from vccasync.cli.common import DeprecatedAlias
 from vccasync.sync import parse_duration
 
 CLI = Path(vccasync.__file__).parent / "cli"
@@ -47,7 +48,7 @@ def test_every_command_and_option_has_help() -> None:
         f"vccasync {name} {action.option_strings or action.dest}"
         for name, sub in [("", parser), *commands.items()]
         for action in sub._actions
-        if not isinstance(action, argparse._SubParsersAction)
+        if not isinstance(action, argparse._SubParsersAction | DeprecatedAlias)
         and not (action.help and action.help.strip() and action.help != argparse.SUPPRESS)
     ]
     assert not lacking, f"options without help: {lacking}"

@@ -64,7 +64,7 @@ def test_interactions_into_postgresql_and_a_rerun(fake: FakeVccServer, pg_dsn: s
 def test_plan_then_run_each_task(fake: FakeVccServer, pg_dsn: str, tmp_path: Path) -> None:
     planned = run_cli(
         ["plan", "--start", "2025-01-10", "--end", "2025-02-19", "--account", "north-1",
-         "--split-by", "week", "--parallel", "2", "--rpm", "6000"],
+         "--split-by", "week", "--parallel", "2", "--account-rpm", "6000"],
         cli_env(None),
     )  # fmt: skip
     assert planned.returncode == 0, planned.stderr

@@ -222,3 +222,25 @@ def test_whole_interactions_keep_a_piece_reprocessed_after_the_search(tmp_path: 
         assert plan.returncode == 0, plan.stderr
         assert f"kept: {guid} {key} " in plan.stdout
         assert "archive holds an older version" in plan.stdout
+
+
+def test_a_piece_reprocessed_right_after_the_search_is_kept(tmp_path: Path) -> None:
+    # the gate holds the purge's first check (GET /interactions/{guid}), after the search;
+    # meanwhile one piece is reprocessed upstream at the same length
+    config = FakeConfig(hold_after=0, gated={"get"})
+    with serve(generate(SPEC), config) as fake:
+        entries = archived(fake, tmp_path)
+        guid, key = sorted(entries)[-1]
+        fake.stats.reset()
+        args = ["purge", *RANGE, "--archive", str(tmp_path), "--yes"]
+        process = start_cli([*args, *FAST], cli_env(fake))
+        assert fake.gate.wait_held(60), "the purge deleted without checking first"
+        fake.dataset.revise(guid, key)
+        fake.gate.open()
+        _, stderr = process.communicate(timeout=60)
+        assert process.returncode == 1, stderr
+        assert upstream(fake, entries) == {(guid, key)}  # only the reprocessed piece stays
+        assert (guid, key) not in content_deletes(fake)
+        assert fake.stats.get_requests == len(entries)  # one check per deletion
+        state = journal(tmp_path)
+        assert set(state.gone) == entries - {(guid, key)} and not state.pending

@@ -108,9 +108,15 @@ def assert_consistent(out: Path, want: list[dict[str, Any]]) -> dict[str, Any]:
 
 def assert_resumed(fake: FakeVccServer, state: dict[str, Any]) -> None:
     """The rerun asked only within windows still pending (a pending window may split again),
-    and each pending window it asked for resumed from where the checkpoint left it."""
+    and each pending window it asked for resumed from where the checkpoint left it; besides,
+    at most one page after a split's dropped token (the order checked where it relied on it)."""
     pending = {Window.from_key(key): token for key, token in state["pending"].items()}
     searches = [r.query for r in fake.stats.records if r.path.endswith("/interactions")]
+    repairs = () if state.get("order_broken") else state.get("repairs", {})
+    dropped = {Window.from_key(key).after for key in repairs}  # unless running as windows
+    checks = [q for q in searches if q.get("continuationToken") in dropped]
+    assert len(checks) <= 1
+    searches = [q for q in searches if q not in checks]
     assert searches
     first_token: dict[str, str | None] = {}
     for query in searches:

@@ -14,7 +14,7 @@ import pytest
 
 from vccasync import VccClient
 from vccasync.content.download import CHUNK_SIZE, part_path, sidecar_path
-from vccasync.content.manifest import MANIFEST_NAME
+from vccasync.content.manifest import MANIFEST_NAME, Manifest
 from vccasync.content.paths import content_path
 from vccasync.fake import Dataset, DatasetSpec, FakeVccServer, FaultConfig, generate
 from vccasync.fake.content import content_sha256
@@ -139,3 +139,28 @@ async def test_a_piece_changed_upstream_is_archived_as_its_new_version(
         assert await asyncio.to_thread(tree, tmp_path) == archive_should_be(srv, items)
         latest = manifest_versions(tmp_path)[big[0]]
         assert latest[:2] == (again["lastModified"], again["contentLength"])
+
+
+async def test_a_rerun_downloads_and_stamps_lines_without_a_version(
+    dataset: Dataset, tmp_path: Path
+) -> None:
+    """What the purge plan advises for "archived version unknown": rerunning content over the
+    range downloads those files again and records their version."""
+    async with FakeVccServer(dataset) as srv, client_for(srv) as vcc:
+        items = await search(vcc)
+        await vcc.download_all(feed(items), tmp_path, types=TYPES)
+        manifest = tmp_path / MANIFEST_NAME
+        lines = [json.loads(line) for line in manifest.read_text().splitlines()]
+        version = ("lastModified", "contentLength", "etag", "httpLastModified")
+        bare = [{k: v for k, v in e.items() if k not in version} for e in lines]
+        manifest.write_text("".join(json.dumps(e) + "\n" for e in bare))  # as written long ago
+        sent = srv.stats.content_bytes_sent
+        again = await vcc.download_all(feed(items), tmp_path, types=TYPES)
+        assert again.files_done == len(lines) and srv.stats.content_bytes_sent == 2 * sent
+    stamped = Manifest.load(tmp_path / MANIFEST_NAME).entries
+    for item in items:
+        for c in item.content:
+            if str(c.type) in TYPES:
+                entry = stamped[item.guid, c.content_key]
+                assert entry.content_length == c.content_length
+                assert entry.archived_modified == c.last_modified is not None

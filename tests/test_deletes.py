@@ -181,3 +181,45 @@ async def test_bad_arguments_send_nothing(fake: FakeVccServer, call: Any, messag
         with pytest.raises(InvalidRequestError, match=message):
             await call(vcc)
     assert fake.stats.requests == 0
+
+
+class TooOld(Exception):
+    """A guard's refusal."""
+
+
+class Budget:
+    """A deletion budget that records its waits (and lets every one through at once)."""
+
+    def __init__(self, events: list[str]) -> None:
+        self.events = events
+        self.per_minute = None
+
+    async def acquire(self) -> None:
+        self.events.append("budget")
+
+
+async def test_a_reserved_slot_and_a_guard_put_the_check_right_before_the_send(
+    fake: FakeVccServer,
+) -> None:
+    events: list[str] = []
+
+    def guard() -> None:
+        events.append("guard")
+
+    def refuse() -> None:
+        events.append("refused")
+        raise TooOld
+
+    async with deleter(fake) as vcc:
+        found = await guids(vcc)
+        vcc._deletes.budget = Budget(events)  # type: ignore[assignment]
+        await vcc.reserve_deletion()  # the budget's wait, before the check
+        await vcc.reserve_deletion()  # a slot already held: no second wait
+        events.append("check")  # GET /interactions/{guid} would go here
+        assert await vcc.delete_interaction(found[0], guard=guard) is DeleteOutcome.DELETED
+        assert events == ["budget", "check", "guard"]  # the slot was not waited for again
+        events.clear()
+        with pytest.raises(TooOld):  # refused after the waits: nothing is sent
+            await vcc.delete_content(found[1], "any", guard=refuse)
+        assert events == ["budget", "refused"]
+        assert fake.stats.deletes.requests == 1

@@ -163,6 +163,29 @@ async def test_a_part_of_a_version_reprocessed_upstream_is_not_spliced(
     assert not part_path(dest).exists() and not sidecar_path(dest).exists()
 
 
+@pytest.mark.parametrize("etags", [False, True], ids=["last-modified-only", "both"])
+async def test_a_server_ignoring_if_range_does_not_get_a_part_spliced(
+    tmp_path: Path, etags: bool
+) -> None:
+    """A server that ignores If-Range answers 206 with the tail of its new version: whichever
+    validator it sends (here a Last-Modified only, or both), that answer is not continued;
+    the download starts over from byte 0 and holds the new version whole."""
+    dataset = generate(SPEC)
+    guid, piece = biggest(dataset)
+    key, length = piece["contentKey"], piece["contentLength"]
+    dest = tmp_path / "rec.wav"
+    interrupted(dest, guid, piece, BLOCK_SIZE + 123, **({} if etags else {"etag": None}))
+    config = FakeConfig(content_etags=etags, content_if_range=False)
+    async with FakeVccServer(dataset, config) as fake, client_for(fake) as vcc:
+        fake.reprocess(guid, key)  # same length, one second later
+        result = await vcc.download(guid, key, dest, expected_length=length)
+        tag = fake.content_version(guid, key)
+        assert fake.stats.content_requests == 2  # the spliced tail refused, then the whole
+    assert dest.read_bytes() == content_bytes(guid, key, length, tag)
+    assert result.sha256 == content_sha256(guid, key, length, tag) and result.attempts == 2
+    assert (result.etag is None) is not etags
+
+
 async def test_a_part_of_another_search_version_or_without_a_stamp_starts_over(
     dataset: Dataset, fake: FakeVccServer, tmp_path: Path
 ) -> None:

@@ -83,13 +83,49 @@ def test_watch_warns_once_and_hands_over_every_split(caplog: pytest.LogCaptureFi
     watch = _OrderWatch()
     late = Repair.of(Window(START, START + timedelta(days=2)), START + timedelta(days=1), "t2", [])
     early = Repair.of(Window(START, START + timedelta(days=1)), START + timedelta(hours=1), "t", [])
-    watch.split(late)
-    watch.split(early)
+    split_late = Page(late.window, [], None, repair=late)
+    split_early = Page(early.window, [], None, repair=early)
+    watch.split()
+    watch.split()
     with caplog.at_level(logging.WARNING, logger="vccasync"):
-        assert watch.violated(Window(START, END)) == (early.window, late.window)
-        assert watch.violated(Window(START, END)) == ()
-    assert watch.broken and watch.repairs == {early.window: early, late.window: late}
-    assert len(caplog.records) == 1 and "ascending start" in caplog.text
+        assert watch.violated(Window(START, END))
+        assert not watch.violated(Window(START, END))
+    breaker = Page(Window(START, END), [], "more")
+    watch.broke_on(breaker)
+    assert watch.broken and len(caplog.records) == 1 and "ascending start" in caplog.text
+    # repairs come with the pages delivered, never ahead of the split they repair
+    assert watch.delivered(split_late) == ()  # delivered before the breaker: it takes it
+    assert watch.delivered(breaker) == (late.window,)
+    assert watch.repairs == {late.window: late}
+    assert watch.delivered(split_early) == (early.window,)  # delivered after: its own
+    assert watch.repairs == {early.window: early, late.window: late}
+    assert watch.delivered(Page(Window(START, END), [], None)) == ()
+
+
+def test_watch_resumed_before_the_order_broke_repairs_the_splits_delivered_earlier() -> None:
+    day = Window(START, START + timedelta(days=1))
+    earlier = Repair.of(day, START + timedelta(hours=1), "t", [])
+    watch = _OrderWatch([earlier])
+    assert watch.violated(Window(START, END))
+    breaker = Page(Window(START, END), [], None)
+    watch.broke_on(breaker)
+    assert watch.delivered(breaker) == (earlier.window,)
+
+
+def test_watch_resumed_breaks_on_a_checked_split_and_the_next_page_tells() -> None:
+    """A resumed search found the page after a split's dropped token out of order (no window
+    delivers that page): the next page delivered spawns the repairs, its own included."""
+    day = Window(START, START + timedelta(days=1))
+    earlier = Repair.of(day, START + timedelta(hours=1), "t", [])
+    watch = _OrderWatch([earlier])
+    assert watch.unverified == [earlier]
+    assert watch.violated(earlier.window)
+    watch.broke_on(None)
+    later = Repair.of(Window(START, END), START + timedelta(days=2), "t2", [])
+    assert watch.delivered(Page(later.window, [], None, repair=later)) == tuple(
+        sorted([earlier.window, later.window])
+    )
+    assert watch.delivered(Page(day, [], None)) == ()
 
 
 # -- through the fake --------------------------------------------------------------------
@@ -124,18 +160,24 @@ def exact(got: list[str], want: list[str]) -> None:
 
 
 def check_pages(fake: FakeVccServer, plan: list[Window], pages: list[Page]) -> None:
-    """Every window ends once; splits only while the order held; repairs only out of order."""
+    """Every window ends once; splits only while the order held; repairs only out of order,
+    one for each split, after the page that split."""
     spawned = [sub for page in pages for sub in page.spawned]
     assert sorted(page.window for page in pages if page.last) == sorted([*plan, *spawned])
-    splits = [page for page in pages if page.spawned and page.last]
-    repairs = [page for page in pages if page.spawned and not page.last]
+    splits = [page for page in pages if page.repair is not None]
+    repairs = [sub for sub in spawned if sub.after is not None]
     order = fake.config.order
     if order == "start":
         assert splits and not repairs
     elif order == "guid":  # the first page is out of order already: nothing ever splits
         assert not splits and not repairs
     else:  # pages look ordered until one goes back in time: the splits before are repaired
-        assert splits and len(repairs) == 1
+        assert splits and sorted(repairs) == sorted(p.repair.window for p in splits if p.repair)
+        delivered = [page.window for page in pages]
+        for split in splits:
+            assert split.repair is not None
+            spawner = next(i for i, p in enumerate(pages) if split.repair.window in p.spawned)
+            assert delivered.index(split.window) <= spawner
 
 
 @pytest.mark.parametrize("ordered", [True, False])
@@ -196,9 +238,8 @@ async def test_resume_after_a_repair_from_the_checkpoint_is_exact(
         async for page in pages:
             checkpoint.advance(page)
             written += [item.guid for item in page.items]
-            if page.spawned and not page.last:
+            if left is None and any(w.after for w in page.spawned):  # repairs: dropped tokens
                 left = pages_after
-                assert all(w.after for w in page.spawned)  # repairs follow a dropped token
             elif left is not None:
                 left -= 1
             if left == 0:

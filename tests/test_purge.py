@@ -8,7 +8,7 @@ import hashlib
 import io
 import json
 import os
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,7 @@ from vccasync.content.journal import (
 from vccasync.content.manifest import MANIFEST_NAME, Manifest, ManifestEntry
 from vccasync.content.purge import PurgeProgress, purge
 from vccasync.content.retention import Reason
-from vccasync.deletes import DeleteFailure, DeleteOutcome
+from vccasync.deletes import DeleteFailure, DeleteOutcome, Guard
 from vccasync.errors import (
     APIConnectionError,
     APIStatusError,
@@ -58,6 +58,11 @@ class Api:
         self.gets: list[str] = []  # GET /interactions/{guid}
         self.error_after: VccError | None = None  # raised once a deletion is carried out
         self.error_before: VccError | None = None  # raised instead of carrying it out
+        self.on_get: Callable[[str], None] | None = None  # runs as a GET is answered
+        self.before_send: Callable[[], None] | None = None  # runs as a deletion waits
+        self.retried: Callable[[], None] | None = None  # after a deletion: a 5xx, a retry
+        self.reserved = 0  # slots of the deletion budget waited for
+        self.refused = 0  # deletions the guard stopped before they were sent
 
     async def search(self) -> AsyncIterator[Interaction]:
         for interaction in list(self.upstream.values()):
@@ -66,9 +71,25 @@ class Api:
 
     async def interaction(self, guid: str) -> Interaction:
         self.gets.append(guid)
+        if self.on_get is not None:
+            self.on_get(guid)
         if guid not in self.upstream:
             raise NotFoundError("not found", status=404)
         return self.upstream[guid]
+
+    async def reserve_deletion(self) -> None:
+        self.reserved += 1
+
+    def _leave(self, guard: Guard | None) -> None:
+        """The deletion's waits, then its guard, as the request core calls it."""
+        if self.before_send is not None:
+            self.before_send()
+        if guard is not None:
+            try:
+                guard()
+            except Exception:
+                self.refused += 1
+                raise
 
     async def _deleting(self) -> None:
         self.overlapped |= self.in_flight > 0
@@ -99,7 +120,10 @@ class Api:
         )
         self.upstream[guid] = Interaction(guid, it.start, content=content)
 
-    async def delete_content(self, guid: str, content_key: str) -> DeleteOutcome:
+    async def delete_content(
+        self, guid: str, content_key: str, *, guard: Guard | None = None
+    ) -> DeleteOutcome:
+        self._leave(guard)
         if self.auth_error:
             raise AuthenticationError("the token lacks the interaction-content:delete scope")
         if self.error_before is not None:
@@ -114,9 +138,16 @@ class Api:
             if not rest:
                 del self.upstream[guid]
         await self._done()
+        if self.retried is not None and guard is not None:  # its answer lost, sent again
+            retried, self.retried = self.retried, None
+            retried()
+            self._leave(guard)
         return DeleteOutcome.DELETED if present else DeleteOutcome.ALREADY_GONE
 
-    async def delete_interactions(self, guids: Iterable[str]) -> list[DeleteFailure]:
+    async def delete_interactions(
+        self, guids: Iterable[str], *, guard: Guard | None = None
+    ) -> list[DeleteFailure]:
+        self._leave(guard)
         guids = list(guids)
         if self.error_before is not None:
             raise self.error_before
@@ -315,7 +346,7 @@ async def test_a_refused_delete_scope_stops_the_run(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("length", [None, 99], ids=["same-length", "new-length"])
-async def test_a_piece_reprocessed_between_search_and_deletion_is_kept(
+async def test_a_piece_reprocessed_right_after_the_search_is_kept(
     tmp_path: Path, length: int | None
 ) -> None:
     data = dataset(2)
@@ -325,23 +356,118 @@ async def test_a_piece_reprocessed_between_search_and_deletion_is_kept(
     async def search() -> AsyncIterator[Interaction]:
         async for interaction in api.search():
             yield interaction
-        api.revise("g1", "rec", length=length)  # reprocessed upstream once listed
-        clock.now += 301  # and the search's answer is more than 5 minutes old
+        api.revise("g1", "rec", length=length)  # reprocessed upstream a moment after listing
 
     progress = await purge(api, search(), tmp_path, execute=True, clock=clock)
     reason = Reason.OLDER_VERSION if length is None else Reason.SIZE_DIFFERS
     assert kept_of(progress) == {("g1", "rec"): reason}
     assert ("g1", "rec") not in api.sent and progress.deleted == 3
-    assert api.gets == ["g0", "g1"]  # fetched again: one request per interaction
     assert not progress.complete
 
 
-async def test_a_recent_search_is_not_fetched_again(tmp_path: Path) -> None:
+async def test_every_deletion_follows_its_own_check(tmp_path: Path) -> None:
     data = dataset(2)
     archive_of(tmp_path, data)
     api, clock = Api(data), Clock()
+    order: list[tuple[str, ...]] = []
+    api.on_get = lambda guid: order.append(("GET", guid))
+    api.before_send = lambda: order.append(("DELETE",))
     progress = await purge(api, api.search(), tmp_path, execute=True, clock=clock)
-    assert api.gets == [] and progress.deleted == 4 and progress.complete
+    assert progress.deleted == 4 and progress.complete
+    # one GET per deletion, the last request before it: no answer shared by two deletions
+    assert order == [("GET", "g0"), ("DELETE",)] * 2 + [("GET", "g1"), ("DELETE",)] * 2
+    assert api.reserved == 4 and progress.checks == 4  # the budget waited for before each GET
+
+
+async def test_a_deletion_whose_check_grew_too_old_is_checked_again(tmp_path: Path) -> None:
+    data = dataset(1)
+    archive_of(tmp_path, data)
+    api, clock = Api(data), Clock()
+    waits = iter([11.0])  # the first DELETE waits 11 s (a 429 pause, say) after its check
+
+    def wait() -> None:
+        if seconds := next(waits, 0.0):
+            api.revise("g0", "rec")  # reprocessed meanwhile, at the same length
+            clock.now += seconds
+
+    api.before_send = wait
+    progress = await purge(api, api.search(), tmp_path, execute=True, clock=clock)
+    assert api.refused == 1  # not sent: its check was 11 s old
+    assert kept_of(progress) == {("g0", "rec"): Reason.OLDER_VERSION}
+    assert api.sent == [("g0", "txt")] and progress.rechecks == 1
+    assert progress.oldest_check <= 10.0
+    state = replay(read_records(tmp_path / JOURNAL_NAME))
+    assert state.failed[("g0", "rec")].outcome is Outcome.FAILED  # journaled: nothing sent
+
+
+async def test_a_deletion_retried_too_late_is_settled_by_a_new_check(tmp_path: Path) -> None:
+    data = dataset(1)
+    archive_of(tmp_path, data)
+    api, clock = Api(data), Clock()
+
+    def backoff() -> None:  # the first DELETE's answer is lost; its retry waits 11 s
+        clock.now += 11
+
+    api.retried = backoff
+    progress = await purge(api, api.search(), tmp_path, execute=True, clock=clock)
+    assert api.refused == 1 and api.sent == [("g0", "rec"), ("g0", "txt")]
+    assert progress.complete and progress.deleted == 2  # the new check shows it gone
+    state = replay(read_records(tmp_path / JOURNAL_NAME))
+    assert state.gone[("g0", "rec")].outcome is Outcome.DELETED and not state.pending
+
+
+async def test_the_bound_is_max_check_age(tmp_path: Path) -> None:
+    data = dataset(1)
+    archive_of(tmp_path, data)
+    api, clock = Api(data), Clock()
+
+    def wait() -> None:
+        clock.now += 4.0  # every DELETE leaves 4 s after its check
+
+    api.before_send = wait
+    strict = await purge(api, api.search(), tmp_path, execute=True, clock=clock, max_check_age=3)
+    assert api.sent == [] and {r for r in kept_of(strict).values()} == {Reason.CHECK_TOO_OLD}
+    assert api.refused == 2 * 3  # three checks of each piece, none followed in time
+    done = await purge(api, api.search(), tmp_path, execute=True, clock=clock, max_check_age=5)
+    assert done.complete and done.deleted == 2 and done.oldest_check == 4.0
+
+
+async def test_an_interaction_reprocessed_after_its_check_and_before_its_batch_is_kept(
+    tmp_path: Path,
+) -> None:
+    data = dataset(3)
+    archive_of(tmp_path, data)
+    api, clock = Api(data), Clock()
+    first = [True]
+
+    def answered(guid: str) -> None:
+        if guid == "g1" and first and first.pop():  # g0 answered; before the batch leaves:
+            api.revise("g0", "rec")  # g0 is reprocessed at the same length
+            clock.now += 11  # and the batch is held 11 s (g1 slow, a 429 pause)
+
+    api.on_get = answered
+    progress = await purge(api, api.search(), tmp_path, whole=True, execute=True, clock=clock)
+    assert kept_of(progress) == {
+        ("g0", "rec"): Reason.OLDER_VERSION,
+        ("g0", "txt"): Reason.PARTNER_KEPT,
+    }
+    assert "g0" not in {g for batch in api.sent for g in batch}
+    assert api.refused == 1 and progress.deleted == 4 and not progress.complete
+    assert progress.oldest_check <= 10.0
+
+
+async def test_whole_batches_are_sized_by_the_bound(tmp_path: Path) -> None:
+    data = dataset(9)
+    archive_of(tmp_path, data)
+    api = Api(data)
+    # 60 requests a minute fetch 5 interactions in half of 10 s: batches of 5, then 4
+    progress = await run(api, tmp_path, whole=True, execute=True, requests_per_minute=60)
+    assert [len(b) for b in api.sent] == [5, 4] and progress.batch_sizes == [5, 4]
+    assert progress.plan is not None and progress.plan.batch_size == 5
+    assert api.gets == [f"g{i}" for i in range(9)] and api.reserved == 2
+    out = io.StringIO()
+    print_plan(progress.plan, out)
+    assert "9 whole interactions in 2 batches of up to 5" in out.getvalue()
 
 
 async def test_whole_interactions_are_decided_on_what_the_api_lists_at_that_moment(
@@ -487,14 +613,61 @@ async def test_manifest_paths_outside_the_archive_are_not_in_archive(tmp_path: P
     assert done.deleted == 5 and not done.complete
 
 
-async def test_lines_without_a_version_count_only_when_nothing_newer_is_upstream(
-    tmp_path: Path,
-) -> None:
+async def test_lines_without_a_version_are_never_trusted(tmp_path: Path) -> None:
     data = dataset(2)
     archive_of(tmp_path, data, versions=False)  # as written before versions were recorded
-    before = int((MODIFIED - timedelta(hours=1)).timestamp() * 1e9)
-    os.utime(tmp_path / "g0" / "rec.bin", ns=(before, before))  # archived before lastModified
+    later = int((MODIFIED + timedelta(days=1)).timestamp() * 1e9)
+    for it in data:  # a copy, a restore or a touch: any mtime at all
+        for key in ("rec", "txt"):
+            os.utime(tmp_path / it.guid / f"{key}.bin", ns=(later, later))
     api = Api(data)
     progress = await run(api, tmp_path, execute=True)
-    assert kept_of(progress) == {("g0", "rec"): Reason.VERSION_UNKNOWN}
-    assert sorted(api.sent) == [("g0", "txt"), ("g1", "rec"), ("g1", "txt")]
+    assert set(kept_of(progress).values()) == {Reason.VERSION_UNKNOWN} and api.sent == []
+    out = io.StringIO()
+    assert progress.plan is not None
+    print_plan(progress.plan, out)
+    assert "rerun 'vccasync content'" in out.getvalue()
+
+
+async def test_a_line_whose_validators_disagree_is_kept(tmp_path: Path) -> None:
+    data = dataset(1)
+    archive_of(tmp_path, data)
+    lines = (tmp_path / MANIFEST_NAME).read_text().splitlines()
+    stamped = []
+    dates = ["Mon, 06 Jan 2025 00:04:00 GMT", "Mon, 06 Jan 2025 00:05:00 GMT"]
+    for line, date in zip(lines, dates, strict=True):
+        entry = ManifestEntry.from_json(json.loads(line))  # rec: bytes of another version
+        stamped.append(json.dumps(attrs.evolve(entry, http_last_modified=date).to_json()))
+    (tmp_path / MANIFEST_NAME).write_text("\n".join(stamped) + "\n")
+    api = Api(data)
+    progress = await run(api, tmp_path, execute=True)
+    assert kept_of(progress) == {("g0", "rec"): Reason.VALIDATORS_DIFFER}
+    assert api.sent == [("g0", "txt")]
+
+
+async def test_a_pending_intent_that_cannot_be_settled_skips_only_its_piece(
+    tmp_path: Path,
+) -> None:
+    data = dataset(3)
+    archive_of(tmp_path, data)
+    api = Api(data)
+    await run(api, tmp_path, execute=True)  # everything deleted, then: as if killed mid-way
+    journal_path = tmp_path / JOURNAL_NAME
+    intent = read_records(journal_path)[0]
+    assert intent.outcome is Outcome.INTENT and intent.key == ("g0", "rec")
+    journal_path.write_bytes(b"")
+    journal = Journal(journal_path)
+    journal.append([intent])
+    journal.close()
+    api.upstream = {i.guid: i for i in data[1:]}  # g0 is no longer listed: asked upstream
+    api.sent.clear()
+
+    def unanswered(guid: str) -> None:
+        if guid == "g0":  # a timeout or a 5xx, after the request's own retries
+            raise APIStatusError("HTTP 503", status=503)
+
+    api.on_get = unanswered
+    progress = await run(api, tmp_path, execute=True)
+    assert kept_of(progress) == {("g0", "rec"): Reason.PENDING_UNSETTLED}
+    assert len(api.sent) == 4 and progress.deleted == 4 and not progress.complete
+    assert replay(read_records(journal_path)).pending.keys() == {("g0", "rec")}

@@ -9,8 +9,10 @@ import attrs
 from vccasync.content.manifest import ManifestEntry
 from vccasync.content.retention import (
     Action,
+    Check,
     Piece,
     Reason,
+    batch_size,
     decide,
     make_plan,
     paths_to_verify,
@@ -94,16 +96,35 @@ def test_only_the_archived_version_is_deleted() -> None:
     assert decide(piece(), odd, good(odd)).reason is Reason.SIZE_DIFFERS
 
 
-def test_a_line_without_a_version_counts_only_when_the_api_has_nothing_newer() -> None:
+def test_a_line_without_a_version_is_never_trusted() -> None:
     old = entry("g1", "k", modified=None)
     archived_at = datetime.fromtimestamp(ARCHIVED_NS / 1e9, UTC)
-    assert decide(piece(modified=archived_at), old, good(old)).action is Action.DELETE
-    assert decide(piece(modified=MODIFIED), old, good(old)).action is Action.DELETE
-    for modified in (archived_at + timedelta(milliseconds=1), None):
+    # whatever the file's mtime says (a copy, a restore, a touch change it)
+    for modified in (archived_at - timedelta(days=1), archived_at, MODIFIED, None):
         d = decide(piece(modified=modified), old, good(old))
         assert (d.action, d.reason) == (Action.KEEP, Reason.VERSION_UNKNOWN)
-    unhashed = FileCheck(old.path, SHA, 10, None)
-    assert decide(piece(), old, unhashed).reason is Reason.VERSION_UNKNOWN
+
+
+def test_validators_that_disagree_with_the_listed_version_are_kept() -> None:
+    e = entry("g1", "k")  # lastModified 2025-01-06T10:05:00.000Z
+    same = attrs.evolve(e, http_last_modified="Mon, 06 Jan 2025 10:05:00 GMT")
+    assert decide(piece(), same, good(same)).action is Action.DELETE
+    for date in ("Mon, 06 Jan 2025 10:04:59 GMT", "not a date", "Mon, 06 Jan 2025 10:05:00"):
+        other = attrs.evolve(e, http_last_modified=date)
+        d = decide(piece(), other, good(other))
+        assert (d.action, d.reason) == (Action.KEEP, Reason.VALIDATORS_DIFFER), date
+    subsecond = attrs.evolve(
+        e, last_modified="2025-01-06T10:05:00.250Z", http_last_modified=same.http_last_modified
+    )  # an HTTP date holds whole seconds
+    modified = MODIFIED + timedelta(milliseconds=250)
+    assert decide(piece(modified=modified), subsecond, good(subsecond)).action is Action.DELETE
+
+
+def test_batch_size_fits_the_checks_in_the_bound() -> None:
+    assert batch_size(10, 160) == 13  # 160 a minute: 13 fetched in 5 s
+    assert batch_size(10, 60) == 5 and batch_size(1, 60) == 1 and batch_size(0.01, 1) == 1
+    assert batch_size(10, 10**7) == 1000 and batch_size(10, None) == 1000
+    assert Check("g", {}, at=5.0).fresh(15.0, 10) and not Check("g", {}, at=5.0).fresh(15.1, 10)
 
 
 def test_a_path_that_leaves_the_archive_is_not_in_archive() -> None:

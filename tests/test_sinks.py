@@ -125,7 +125,7 @@ def test_checkpoint_identity_covers_range_filters_and_page_size() -> None:
     assert not state.matches(make_query(START, START + timedelta(days=21)))
     assert not state.matches(make_query(START, START + timedelta(days=20), direction="inbound"))
     assert not state.matches(make_query(START, START + timedelta(days=20), limit=10))
-    assert query_identity(make_query(START, START, connect_from="01"))["connectFrom"] == "01"
+    assert query_identity(make_query(START, START, connect_from="01"))["connect_from"] == "01"
 
 
 @pytest.mark.parametrize(

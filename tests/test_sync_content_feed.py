@@ -1,46 +1,89 @@
-"""``ContentFeed`` of ``sync --content-dest``: draining between passes, catching up on an
-archive that lacks pieces (the pipeline replaced by a stub that records what it is given)."""
+"""``ContentFeed`` of ``sync --content-dest``: it drains a store's queue on its own, settles each
+outcome back, starts nothing new once stopped, and sets an outdated file aside before its new
+version downloads (the pipeline replaced by a stub, the queue by one in memory)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterable
-from datetime import UTC, datetime
+from collections.abc import AsyncIterable, Collection, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import attrs
-
 from vccasync.content.bulk import BulkProgress
 from vccasync.content.download import part_path, sidecar_path
-from vccasync.content.feed import ContentFeed, Settled
+from vccasync.content.feed import ContentFeed
 from vccasync.content.manifest import MANIFEST_NAME, Manifest, ManifestEntry
 from vccasync.content.paths import content_path
+from vccasync.errors import APIStatusError, NotFoundError
 from vccasync.models import Content, Interaction
-from vccasync.sync import Change
+from vccasync.sync.queue import QueuedPiece, QueueStatus, Settlement, backoff, piece_version
 
 START = datetime(2025, 3, 1, 10, tzinfo=UTC)
 
 
 class StubPipeline:
-    """Takes interactions like ``download_all``; each piece "downloads" once released."""
+    """Takes interactions like ``download_all``; each piece "downloads" once released, or
+    fails with the error ``broken`` names for it."""
 
-    def __init__(self) -> None:
+    def __init__(self, broken: dict[tuple[str, str], Exception] | None = None) -> None:
         self.release = asyncio.Event()
         self.given: list[tuple[str, str]] = []
-        self.manifests: list[Manifest | None] = []
+        self.broken = broken or {}
 
     async def download_all(
         self, items: AsyncIterable[Interaction], dest: Path, *, progress: BulkProgress, **more: Any
     ) -> BulkProgress:
-        self.manifests.append(more.get("manifest"))
+        on_piece = more["on_piece"]
         async for item in items:
             for piece in item.content:
-                progress.files_found += 1
-                self.given.append((item.guid, piece.content_key))
+                key = (item.guid, piece.content_key)
+                self.given.append(key)
                 await self.release.wait()
-                progress.files_done += 1
+                error = self.broken.get(key)
+                progress.files_done += error is None
+                progress.files_failed += error is not None
+                on_piece(item.guid, piece.content_key, error)
         return progress
+
+
+class MemoryQueue:
+    """A store's queue in memory, with the store's rules (backoff, versions)."""
+
+    def __init__(self, items: Sequence[Interaction]) -> None:
+        self.rows: dict[tuple[str, str], tuple[Interaction, str, int, datetime | None]] = {}
+        for item in items:
+            for piece in item.content:
+                one = Interaction(item.guid, item.start, content=(piece,))
+                self.rows[(item.guid, piece.content_key)] = (one, piece_version(piece), 0, None)
+        self.gone = 0
+
+    async def due(
+        self, now: datetime, limit: int, skip: Collection[tuple[str, str]] = ()
+    ) -> list[QueuedPiece]:
+        out = [
+            QueuedPiece(one, version, attempts)
+            for key, (one, version, attempts, at) in self.rows.items()
+            if key not in skip and (at is None or at <= now)
+        ]
+        return out[:limit]
+
+    async def settle(self, outcomes: Sequence[Settlement], now: datetime) -> None:
+        for done in outcomes:
+            key = (done.guid, done.content_key)
+            if done.error is None or done.gone:
+                self.gone += done.gone
+                self.rows.pop(key, None)
+            else:
+                one, version, attempts, _ = self.rows[key]
+                self.rows[key] = (one, version, attempts + 1, now + backoff(attempts + 1))
+
+    async def queue_status(self) -> QueueStatus:
+        failed = [at for (_, _, attempts, at) in self.rows.values() if attempts]
+        return QueueStatus(len(self.rows), len(failed), None, min(failed, default=None))
+
+    async def wait_queued(self, seconds: float) -> None:
+        await asyncio.sleep(min(seconds, 0.01))
 
 
 def item(guid: str, *sizes: int) -> Interaction:
@@ -50,163 +93,85 @@ def item(guid: str, *sizes: int) -> Interaction:
     return Interaction(guid, START, content=pieces)
 
 
-async def test_drain_waits_for_every_piece_queued() -> None:
-    stub = StubPipeline()
-    feed = ContentFeed(stub, Path("unused"), None, 1)  # type: ignore[arg-type]
-    await feed.add(Change("new", item("g1", 5, 6)))
-    drained = asyncio.create_task(feed.drain())
-    await asyncio.sleep(0.2)
-    assert not drained.done() and stub.given == [("g1", "k0")]
-    stub.release.set()
-    await asyncio.wait_for(drained, 10)
-    assert feed.progress.files_done == 2
-    await feed.close()
+class Clock:
+    def __init__(self) -> None:
+        self.now = START
+
+    def __call__(self) -> datetime:
+        return self.now
 
 
-def archive(dest: Path, guid: str, key: str, size: int, *, on_disk: int | None = None) -> None:
-    path = content_path(dest, START, guid, key, "application/json")
-    if on_disk is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(b"x" * on_disk)
-    manifest = Manifest(dest / MANIFEST_NAME)
-    rel = path.relative_to(dest).as_posix()
-    manifest.add(ManifestEntry(guid, key, "transcript", "application/json", "", rel, size, ""))
-    manifest.close()
-
-
-async def test_catch_up_queues_only_what_the_archive_lacks(tmp_path: Path) -> None:
-    archive(tmp_path, "g1", "k0", 5, on_disk=5)  # complete
-    archive(tmp_path, "g1", "k1", 6)  # listed, file gone (set aside)
-    archive(tmp_path, "g2", "k0", 4, on_disk=4)  # listed with another size than now
-    stub = StubPipeline()
-    stub.release.set()
-    feed = ContentFeed(stub, tmp_path, None, 1)  # type: ignore[arg-type]
-    rows = [item("g1", 5, 6), item("g2", 7), item("g3", 1)]
-    assert await feed.catch_up(rows) == 3
-    await feed.close()
-    assert stub.given == [("g1", "k1"), ("g2", "k0"), ("g3", "k0")]
-
-    typed = ContentFeed(stub, tmp_path, {"callRecording"}, 1)  # type: ignore[arg-type]
-    assert await typed.catch_up(rows) == 0
-    await typed.close()
-
-
-async def test_the_downloads_and_the_catch_up_share_one_manifest_index(
-    tmp_path: Path, monkeypatch: Any
+async def test_outcomes_are_settled_into_the_queue_and_failures_wait_their_backoff(
+    tmp_path: Path,
 ) -> None:
-    archive(tmp_path, "g1", "k0", 5, on_disk=5)
-    loaded: list[Manifest] = []
-    load = Manifest.load
-
-    def counted(path: Path) -> Manifest:
-        loaded.append(load(path))
-        return loaded[-1]
-
-    monkeypatch.setattr(Manifest, "load", counted)
-    stub = StubPipeline()
+    broken: dict[tuple[str, str], Exception] = {
+        ("g1", "k1"): APIStatusError("HTTP 500", status=500),
+        ("g2", "k0"): NotFoundError("HTTP 404", status=404),
+    }
+    stub, queue, clock = (
+        StubPipeline(broken),
+        MemoryQueue([item("g1", 5, 6), item("g2", 7)]),
+        Clock(),
+    )
     stub.release.set()
-    feed = ContentFeed(stub, tmp_path, None, 1)  # type: ignore[arg-type]
-    assert await feed.catch_up([item("g1", 5, 6)]) == 1
-    await feed.close()
-    assert len(loaded) == 1 and stub.manifests == loaded  # one index for the run
+    feed = ContentFeed(stub, queue, tmp_path, 2, now=clock)  # type: ignore[arg-type]
+    feed.start()
+    await asyncio.wait_for(feed.finish(), 10)
+    assert sorted(stub.given) == [("g1", "k0"), ("g1", "k1"), ("g2", "k0")]
+    assert list(queue.rows) == [("g1", "k1")] and queue.gone == 1  # the 404 left, counted
+    assert feed.status.failed == 1 and feed.report().failed == 2
+
+    del stub.broken[("g1", "k1")]
+    again = ContentFeed(stub, queue, tmp_path, 2, now=clock)  # type: ignore[arg-type]
+    again.start()
+    await asyncio.wait_for(again.finish(), 10)
+    assert len(stub.given) == 3  # not due yet: not tried again
+    clock.now += backoff(1)
+    third = ContentFeed(stub, queue, tmp_path, 2, now=clock)  # type: ignore[arg-type]
+    third.start()
+    await asyncio.wait_for(third.finish(), 10)
+    assert stub.given[3:] == [("g1", "k1")] and not queue.rows
 
 
-class FailingPipeline(StubPipeline):
-    """Each piece of ``broken`` fails (as ``download_all`` counts a failure) until mended."""
-
-    def __init__(self, broken: set[tuple[str, str]]) -> None:
-        super().__init__()
-        self.broken = broken
-
-    async def download_all(
-        self, items: AsyncIterable[Interaction], dest: Path, *, progress: BulkProgress, **_: Any
-    ) -> BulkProgress:
-        async for one in items:
-            for piece in one.content:
-                key = (one.guid, piece.content_key)
-                progress.files_found += 1
-                self.given.append(key)
-                if key in self.broken:
-                    progress.files_failed += 1
-                    progress.missing.add(key)
-                else:
-                    progress.files_done += 1
-                    progress.missing.discard(key)
-        return progress
+async def test_once_stopped_no_new_download_starts_and_the_queue_keeps_the_rest(
+    tmp_path: Path,
+) -> None:
+    stub, queue = StubPipeline(), MemoryQueue([item(f"g{n}", 5) for n in range(10)])
+    feed = ContentFeed(stub, queue, tmp_path, 1)  # type: ignore[arg-type]
+    feed.start()
+    while not stub.given:  # noqa: ASYNC110 - the stub signals nothing
+        await asyncio.sleep(0.01)
+    feed.stop()
+    stub.release.set()  # the one in flight ends
+    await asyncio.wait_for(feed.wait(), 10)
+    assert stub.given == [("g0", "k0")]
+    assert len(queue.rows) == 9
 
 
-async def test_a_failed_piece_is_counted_and_retried_with_the_next_pass() -> None:
-    stub = FailingPipeline({("g1", "k1"), ("g2", "k0")})
-    feed = ContentFeed(stub, Path("unused"), None, 1)  # type: ignore[arg-type]
-    await feed.add(Change("new", item("g1", 5, 6)))
-    await feed.add(Change("new", item("g2", 7)))
-    await feed.drain()
-    assert feed.settle() == Settled(done=1, failed=2, missing=2)
-    assert feed.settle().summary() == "0 downloaded, 0 failed; 2 pieces not downloaded"
-
-    stub.broken = {("g2", "k0")}  # one of them mends upstream
-    stub.given.clear()
-    assert await feed.retry() == 2
-    await feed.drain()
-    assert sorted(stub.given) == [("g1", "k1"), ("g2", "k0")]  # only the missing ones again
-    assert feed.settle() == Settled(done=1, failed=1, missing=1)
-
-    stub.broken = set()
-    await feed.retry()
-    await feed.drain()
-    assert feed.settle() == Settled(done=1, failed=0, missing=0)
-    assert await feed.retry() == 0
-    await feed.close()
-
-
-async def test_the_missing_pieces_of_a_removed_interaction_are_not_retried() -> None:
-    stub = FailingPipeline({("g1", "k0"), ("g2", "k0")})
-    feed = ContentFeed(stub, Path("unused"), None, 1)  # type: ignore[arg-type]
-    await feed.add(Change("new", item("g1", 5)))
-    await feed.add(Change("new", item("g2", 7)))
-    await feed.drain()
-    assert feed.settle().missing == 2
-    await feed.add(Change("removed", item("g2", 7)))
-    assert await feed.retry() == 1
-    await feed.close()
-
-
-async def test_a_changed_piece_is_set_aside_with_its_part(tmp_path: Path) -> None:
-    before, after = item("g1", 5, 6), item("g1", 5, 9)
+async def test_a_queued_piece_of_another_version_sets_the_archived_file_aside(
+    tmp_path: Path,
+) -> None:
+    modified = datetime(2025, 3, 1, 11, tzinfo=UTC)
+    old = Content("k1", "transcript", "application/json", 5, modified)
+    new = Content("k1", "transcript", "application/json", 9, modified + timedelta(hours=1))
     path = content_path(tmp_path, START, "g1", "k1", "application/json")
     path.parent.mkdir(parents=True)
     outdated = (path, part_path(path), sidecar_path(path))
     for file in outdated:
         file.write_bytes(b"old")
-    kept = content_path(tmp_path, START, "g1", "k0", "application/json")
-    kept.write_bytes(b"12345")
-    stub = StubPipeline()
-    stub.release.set()
-    feed = ContentFeed(stub, tmp_path, None, 1)  # type: ignore[arg-type]
-    await feed.add(Change("changed", after, before))
-    await feed.close()
-    assert stub.given == [("g1", "k1")]
-    assert not any(file.exists() for file in outdated) and kept.exists()
-
-
-async def test_catch_up_compares_versions(tmp_path: Path) -> None:
-    modified = datetime(2025, 3, 1, 11, tzinfo=UTC)
-    path = content_path(tmp_path, START, "g1", "k0", "application/json")
-    path.parent.mkdir(parents=True)
-    path.write_bytes(b"12345")
     manifest = Manifest(tmp_path / MANIFEST_NAME)
     rel = path.relative_to(tmp_path).as_posix()
-    entry = ManifestEntry(
-        "g1", "k0", "transcript", "application/json", "", rel, 5, "", "2025-03-01T11:00:00Z", 5
-    )
-    manifest.add(entry)
+    manifest.add(
+        ManifestEntry(
+            "g1", "k1", "transcript", "application/json", "", rel, 5, "",
+            "2025-03-01T11:00:00Z", old.content_length,
+        )
+    )  # fmt: skip
     manifest.close()
-    piece = Content("k0", "transcript", "application/json", 5, modified)
-    same = Interaction("g1", START, content=(piece,))
-    newer = Interaction("g1", START, content=(attrs.evolve(piece, last_modified=START),))
-    stub = StubPipeline()
+    stub, queue = StubPipeline(), MemoryQueue([Interaction("g1", START, content=(new,))])
     stub.release.set()
-    feed = ContentFeed(stub, tmp_path, None, 1)  # type: ignore[arg-type]
-    assert await feed.catch_up([same]) == 0
-    assert await feed.catch_up([newer]) == 1  # same length, another lastModified
-    await feed.close()
+    feed = ContentFeed(stub, queue, tmp_path, 1)  # type: ignore[arg-type]
+    feed.start()
+    await asyncio.wait_for(feed.finish(), 10)
+    assert stub.given == [("g1", "k1")]
+    assert not any(file.exists() for file in outdated)

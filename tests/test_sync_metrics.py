@@ -70,3 +70,19 @@ def test_the_exporter_serves_on_loopback() -> None:
 def test_bad_exporter_settings(port: int, host: str) -> None:
     with pytest.raises(InvalidRequestError):
         serve_metrics(SyncMetrics(), port, host)
+
+
+def test_the_content_queue_depth_and_oldest_age_are_gauges() -> None:
+    from vccasync.sync.queue import QueueStatus
+
+    now = [T]
+    metrics = SyncMetrics(now=lambda: now[0])
+    assert sample(metrics, "vccasync_sync_content_queue_oldest_seconds") == 0
+    metrics.queue_seen(QueueStatus(12, 3, T - timedelta(minutes=5), None))
+    assert sample(metrics, "vccasync_sync_content_queue_depth") == 12
+    assert sample(metrics, "vccasync_sync_content_queue_failed") == 3
+    assert sample(metrics, "vccasync_sync_content_queue_oldest_seconds") == 300
+    now[0] += timedelta(minutes=1)  # computed when scraped: it grows while nothing drains
+    assert sample(metrics, "vccasync_sync_content_queue_oldest_seconds") == 360
+    metrics.queue_seen(QueueStatus(0, 0, None, None))
+    assert sample(metrics, "vccasync_sync_content_queue_oldest_seconds") == 0

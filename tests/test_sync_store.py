@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -215,18 +215,3 @@ def test_in_scope_applies_the_filters_as_the_search_does() -> None:
     assert scope_key(make_filters(direction="inbound", connect_from="01")) == (
         '{"connect_from":"01","direction":"inbound"}'
     )
-
-
-async def test_the_store_keeps_the_last_pass_and_tells_the_rows_it_wrote(
-    vcc: VccClient, clock: FakeClock, target: str
-) -> None:
-    await one_pass(vcc, target, clock)
-    clock.advance(timedelta(hours=3))
-    await asyncio.sleep(0.01)  # the rows of the first pass were written strictly before
-    between = datetime.now(UTC)
-    second, changes = await one_pass(vcc, target, clock)
-    async with await open_state(target, make_filters()) as state:
-        assert await state.last_pass() == second.span  # kept once the pass completed
-        written = await state.written(second.span, since=between)
-    wrote = {c.interaction.guid for c in changes if c.kind != "removed"}
-    assert wrote and {item.guid for item in written} == wrote

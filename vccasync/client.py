@@ -11,15 +11,15 @@ from typing import TYPE_CHECKING, Any, Self
 import aiohttp
 
 from .config import config_from_env, make_config
-from .content.bulk import BulkProgress, download_all
+from .content.bulk import BulkProgress, PieceDone, download_all
 from .content.download import Destination, DownloadResult, download
 from .content.manifest import Manifest
 from .converter import structure_interaction
-from .deletes import DeleteFailure, DeleteOutcome, Deleter
+from .deletes import DeleteFailure, DeleteOutcome, Deleter, Guard
 from .errors import InvalidRequestError, VccError
 from .http.session import Session, SessionStats, path_segment
-from .models import Direction, Interaction
-from .query import SearchQuery, make_filters, make_query
+from .models import Interaction
+from .query import Filtering, SearchQuery, make_filters, make_query
 from .search import InteractionSearch
 from .sync import DEFAULT_EVERY, DEFAULT_LOOKBACK, ChangeFeed, Duration, SyncEngine
 from .tracing import Tracing
@@ -136,29 +136,20 @@ class VccClient:
         start: datetime | str,
         end: datetime | str,
         *,
-        direction: Direction | str | None = None,
-        connect_from: str | None = None,
-        connect_to: str | None = None,
-        handling_agent_id: str | int | None = None,
         limit: int = 1000,
         ordered: bool = True,
         plan: WindowPlan | None = None,
+        **filters: Filtering,
     ) -> InteractionSearch:
-        """Every interaction with content from ``start`` to ``end`` (both included).
+        """Every interaction with content from ``start`` to ``end`` (both included) that
+        passes ``filters``: ``direction``, ``connect_from``, ``connect_to`` (prefixes),
+        ``handling_agent_id`` (see ``vccasync.query.FILTERS``).
 
         Validates everything before the first request (``InvalidRequestError``). Naive
         datetimes are UTC. ``plan`` resumes a search: the windows still to run, each with
         the continuation token to start from.
         """
-        query = make_query(
-            start,
-            end,
-            direction=direction,
-            connect_from=connect_from,
-            connect_to=connect_to,
-            handling_agent_id=handling_agent_id,
-            limit=limit,
-        )
+        query = make_query(start, end, limit=limit, filters=make_filters(**filters))
         return self.search(query, ordered=ordered, plan=plan)
 
     def search(
@@ -214,11 +205,13 @@ class VccClient:
         workers: int | None = None,
         progress: BulkProgress | None = None,
         manifest: Manifest | None = None,
+        on_piece: PieceDone | None = None,
     ) -> BulkProgress:
         """Download the content of ``interactions`` (e.g. ``vcc.interactions(start, end)``)
         under ``dest``, ``workers`` at once (default 8, at most the client's ``concurrency``)
         while the search pages on; resumable (see :mod:`vccasync.content.bulk`). Only
-        ``types`` if given; ``manifest``: ``dest``'s, if the caller already loaded it."""
+        ``types`` if given; ``manifest``: ``dest``'s, if the caller already loaded it;
+        ``on_piece(guid, key, error)`` is told how each piece ended (error None: on disk)."""
         return await download_all(
             self.session,
             interactions,
@@ -227,6 +220,7 @@ class VccClient:
             workers=min(DOWNLOAD_WORKERS, self.config.concurrency) if workers is None else workers,
             progress=progress,
             manifest=manifest,
+            on_piece=on_piece,
         )
 
     @property
@@ -235,24 +229,35 @@ class VccClient:
             raise VccError("use the client inside 'async with VccClient(...) as vcc:'")
         return self._deleter
 
-    async def delete_interaction(self, guid: str) -> DeleteOutcome:
+    async def reserve_deletion(self) -> None:
+        """Wait for the next slot of the deletion budget, kept for the next deletion: a check
+        made after this (a fetch of what is about to be deleted) is not aged by that wait."""
+        await self._deletes.reserve()
+
+    async def delete_interaction(self, guid: str, *, guard: Guard | None = None) -> DeleteOutcome:
         """Delete one interaction and all its content (``DELETE /interactions/{guid}``).
 
         ``DELETED``, or ``ALREADY_GONE`` on a 404. Deletions of a client go one at a time,
         within ``deletes_per_minute``, with a token of the delete scope (requested at the
         first deletion); ``PermissionDeniedError`` when the client lacks that scope.
+        ``guard`` is called just before each send (after every wait, retries included) and
+        refuses it by raising: nothing is sent then.
         """
-        return await self._deletes.interaction(guid)
+        return await self._deletes.interaction(guid, guard=guard)
 
-    async def delete_content(self, guid: str, content_key: str) -> DeleteOutcome:
+    async def delete_content(
+        self, guid: str, content_key: str, *, guard: Guard | None = None
+    ) -> DeleteOutcome:
         """Delete one piece of content (``DELETE /interactions/{guid}/content/{key}``); as
         :meth:`delete_interaction`."""
-        return await self._deletes.content(guid, content_key)
+        return await self._deletes.content(guid, content_key, guard=guard)
 
-    async def delete_interactions(self, guids: Iterable[str]) -> list[DeleteFailure]:
+    async def delete_interactions(
+        self, guids: Iterable[str], *, guard: Guard | None = None
+    ) -> list[DeleteFailure]:
         """Delete many interactions, 1000 per ``POST /interactions/delete-batch``, one batch at
         a time; the guids the API did not delete (those already gone are not failures)."""
-        return await self._deletes.interactions(guids)
+        return await self._deletes.interactions(guids, guard=guard)
 
     def changes(
         self,
@@ -261,10 +266,7 @@ class VccClient:
         lookback: Duration = DEFAULT_LOOKBACK,
         every: Duration = DEFAULT_EVERY,
         once: bool = False,
-        direction: Direction | str | None = None,
-        connect_from: str | None = None,
-        connect_to: str | None = None,
-        handling_agent_id: str | int | None = None,
+        **filters: Filtering,
     ) -> ChangeFeed:
         """New, changed and removed interactions from ``since`` on, pass after pass.
 
@@ -276,11 +278,5 @@ class VccClient:
         memory, bounded by the lookback span. Filters as in :meth:`interactions`; every
         argument is checked at once. Closing or cancelling the iteration stops it cleanly.
         """
-        filters = make_filters(
-            direction=direction,
-            connect_from=connect_from,
-            connect_to=connect_to,
-            handling_agent_id=handling_agent_id,
-        )
-        engine = SyncEngine(self, filters=filters, since=since, lookback=lookback)
+        engine = SyncEngine(self, filters=make_filters(**filters), since=since, lookback=lookback)
         return engine.changes(every=every, once=once)

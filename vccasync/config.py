@@ -28,6 +28,7 @@ ACCEPT = "application/vnd.newvoicemedia.v3+json"
 DEFAULT_RATE = 160.0  # requests per minute, the vendor's documented fair-usage figure
 DEFAULT_DELETE_RATE = 16.0  # deletions per minute, as the vendor's deletion sample
 _FROM_ENV = ("client_id", "client_secret", "region", "api_url", "auth_url")
+TOKEN_PATH = "/connect/token"  # the token endpoint, below the auth URL
 
 
 def _is_loopback(host: str) -> bool:
@@ -48,6 +49,11 @@ def _check_url(name: str, url: str) -> str:
             f"{name} must use https (plain http is allowed only on loopback): {url!r}"
         )
     return url.rstrip("/")
+
+
+def _auth_base(url: str) -> str:
+    """The auth URL without the token endpoint's path: either form may be given."""
+    return url.removesuffix(TOKEN_PATH)
 
 
 def _check_number(
@@ -75,7 +81,7 @@ class ClientConfig:
     client_secret: str = field(repr=False)
     region: str = "emea"
     api_url: str = ""
-    auth_url: str = ""
+    auth_url: str = ""  # the base (…/Auth) or the token endpoint itself (…/Auth/connect/token)
     scope: str = READ_SCOPE
     delete_scope: str = DELETE_SCOPE
     concurrency: int = 32  # a cap: searches derive how many windows fetch from the budget
@@ -104,7 +110,7 @@ class ClientConfig:
         api = self.api_url or f"https://{self.region}.api.newvoicemedia.com/interaction-content"
         auth = self.auth_url or f"https://{self.region}.cc.vonage.com/Auth"
         object.__setattr__(self, "api_url", _check_url("api_url", api))
-        object.__setattr__(self, "auth_url", _check_url("auth_url", auth))
+        object.__setattr__(self, "auth_url", _auth_base(_check_url("auth_url", auth)))
         _check_number("concurrency", self.concurrency, integer=True, minimum=1)
         _check_number("max_attempts", self.max_attempts, integer=True, minimum=1)
         _check_number("burst", self.burst, integer=True, minimum=1)
@@ -118,7 +124,7 @@ class ClientConfig:
     @property
     def token_url(self) -> str:
         """Where client-credentials tokens are requested."""
-        return f"{self.auth_url}/connect/token"
+        return self.auth_url + TOKEN_PATH
 
 
 def make_config(**values: Any) -> ClientConfig:

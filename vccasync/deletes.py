@@ -6,12 +6,17 @@ vendor's sample throttles them to about 16 a minute and batches 1000 guids per
 (``ClientConfig.deletes_per_minute``), waited for before the client's shared one, and sends
 through the session's one request core (same retries, same 429 pause). A 404 means already
 gone, which is what a deletion wants; a 403 means the token lacks the delete scope.
+
+A caller that checks something upstream before deleting (a purge) waits for the budget first
+(:meth:`Deleter.reserve`: the slot is kept for its next deletion), then checks, then deletes
+with a ``guard``: called just before each send (after every wait, retries included), it
+refuses a send whose check has grown too old by raising.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from enum import StrEnum
 from typing import Any, Final
 
@@ -35,12 +40,15 @@ __all__ = [
     "DeleteFailure",
     "DeleteOutcome",
     "Deleter",
+    "Guard",
     "batches",
     "check_guids",
     "parse_failures",
 ]
 
 MAX_BATCH: Final = 1000
+
+Guard = Callable[[], None]  # called just before a deletion is sent; raises to refuse it
 
 
 class DeleteOutcome(StrEnum):
@@ -105,46 +113,66 @@ class Deleter:
         self._config = config
         self._lock = asyncio.Lock()
         self.budget = RateLimiter(config.deletes_per_minute)
+        self._reserved = False  # a slot of the budget already waited for
 
     def __repr__(self) -> str:
         return f"Deleter(per_minute={self.budget.per_minute!r})"
 
-    @traced_deletion
-    async def interaction(self, guid: str) -> DeleteOutcome:
-        """``DELETE /interactions/{guid}``."""
-        return await self._delete(f"/interactions/{path_segment(_guid(guid))}")
+    async def reserve(self) -> None:
+        """Wait for the next slot of the deletion budget and keep it for the next deletion
+        (so that a check made after this wait is not aged by it)."""
+        if not self._reserved:
+            await self.budget.acquire()
+            self._reserved = True
+
+    async def acquire(self) -> None:
+        """The budget as the session waits for it: a reserved slot first."""
+        if self._reserved:
+            self._reserved = False
+            return
+        await self.budget.acquire()
 
     @traced_deletion
-    async def content(self, guid: str, content_key: str) -> DeleteOutcome:
+    async def interaction(self, guid: str, *, guard: Guard | None = None) -> DeleteOutcome:
+        """``DELETE /interactions/{guid}``."""
+        return await self._delete(f"/interactions/{path_segment(_guid(guid))}", guard)
+
+    @traced_deletion
+    async def content(
+        self, guid: str, content_key: str, *, guard: Guard | None = None
+    ) -> DeleteOutcome:
         """``DELETE /interactions/{guid}/content/{content_key}``."""
         if not isinstance(content_key, str) or not content_key:
             raise InvalidRequestError("content_key must be a non-empty string")
         path = f"/interactions/{path_segment(_guid(guid))}/content/{path_segment(content_key)}"
-        return await self._delete(path)
+        return await self._delete(path, guard)
 
     @traced_batch_deletion
-    async def interactions(self, guids: Iterable[str]) -> list[DeleteFailure]:
+    async def interactions(
+        self, guids: Iterable[str], *, guard: Guard | None = None
+    ) -> list[DeleteFailure]:
         """``POST /interactions/delete-batch`` for every ``MAX_BATCH`` guids; the failures."""
         failures: list[DeleteFailure] = []
         for chunk in batches(check_guids(guids)):
-            body = await self._send("POST", "/interactions/delete-batch", {"guids": chunk})
+            body = await self._send("POST", "/interactions/delete-batch", {"guids": chunk}, guard)
             failures.extend(parse_failures(body))
         return failures
 
-    async def _delete(self, path: str) -> DeleteOutcome:
+    async def _delete(self, path: str, guard: Guard | None) -> DeleteOutcome:
         try:
-            await self._send("DELETE", path, None)
+            await self._send("DELETE", path, None, guard)
         except NotFoundError:
             return DeleteOutcome.ALREADY_GONE
         return DeleteOutcome.DELETED
 
-    async def _send(self, method: str, path: str, json: Any) -> Any:
+    async def _send(self, method: str, path: str, json: Any, guard: Guard | None) -> Any:
         scope = self._config.delete_scope
         async with self._lock:
             try:
                 return await self._session.request(
-                    method, path, json=json, parse=_json_or_none, scope=scope, budget=self.budget
-                )
+                    method, path, json=json, parse=_json_or_none, scope=scope, budget=self,
+                    guard=guard,
+                )  # fmt: skip
             except PermissionDeniedError as exc:
                 raise PermissionDeniedError(
                     f"the API refused a deletion (HTTP 403): client id"

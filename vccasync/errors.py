@@ -8,6 +8,7 @@ __all__ = [
     "AuthenticationError",
     "InvalidRequestError",
     "InvalidTypeError",
+    "LeaseLostError",
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitedError",
@@ -26,6 +27,11 @@ class InvalidRequestError(VccError, ValueError):
 
 class InvalidTypeError(InvalidRequestError, TypeError):
     """An argument or option has the wrong type (``limit="10"``); raised before any request."""
+
+
+class LeaseLostError(VccError):
+    """A store's writer lease is gone (its connection dropped, or another writer took it):
+    the run stops before it writes or marks anything more."""
 
 
 class AuthenticationError(VccError):

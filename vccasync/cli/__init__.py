@@ -101,6 +101,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from vccasync import tracing
 
+    from .common import STOP_SAID  # loaded with the command's module
+
+    STOP_SAID.clear()
     try:
         with tracing.exporting():  # OTEL_TRACES_EXPORTER, when the SDK is installed
             code: int = asyncio.run(args.run(args))
@@ -114,6 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         say(f"vccasync: error: {exc}")
         return EXIT_FAILURE
     except KeyboardInterrupt:
-        say("vccasync: interrupted; rerun the same command to resume")
+        if not STOP_SAID.is_set():  # else the run's own line said it
+            say("vccasync: interrupted; rerun the same command to resume")
         return EXIT_INTERRUPTED
     return code

@@ -4,35 +4,43 @@ of a run."""
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import re
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AsyncExitStack, contextmanager
 from datetime import UTC, date, datetime, time, timedelta
+from difflib import get_close_matches
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from vccasync.client import VccClient
 from vccasync.config import REGIONS, ClientConfig
-from vccasync.models import Direction
-from vccasync.query import MAX_PREFIX, SearchFilters, SearchQuery, make_filters, make_query
+from vccasync.errors import InvalidRequestError
+from vccasync.models import ContentType
+from vccasync.query import FILTERS, MAX_PREFIX, SearchFilters, SearchQuery, make_filters, make_query
 from vccasync.windows import RESOLUTION
 
 from . import demo
 from .parsing import OneLineParser, say
 
 if TYPE_CHECKING:
-    from vccasync.fake import DatasetSpec, FakeConfig
+    from vccasync.fake import DatasetSpec, FakeConfig, FakeVccServer
 
 __all__ = [
+    "CONTENT_TYPES",
     "RESUME",
+    "STOP_SAID",
+    "DeprecatedAlias",
     "OneLineParser",
     "add_account_option",
     "add_client_options",
     "add_filter_options",
     "add_search_options",
     "add_type_option",
+    "check_types",
     "client_from_args",
     "connect",
     "filters_from_args",
@@ -46,8 +54,29 @@ __all__ = [
 ]
 
 RESUME = "; rerun the same command to resume"
+STOP_SAID = threading.Event()  # a run said its line on Ctrl-C: main adds no second one
+CONTENT_TYPES = tuple(t.value for t in ContentType)  # the types the vendor documents
 
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+class DeprecatedAlias(argparse.Action):
+    """A hidden old spelling of an option: stores what the ``new`` one does, and says in one
+    line on stderr to use ``new``."""
+
+    def __init__(self, option_strings: list[str], dest: str, *, new: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, help=argparse.SUPPRESS, **kwargs)
+        self.new = new
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        say(f"{parser.prog}: warning: {option_string} is deprecated here, use {self.new}")
+        setattr(namespace, self.dest, values)
 
 
 def instant(text: str, *, end: bool = False) -> datetime:
@@ -118,13 +147,12 @@ def add_search_options(parser: argparse.ArgumentParser) -> None:
 
 
 def add_filter_options(parser: argparse.ArgumentParser) -> None:
-    """The filters of a search (direction, address prefixes, agent)."""
-    parser.add_argument(
-        "--direction", choices=[d.value for d in Direction], help="only inbound or outbound"
-    )
-    parser.add_argument("--connect-from", type=prefix, metavar="PREFIX", help="caller prefix")
-    parser.add_argument("--connect-to", type=prefix, metavar="PREFIX", help="callee prefix")
-    parser.add_argument("--agent-id", metavar="ID", help="handling agent id")
+    """The filters of a search, one option each, as ``vccasync.query.FILTERS`` declares them."""
+    for f in FILTERS:
+        parser.add_argument(
+            f.flag, dest=f.name, metavar=f.metavar, help=f.help,
+            choices=f.choices or None, type=prefix if f.kind == "prefix" else str,
+        )  # fmt: skip
 
 
 def add_account_option(parser: argparse.ArgumentParser) -> None:
@@ -142,12 +170,33 @@ def _content_type(text: str) -> str:
 
 
 def add_type_option(parser: argparse.ArgumentParser) -> None:
-    """``--type``, repeatable, into ``args.types`` (None: every type)."""
+    """``--type``, repeatable, into ``args.types`` (None: every type), and ``--any-type``;
+    the command's ``run`` calls :func:`check_types`."""
     parser.add_argument(
         "--type", action="append", type=_content_type, dest="types", metavar="TYPE",
-        help="only this content type (callRecording, voicemail, transcript, chatTranscript,"
-        " ...); repeat for several; default: all",
+        help=f"only this content type ({', '.join(CONTENT_TYPES)}); repeat for several;"
+        " default: all",
     )  # fmt: skip
+    parser.add_argument(
+        "--any-type", action="store_true",
+        help="accept a --type that is not in the list above (one the API added since)",
+    )  # fmt: skip
+
+
+def check_types(args: argparse.Namespace) -> None:
+    """``InvalidRequestError`` for a ``--type`` the API does not document (a typo would match
+    nothing and succeed with no files), unless ``--any-type``."""
+    if args.any_type:
+        return
+    folded = {t.casefold(): t for t in CONTENT_TYPES}
+    for kind in args.types or ():
+        if kind not in CONTENT_TYPES:
+            near = get_close_matches(kind.casefold(), list(folded), 1)
+            hint = f"did you mean {folded[near[0]]}? " if near else ""
+            raise InvalidRequestError(
+                f"--type {kind!r} is not a documented content type ({hint}types:"
+                f" {', '.join(CONTENT_TYPES)}; --any-type accepts others)"
+            )
 
 
 def _default(name: str) -> Any:
@@ -165,7 +214,11 @@ def add_client_options(parser: argparse.ArgumentParser, *, demo_data: str = demo
     )
     group.add_argument("--region", choices=REGIONS, help="default: $VCC_REGION or emea")
     group.add_argument("--api-url", metavar="URL", help="default: $VCC_API_URL or the region's")
-    group.add_argument("--auth-url", metavar="URL", help="default: $VCC_AUTH_URL or the region's")
+    group.add_argument(
+        "--auth-url", metavar="URL",
+        help="the auth base (https://REGION.cc.vonage.com/Auth) or its token endpoint"
+        " (…/Auth/connect/token), either form; default: $VCC_AUTH_URL or the region's",
+    )  # fmt: skip
     group.add_argument(
         "--concurrency", type=positive(int, "whole number"), metavar="N",
         help=f"windows fetched at once at most (default {_default('concurrency')}; a search"
@@ -220,13 +273,17 @@ async def open_client(
     *,
     demo_spec: DatasetSpec = demo.DEMO_SPEC,
     demo_config: FakeConfig = demo.DEMO_CONFIG,
+    on_demo: Callable[[FakeVccServer], None] | None = None,
 ) -> VccClient:
     """The client of a run (not yet open): from the environment and options, or with
     ``--demo`` pointed at a demo API that ``stack`` keeps running (``VCC_*`` ignored), with
-    the demo server's rate limits (requests, deletions) as its default budgets."""
+    the demo server's rate limits (requests, deletions) as its default budgets; ``on_demo``
+    sees that server before the first request (to give it what earlier runs changed)."""
     if not args.demo:
         return client_from_args(args)
     server = await stack.enter_async_context(demo.demo_api(demo_spec, demo_config))
+    if on_demo is not None:
+        on_demo(server)
     limits = {
         "requests_per_minute": demo_config.rate_limit_per_minute,
         "deletes_per_minute": demo_config.deletes.per_minute,
@@ -243,12 +300,7 @@ async def connect(vcc: VccClient, stack: AsyncExitStack) -> None:
 
 def filters_from_args(args: argparse.Namespace) -> SearchFilters:
     """The filter options; ``InvalidRequestError`` if one is wrong."""
-    return make_filters(
-        direction=args.direction,
-        connect_from=args.connect_from,
-        connect_to=args.connect_to,
-        handling_agent_id=args.agent_id,
-    )
+    return make_filters(**{f.name: getattr(args, f.name) for f in FILTERS})
 
 
 def query_from_args(args: argparse.Namespace) -> SearchQuery:
@@ -258,16 +310,22 @@ def query_from_args(args: argparse.Namespace) -> SearchQuery:
 
 @contextmanager
 def summary_on_stop(
-    line: Callable[[], str],
+    line: Callable[[], str | None],
     *,
     unless: type[BaseException] | tuple[type[BaseException], ...] = (),
 ) -> Iterator[None]:
-    """When the block ends by an exception (other than ``unless``), say ``line()`` and how to
-    resume, then let the exception go on."""
+    """When the block ends by an exception (other than ``unless``), say ``line()`` (unless
+    None) and how to resume, as one line, then let the exception go on. Interrupted (Ctrl-C),
+    the line says so and ``main`` adds no second one."""
     try:
         yield
     except unless:
         raise
-    except BaseException:
-        say(line() + RESUME)
+    except BaseException as exc:
+        said = line()
+        if said is not None:
+            interrupted = isinstance(exc, KeyboardInterrupt | asyncio.CancelledError)
+            say(said + ("; interrupted" + RESUME.removeprefix(";") if interrupted else RESUME))
+            if interrupted:
+                STOP_SAID.set()
         raise

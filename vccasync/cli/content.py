@@ -18,6 +18,7 @@ from .common import (
     add_client_options,
     add_search_options,
     add_type_option,
+    check_types,
     connect,
     open_client,
     query_from_args,
@@ -37,8 +38,12 @@ Download every piece of content (recordings, voicemails, transcripts, chat logs,
 interactions from --start to --end (both included) that match the filters, to
 DIR/YYYY/MM/DD/<guid>/<key>.<ext>. Downloads start while the search is still paging and share
 its request budget. DIR/{MANIFEST_NAME} records guid, contentKey, type, contentType, start,
-path, bytes and sha256 of every file, one JSON object a line. Rerunning the same command skips
-complete files, continues partial ones (HTTP Range) and fetches the rest.
+path, bytes and sha256 of every file, one JSON object a line, and the version it archived:
+lastModified and contentLength as the search listed them, etag and httpLastModified from the
+download's answer (when the API sends them). Rerunning the same command skips a complete file
+only when its version matches the one the search lists now (a line without a version is
+downloaded again and stamped), continues partial ones of the same version (HTTP Range with
+If-Range, never splicing two versions) and fetches the rest.
 """
 
 
@@ -82,6 +87,7 @@ def check_dest(dest: Path) -> None:
 async def run(args: argparse.Namespace) -> int:
     """Validate everything, then search and download; exit 1 if any file failed."""
     query = query_from_args(args)
+    check_types(args)
     dest = Path(args.dest)
     check_dest(dest)
     async with AsyncExitStack() as stack:

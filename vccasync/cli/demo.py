@@ -11,15 +11,17 @@ demo's fake allows faster deletions than the real API, so that a demo purge take
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, Final
 
 import attrs
 
+from vccasync.content.journal import read_records, replay
 from vccasync.fake import DatasetSpec, FakeConfig, FakeVccServer, generate
-from vccasync.fake.deletes import DeleteConfig
+from vccasync.fake.deletes import DeleteConfig, remove
 from vccasync.fake.timeline import FakeClock, Timeline, demo_spec
 
 __all__ = [
@@ -36,6 +38,7 @@ __all__ = [
     "SYNC_SINCE",
     "client_settings",
     "demo_api",
+    "remembering",
     "sync_demo",
 ]
 
@@ -67,6 +70,18 @@ def sync_demo() -> tuple[DatasetSpec, FakeConfig]:
     spec = attrs.evolve(demo_spec(days=SYNC_DAYS), content_scale=0.01)
     timeline = Timeline(FakeClock(), seed=spec.seed)
     return spec, attrs.evolve(DEMO_CONFIG, timeline=timeline)
+
+
+def remembering(journal: Path) -> Callable[[FakeVccServer], None]:
+    """What a purge demo's API must forget before it serves: the pieces ``journal`` (an
+    archive's deletion journal) records as deleted. The demo's data is made afresh each run;
+    a real API remembers by itself."""
+
+    def forget(server: FakeVccServer) -> None:
+        for guid, key in replay(read_records(journal)).gone:
+            remove(server.dataset, guid, key)
+
+    return forget
 
 
 @asynccontextmanager

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from contextlib import AsyncExitStack, nullcontext
-from functools import partial
+from contextlib import AsyncExitStack
 from typing import Any
 
 from vccasync.counts import count
@@ -62,40 +61,44 @@ def add_parser(subparsers: Any) -> None:
 async def run(args: argparse.Namespace) -> int:
     """Validate everything, open the output, then fetch page after page into it."""
     query = query_from_args(args)
-    async with AsyncExitStack() as stack:
-        vcc = await open_client(args, stack)
-        sink = await stack.enter_async_context(
-            await open_sink(args.output, query, overwrite=args.overwrite, account=args.account)
-        )
-        checkpoint = sink.checkpoint
-        if checkpoint.done:
-            say(
-                f"vccasync: already complete: {count(checkpoint.written, 'interaction')} in"
-                f" {sink.target}; nothing to fetch (use --overwrite to fetch again)"
-            )
-            return 0
-        await connect(vcc, stack)
-        tally = Tally(checkpoint, vcc.stats, budget=vcc.config.requests_per_minute)
-        if checkpoint.written or checkpoint.windows_done:
-            say(
-                f"vccasync: resuming {sink.target}: {count(checkpoint.written, 'interaction')}"
-                f" and {checkpoint.windows_done}/{count(checkpoint.windows_total, 'window')}"
-                " already done"
-            )
-        # pages as they arrive: no window waits behind another, so the budget is used whole
-        search = vcc.search(query, ordered=False, plan=checkpoint.plan())
-        stopped = partial(summary, tally, sink.target, "stopped")
-        on_stop = (
-            nullcontext()  # stdout: nothing to resume
-            if sink.target == "stdout"
-            else summary_on_stop(stopped, unless=AuthenticationError)
-        )
-        with on_stop, display_for(tally, sys.stderr, quiet=args.quiet) as display:
+    tally: Tally | None = None
+    target = "stdout"
 
-            def written(page: Page) -> None:
-                tally.advance(page)
-                display.refresh()
+    def stopped() -> str | None:
+        # said once the output is closed, every write in flight finished: what the store holds
+        return None if tally is None or target == "stdout" else summary(tally, target, "stopped")
 
-            await write_search(sink, search, written)
-        say(summary(tally, sink.target, "complete"))
+    with summary_on_stop(stopped, unless=AuthenticationError):
+        async with AsyncExitStack() as stack:
+            vcc = await open_client(args, stack)
+            sink = await stack.enter_async_context(
+                await open_sink(args.output, query, overwrite=args.overwrite, account=args.account)
+            )
+            checkpoint = sink.checkpoint
+            if checkpoint.done:
+                say(
+                    f"vccasync: already complete: {count(checkpoint.written, 'interaction')} in"
+                    f" {sink.target}; nothing to fetch (use --overwrite to fetch again)"
+                )
+                return 0
+            await connect(vcc, stack)
+            if checkpoint.written or checkpoint.windows_done:
+                say(
+                    f"vccasync: resuming {sink.target}:"
+                    f" {count(checkpoint.written, 'interaction')} and"
+                    f" {checkpoint.windows_done}/{count(checkpoint.windows_total, 'window')}"
+                    " already done"
+                )
+            tally = progress = Tally(checkpoint, vcc.stats, budget=vcc.config.requests_per_minute)
+            target = sink.target
+            # pages as they arrive: no window waits behind another, so the budget is used whole
+            search = vcc.search(query, ordered=False, plan=checkpoint.plan())
+            with display_for(progress, sys.stderr, quiet=args.quiet) as display:
+
+                def written(page: Page) -> None:
+                    progress.advance(page)
+                    display.refresh()
+
+                await write_search(sink, search, written)
+        say(summary(progress, target, "complete"))
     return 0

@@ -10,7 +10,7 @@ from typing import Any
 from vccasync.config import DEFAULT_RATE
 from vccasync.distributed.tasks import SPLITS, plan_search
 
-from .common import add_search_options, positive, query_from_args
+from .common import DeprecatedAlias, add_search_options, positive, query_from_args
 
 __all__ = ["add_parser", "run"]
 
@@ -35,9 +35,13 @@ def add_parser(subparsers: Any) -> None:
     )  # fmt: skip
     parser.add_argument("--split-by", choices=SPLITS, default="month", help="default: month")
     parser.add_argument(
-        "--requests-per-minute", "--rpm", type=positive(float, "number"), default=DEFAULT_RATE,
-        metavar="N", dest="requests_per_minute",
-        help=f"each account's request budget (default {DEFAULT_RATE:g})",
+        "--account-rpm", type=positive(float, "number"), default=DEFAULT_RATE, metavar="N",
+        dest="account_rpm",
+        help=f"each account's request budget, shared by its tasks (default {DEFAULT_RATE:g})",
+    )  # fmt: skip
+    parser.add_argument(  # the old spelling, which meant the client's budget elsewhere
+        "--requests-per-minute", "--rpm", type=positive(float, "number"), dest="account_rpm",
+        action=DeprecatedAlias, new="--account-rpm",
     )  # fmt: skip
     parser.add_argument(
         "--parallel", type=positive(int, "whole number"), default=4, metavar="K",
@@ -52,7 +56,7 @@ async def run(args: argparse.Namespace) -> int:
         query_from_args(args),
         accounts=args.account,
         split_by=args.split_by,
-        requests_per_minute=args.requests_per_minute,
+        requests_per_minute=args.account_rpm,
         parallel=args.parallel,
     )
     sys.stdout.write("".join(json.dumps(t.to_json()) + "\n" for t in tasks))

@@ -181,7 +181,8 @@ def labelled_bar(width: int) -> tuple[ProgressColumn, ...]:
 
 
 class Readout(Protocol):
-    """What a display reads: a one-line form, and a rich one for a terminal."""
+    """What a display reads: a one-line form (empty: nothing to tell now, no line), and a
+    rich one for a terminal."""
 
     def line(self) -> str: ...
 
@@ -299,7 +300,8 @@ class _Lines:
 
     def _run(self) -> None:
         while not self._stop.wait(self._interval):
-            print(self._readout.line(), file=self._stream, flush=True)
+            if line := self._readout.line():  # empty: nothing under way to tell
+                print(line, file=self._stream, flush=True)
 
     def __enter__(self) -> _Lines:
         self._thread.start()

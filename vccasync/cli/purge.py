@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
+from collections.abc import Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any, Final, TextIO
@@ -12,16 +14,19 @@ from typing import Any, Final, TextIO
 from vccasync.config import DEFAULT_DELETE_RATE
 from vccasync.content.bulk import format_size
 from vccasync.content.journal import JOURNAL_NAME
-from vccasync.content.manifest import MANIFEST_NAME
+from vccasync.content.manifest import MANIFEST_NAME, ManifestEntry
 from vccasync.content.purge import PurgeProgress, purge
-from vccasync.content.retention import Plan
+from vccasync.content.retention import MAX_CHECK_AGE, Count, Plan, Reason, TypeSummary
 from vccasync.errors import AuthenticationError, InvalidRequestError
+from vccasync.instants import parse_instant
+from vccasync.query import SearchQuery
 
 from . import demo
 from .common import (
     add_client_options,
     add_search_options,
     add_type_option,
+    check_types,
     connect,
     open_client,
     positive,
@@ -40,16 +45,20 @@ DESCRIPTION = f"""\
 Delete content upstream (recordings, transcripts, ...) of the interactions from --start to
 --end that match the filters, but only the version the archive DIR made by 'vccasync content'
 holds verified: DIR/{MANIFEST_NAME} lists it at a path inside DIR, its file hashes now to the
-manifest's sha256, its size equals the contentLength the API reports, and its lastModified is
-the API's (for manifest lines without one: not later than the file's modification time). An
-interaction whose search answer is older than a few minutes, and every interaction of
---whole-interactions, is fetched again just before its deletion and decided anew on what the
-API shows then. Without --yes, only the plan is shown
-(pieces and bytes per type to delete, and those kept with the reason); nothing is deleted.
-With --yes every deletion is recorded in DIR/{JOURNAL_NAME} (fsynced) before and after it is
-sent; rerunning continues where a stopped run ended and never sends a deletion twice for what
-is already gone. Exit 0 for a plan (without --yes) and when everything in scope is deleted,
-1 when anything was kept or a deletion failed.
+manifest's sha256, its size equals the contentLength the API reports, its lastModified is
+the API's, and the download's Last-Modified recorded with it agrees (a manifest line without
+a version is kept as "archived version unknown": rerun 'vccasync content' for that range to
+download and stamp it again). Every deletion follows its own check: the interaction is
+fetched (GET /interactions/{{guid}}, one request per deletion, on the request budget) right
+before it, and the DELETE leaves at most --max-check-age seconds (default {MAX_CHECK_AGE:g})
+after that answer, else the interaction is fetched again. --whole-interactions fetches a
+batch's interactions just before the batch, which is sized to fit that bound. Without --yes,
+only the plan is shown (pieces and bytes per type to delete, already deleted, and kept with
+the reason); nothing is deleted. With --yes every deletion is recorded in DIR/{JOURNAL_NAME}
+(fsynced) before and after it is sent; rerunning continues where a stopped run ended and
+never sends a deletion twice for what is already gone. Exit 0 for a plan (without --yes) and
+when everything in scope is deleted, 1 when anything was kept or a deletion failed. Output
+into a closed pipe (| head) ends printing quietly; the exit code reports the deletions.
 """
 
 
@@ -68,8 +77,14 @@ def add_parser(subparsers: Any) -> None:
     )  # fmt: skip
     parser.add_argument(
         "--whole-interactions", action="store_true",
-        help="delete whole interactions (in batches of up to 1000) once every piece of each"
-        " verifies; not with --type",
+        help="delete whole interactions once every piece of each verifies, in batches sized so"
+        " that their checks fit in --max-check-age (up to 1000); not with --type",
+    )  # fmt: skip
+    parser.add_argument(
+        "--max-check-age", type=positive(float, "number"), default=MAX_CHECK_AGE,
+        metavar="SECONDS",
+        help="a DELETE leaves at most this many seconds after the answer of its own check"
+        f" (GET /interactions/{{guid}}); older, it is fetched again (default {MAX_CHECK_AGE:g})",
     )  # fmt: skip
     parser.add_argument(
         "--yes",
@@ -101,14 +116,20 @@ def _check_archive(args: argparse.Namespace) -> Path:
     return archive
 
 
-def print_plan(plan: Plan, out: TextIO) -> None:
-    """Per content type: pieces and bytes to delete, kept by reason."""
-    for kind, s in plan.summary().items():
-        kept = sum(c.pieces for c in s.kept.values())
-        kept_bytes = sum(c.bytes for c in s.kept.values())
+def print_plan(
+    plan: Plan, out: TextIO, *, max_check_age: float = MAX_CHECK_AGE, archive: str = "DIR"
+) -> None:
+    """Per content type: pieces and bytes to delete, already deleted (by the journal), kept
+    by reason; how unversioned lines are archived again; the checks and batches."""
+    summary = plan.summary()
+    for kind in sorted({*summary, *plan.gone}):
+        s = summary.get(kind, TypeSummary())
+        gone = plan.gone.get(kind, Count())
+        kept = Count(sum(c.pieces for c in s.kept.values()), sum(c.bytes for c in s.kept.values()))
         print(
             f"plan: {kind}: {s.delete.pieces} to delete ({format_size(s.delete.bytes)}),"
-            f" {kept} kept ({format_size(kept_bytes)})",
+            f" {gone.pieces} already deleted ({format_size(gone.bytes)}),"
+            f" {kept.pieces} kept ({format_size(kept.bytes)})",
             file=out,
         )
         for reason, count in s.kept.items():
@@ -116,9 +137,28 @@ def print_plan(plan: Plan, out: TextIO) -> None:
                 f"plan: {kind}: {count.pieces} kept ({format_size(count.bytes)}): {reason}",
                 file=out,
             )
+    unknown = sum(1 for d in plan.decisions if d.reason is Reason.VERSION_UNKNOWN)
+    if unknown:
+        print(
+            f"plan: {unknown} kept as '{Reason.VERSION_UNKNOWN}' (manifest lines without a"
+            f" version): rerun 'vccasync content' for that range with --dest {archive} to"
+            " download and stamp them again, then purge",
+            file=out,
+        )
     if plan.whole is not None:
         batches = len(plan.batches())
-        print(f"plan: {len(plan.whole)} whole interactions in {batches} batches", file=out)
+        print(
+            f"plan: {len(plan.whole)} whole interactions in {batches} batches of up to"
+            f" {plan.batch_size}, each sent at most {max_check_age:g} s after its interactions"
+            " were fetched",
+            file=out,
+        )
+    else:
+        print(
+            f"plan: each deletion sent at most {max_check_age:g} s after its own check"
+            " (GET /interactions/{guid})",
+            file=out,
+        )
 
 
 def _report(progress: PurgeProgress, out: TextIO) -> None:
@@ -128,15 +168,42 @@ def _report(progress: PurgeProgress, out: TextIO) -> None:
         print(f"failed: {piece.guid} {piece.content_key} {piece.type}: {error}", file=out)
 
 
+def to_stdout(write: Callable[[TextIO], None]) -> None:
+    """``write`` to stdout; a closed pipe (``| head``) ends printing quietly, as Unix tools
+    do: the rest is dropped (stdout now leads nowhere), and the exit code is unchanged."""
+    try:
+        write(sys.stdout)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # the interpreter's last flush must not fail
+        os.close(devnull)
+
+
+def _covered(query: SearchQuery) -> Callable[[ManifestEntry], bool]:
+    """Whether a manifest line's interaction starts in the range searched."""
+
+    def covers(entry: ManifestEntry) -> bool:
+        try:
+            return query.covers(parse_instant(entry.start))
+        except ValueError:
+            return False
+
+    return covers
+
+
 async def run(args: argparse.Namespace) -> int:
     """Validate everything, then plan; with ``--yes`` delete. Exit 1 if anything stays."""
     query = query_from_args(args)
+    check_types(args)
     archive = _check_archive(args)
     async with AsyncExitStack() as stack:
         vcc = await open_client(
-            args, stack, demo_spec=demo.CONTENT_SPEC, demo_config=demo.PURGE_CONFIG
-        )
+            args, stack, demo_spec=demo.CONTENT_SPEC, demo_config=demo.PURGE_CONFIG,
+            on_demo=demo.remembering(archive / JOURNAL_NAME),
+        )  # fmt: skip
         await connect(vcc, stack)
+        rate = vcc.config.requests_per_minute
         tally = PurgeTally(PurgeProgress(), vcc.stats)
         with (
             # a refused delete scope is one line (exit 3); the rerun settles its intent
@@ -152,11 +219,19 @@ async def run(args: argparse.Namespace) -> int:
                 execute=args.yes,
                 parallel=VERIFY_THREADS,
                 progress=tally.progress,
+                max_check_age=args.max_check_age,
+                requests_per_minute=rate,
+                in_scope=_covered(query),
             )
         progress = tally.progress
-        assert progress.plan is not None
-        await asyncio.to_thread(print_plan, progress.plan, sys.stdout)
-        await asyncio.to_thread(_report, progress, sys.stdout)
+        plan = progress.plan
+        assert plan is not None
+
+        def show(out: TextIO) -> None:
+            print_plan(plan, out, max_check_age=args.max_check_age, archive=str(archive))
+            _report(progress, out)
+
+        await asyncio.to_thread(to_stdout, show)
         if not args.yes:
             say(tally.summary("plan") + "; nothing deleted (add --yes to delete)")
             return 0

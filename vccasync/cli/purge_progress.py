@@ -49,14 +49,31 @@ class PurgeTally(Stopwatch):
             f" {self.elapsed:.0f}s"
         )
 
+    def checks(self) -> str:
+        """The checks the deletions followed, and the batches (empty before any)."""
+        p = self.progress
+        if not p.checks:
+            return ""
+        text = (
+            f"; {count(p.checks, 'check')} ({p.rechecks} again), the oldest {p.oldest_check:.2f}s"
+            f" old when its deletion left (bound {p.max_check_age:g}s)"
+        )
+        if p.batch_sizes:
+            sizes = ", ".join(map(str, p.batch_sizes[:10])) + (
+                ", …" if len(p.batch_sizes) > 10 else ""
+            )
+            text += f", {count(len(p.batch_sizes), 'batch', 'batches')} of {sizes}"
+        return text
+
     def summary(self, outcome: str) -> str:
-        """The closing line."""
+        """The closing line (a rate only once something was sent)."""
         s = self.stats
+        rate = f" ({self.deletions_per_minute():.1f} deletions/min)" if self.progress.sent else ""
         return (
             f"vccasync: {outcome}: {count(self.progress.interactions, 'interaction')},"
-            f" {self.counters()};"
+            f" {self.counters()}{self.checks()};"
             f" {request_counts(s)},"
-            f" {self.elapsed:.1f}s ({self.deletions_per_minute():.1f} deletions/min)"
+            f" {self.elapsed:.1f}s{rate}"
         )
 
     def bars(self, console: Console) -> Bars:

@@ -7,17 +7,19 @@ import asyncio
 import logging
 import signal
 import sys
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 
+from vccasync.content.bulk import format_size
 from vccasync.content.feed import ContentFeed, Settled
 from vccasync.counts import count
 from vccasync.errors import InvalidRequestError
-from vccasync.stores.output import SyncStore, open_state
-from vccasync.stores.postgres import is_postgres_url
+from vccasync.instants import format_instant
+from vccasync.stores.contract import ALL_TYPES, StoreOptions, SyncStore
+from vccasync.stores.registry import open_store, store_exists
 from vccasync.sync import DEFAULT_EVERY, DEFAULT_LOOKBACK, SyncEngine, parse_duration
 
 from . import demo
@@ -26,6 +28,7 @@ from .common import (
     add_client_options,
     add_filter_options,
     add_type_option,
+    check_types,
     connect,
     filters_from_args,
     instant,
@@ -33,10 +36,15 @@ from .common import (
     say,
 )
 from .content import DEFAULT_WORKERS, check_dest
+from .progress import display_for
+from .sync_progress import FeedCounts, Observers, SyncTally
 
 __all__ = ["add_parser", "run"]
 
-CLOCK_SLACK: Final = timedelta(minutes=10)  # the store's clock may lag ours (PostgreSQL now())
+
+def wall_clock() -> datetime:
+    """The clock of the content queue's next tries (tests replace it)."""
+    return datetime.now(UTC)
 
 
 def _hours(duration: timedelta) -> str:
@@ -53,9 +61,13 @@ arriving after an interaction ends) up to now: new interactions are inserted, ch
 updated (updated_at), and those of the scanned span the API no longer returns get removed_at
 (the row stays). The first pass starts at --since (required then, except with --demo); an
 earlier --since later extends the history backwards. --follow runs a pass every --every until
-stopped (SIGTERM ends at a page boundary, exit 0, within --stop-timeout: downloads still in
-flight then are cut and resumed by the next run). Rerunning after any interruption resumes
-the pass under way.
+stopped (SIGTERM ends at a page boundary, exit 0: no new download starts, those in flight
+are cut at --stop-timeout, the store's content queue keeps the rest). Rerunning after any
+interruption resumes the pass under way. One sync writes an account's rows in a store at a
+time (a second is refused, exit 2); a run whose writer lease is lost stops, exit 1.
+--status prints the store's coverage and content queue, sending no request. Progress goes to
+stderr (a live display on a terminal, else a line every few seconds while a pass runs) and
+each pass ends with one line; --quiet prints only errors and failures.
 """
 DEFAULT_STOP_TIMEOUT: Final = timedelta(seconds=30)
 
@@ -113,9 +125,14 @@ def add_parser(subparsers: Any) -> None:
     add_filter_options(parser)
     parser.add_argument(
         "--content-dest", metavar="DIR",
-        help="download the new and changed pieces of each pass here (manifest.jsonl); pieces"
-        " that fail are retried with the next pass, and a run without --follow exits 1 if any"
-        " is still missing",
+        help="download the new and changed pieces here (manifest.jsonl), from a queue kept in"
+        " the store: failed pieces are retried with backoff across runs, and a run without"
+        " --follow exits 1 while any failed piece stays queued",
+    )  # fmt: skip
+    parser.add_argument(
+        "--status", action="store_true",
+        help="print the store's coverage and content queue (depth, failed, oldest) and exit;"
+        " sends no request",
     )  # fmt: skip
     add_type_option(parser)
     parser.add_argument(
@@ -130,26 +147,49 @@ def add_parser(subparsers: Any) -> None:
 def _check(args: argparse.Namespace) -> None:
     if args.types and not args.content_dest:
         raise InvalidRequestError("--type selects content to download: give --content-dest too")
+    check_types(args)
     if args.content_dest:
         check_dest(Path(args.content_dest))
-    fresh = not is_postgres_url(args.output) and not Path(args.output).exists()
+    fresh = not store_exists(args.output)
+    if args.status:
+        if fresh:
+            raise InvalidRequestError(f"{args.output} does not exist")
+        return
     if args.since is None and not args.demo and fresh:
         raise InvalidRequestError(f"{args.output} has never been synced: give --since")
 
 
+class _Say(logging.Handler):
+    """Each record as one line on the stderr of the moment (a live display redirects it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        say(self.format(record))
+
+
 def _logging() -> None:
-    """Pass summaries and transient failures of the engine, one line each on stderr."""
-    handler = logging.StreamHandler(sys.stderr)
+    """Transient failures of the engine, one line each on stderr (the display, not the
+    engine's log, says each pass's summary)."""
+    handler = _Say()
     handler.setFormatter(logging.Formatter("vccasync: %(message)s"))
+    handler.set_name("vccasync-sync-cli")
     logger = logging.getLogger("vccasync.sync")
+    for earlier in [h for h in logger.handlers if h.get_name() == "vccasync-sync-cli"]:
+        logger.removeHandler(earlier)  # a run before, in this process
     logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
+    logger.setLevel(logging.WARNING)
     logger.propagate = False
+
+
+def _notes(quiet: bool) -> Callable[[str], None]:
+    """``say`` for the lines ``--quiet`` leaves out (errors and failures are said anyway)."""
+    return (lambda _line: None) if quiet else say
 
 
 async def run(args: argparse.Namespace) -> int:
     """Validate everything, open the store, then run one pass or follow."""
     _check(args)
+    if args.status:
+        return await _status(args)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     main = asyncio.current_task()
@@ -164,6 +204,16 @@ async def run(args: argparse.Namespace) -> int:
     def terminate() -> None:  # a service manager's normal stop, bounded by --stop-timeout
         stop.set()
         if not cut:
+            seconds = args.stop_timeout.total_seconds()
+            say(
+                "vccasync: stopping: "
+                + (
+                    "no new download starts; those in flight get"
+                    if args.content_dest
+                    else "the pass under way ends at its next page; what is in flight gets"
+                )
+                + f" --stop-timeout ({seconds:g}s)"
+            )
             cut.append(loop.call_later(args.stop_timeout.total_seconds(), cut_short))
 
     loop.add_signal_handler(signal.SIGTERM, terminate)
@@ -194,16 +244,14 @@ async def _sync(args: argparse.Namespace, stop: asyncio.Event) -> int:
                 args.since = datetime.now(UTC) - demo.SYNC_SINCE
         vcc = await open_client(args, stack, **demo_options)
         observer = _metrics(args, stack)
+        note = _notes(args.quiet)
         feed: ContentFeed | None = None
 
         async def between_passes(seconds: float) -> None:
-            if feed is not None:  # so that only the last pass can leave pieces in flight
-                await _unless_stopped(stop, feed.drain())
-                if not stop.is_set():
-                    _settled(feed, observer)
+            if feed is not None:
+                feed.check()
+                _report(feed, observer, note)
             await _unless_stopped(stop, asyncio.sleep(seconds))
-            if feed is not None and not stop.is_set():
-                await feed.retry()  # the pieces that failed go again with the next pass
 
         engine = SyncEngine(
             vcc,
@@ -214,7 +262,11 @@ async def _sync(args: argparse.Namespace, stop: asyncio.Event) -> int:
             should_stop=stop.is_set,
             sleep=between_passes,
         )
-        state = await open_state(args.output, engine.filters, engine.limit, account=args.account)
+        content = None
+        if args.content_dest:
+            content = ALL_TYPES if not args.types else frozenset(args.types)
+        options = StoreOptions(engine.filters, engine.limit, args.account, content)
+        state = await open_store(args.output, options)
         stack.push_async_callback(state.close)
         engine.state = state
         coverage = await state.coverage()
@@ -225,49 +277,102 @@ async def _sync(args: argparse.Namespace, stop: asyncio.Event) -> int:
         if observer is not None and coverage is not None:
             observer.complete_up_to(coverage.end)  # the lag counts from the stored state
         await connect(vcc, stack)
+        tally = None if args.quiet else SyncTally(vcc.stats, budget=vcc.config.requests_per_minute)
+        engine.observer, engine.progress = Observers(observer, tally), tally
         if args.content_dest:
             dest = Path(args.content_dest)
             await asyncio.to_thread(dest.mkdir, parents=True, exist_ok=True)
-            feed = ContentFeed(vcc, dest, args.types, DEFAULT_WORKERS)
+            feed = ContentFeed(vcc, state, dest, DEFAULT_WORKERS, now=wall_clock, observer=observer)
+            feed.start()
+            watcher = asyncio.create_task(_stop_feed(stop, feed))
+            stack.callback(watcher.cancel)
+            if tally is not None:
+                tally.content = FeedCounts(feed)
         _logging()
+        if tally is not None:  # until the run ends: the last downloads included
+            stack.enter_context(display_for(tally, sys.stderr, quiet=False))
         try:
+            async for _change in engine.changes(every=args.every, once=not args.follow):
+                pass
             if feed is not None:
-                await _catch_up(feed, state)
-            async for change in engine.changes(every=args.every, once=not args.follow):
-                if feed is not None:
-                    await feed.add(change)
+                progress = await (feed.wait() if stop.is_set() else feed.finish())
+                note(
+                    f"vccasync: content: {count(progress.files_done, 'piece')} downloaded"
+                    f" ({format_size(progress.bytes_fetched)} transferred),"
+                    f" {progress.files_skipped:,} already complete,"
+                    f" {progress.files_failed:,} failed"
+                )
         except BaseException:
             if feed is not None:
                 feed.cancel()
             raise
-        missing = 0
+        failed = 0
         if feed is not None:
-            say(f"vccasync: content: {(await feed.close()).summary()}")
-            missing = _settled(feed, observer).missing
+            failed = _report(feed, observer, note, state).queue.failed
         if engine.stopped:
-            say(f"vccasync: stopped; the pass under way resumes at the next run of {state.target}")
-    return 1 if missing and not args.follow else 0
+            note(f"vccasync: stopped; the pass under way resumes at the next run of {state.target}")
+    return 1 if failed and not args.follow and not stop.is_set() else 0
 
 
-def _settled(feed: ContentFeed, observer: Any) -> Settled:
-    """Count and say what the downloads of the pass did (failures are retried later)."""
-    settled = feed.settle()
+async def _stop_feed(stop: asyncio.Event, feed: ContentFeed) -> None:
+    """On SIGTERM: no new download starts (those in flight go on, up to --stop-timeout)."""
+    await stop.wait()
+    feed.stop()
+
+
+def _report(
+    feed: ContentFeed,
+    observer: Any,
+    note: Callable[[str], None],
+    state: SyncStore | None = None,
+) -> Settled:
+    """Say what the downloads did since the last report and how the queue stands (with
+    ``--quiet``, only when pieces failed)."""
+    settled = feed.report()
     if observer is not None:
-        observer.content_settled(settled.failed, settled.missing)
-    if settled.done or settled.failed or settled.missing:
-        say(f"vccasync: content of the pass: {settled.summary()}")
+        observer.content_settled(settled.failed, settled.queue.failed)
+    now = wall_clock()
+    if settled.failed or settled.queue.failed:
+        say(f"vccasync: content: {settled.summary(now)}")
+    elif settled.done or settled.queue.depth:
+        note(f"vccasync: content: {settled.summary(now)}")
+    if state is not None:
+        dropped = state.dropped
+        if dropped.superseded or dropped.gone:
+            note(
+                f"vccasync: content: {count(dropped.gone, 'queued piece')} gone upstream left"
+                f" the queue; {count(dropped.superseded, 'queued version')} superseded by a"
+                " newer one"
+            )
+        if settled.queue.failed:
+            say(
+                f"vccasync: content: {count(settled.queue.failed, 'failed piece')} stay queued"
+                f" in {state.target}; the next run retries them (sync --status shows the queue)"
+            )
     return settled
 
 
-async def _catch_up(feed: ContentFeed, state: SyncStore) -> None:
-    """Queue again the pieces of the rows the last pass wrote that the archive lacks (a run
-    killed before their downloads ended)."""
-    last = await state.last_pass()
-    if last is None:
-        return
-    rows = await state.written(last, since=last.end - CLOCK_SLACK)
-    if lacking := await feed.catch_up(rows):
-        say(f"vccasync: content: {count(lacking, 'piece')} of the last pass to fetch again")
+async def _status(args: argparse.Namespace) -> int:
+    """``sync --status``: the store's coverage per filter set and its content queue; no
+    request is sent, no lease taken."""
+    options = StoreOptions(account=args.account, read_only=True)
+    async with await open_store(args.output, options) as state:
+        scopes = await state.status()
+        queue = await state.queue_status()
+    print(f"store: {state.target} (account {args.account})")
+    for scope, covered in scopes:
+        where = (
+            "never completed a pass"
+            if covered is None
+            else f"complete from {format_instant(covered.start)} to {format_instant(covered.end)}"
+        )
+        print(f"filters {scope}: {where}")
+    print(queue.summary(wall_clock()))
+    print(
+        f"queue depth {queue.depth}, failed {queue.failed},"
+        f" oldest age {queue.age(wall_clock()):.0f}s"
+    )
+    return 0
 
 
 async def _unless_stopped(stop: asyncio.Event, work: Coroutine[Any, Any, None]) -> None:
@@ -294,5 +399,5 @@ def _metrics(args: argparse.Namespace, stack: AsyncExitStack) -> Any:
     metrics = SyncMetrics()
     server = serve_metrics(metrics, args.metrics_port)
     stack.callback(server.close)
-    say(f"vccasync: metrics on http://127.0.0.1:{server.port}/metrics")
+    _notes(args.quiet)(f"vccasync: metrics on http://127.0.0.1:{server.port}/metrics")
     return metrics

@@ -19,10 +19,11 @@ counted as failed and reported, and the others go on.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterable, Collection
+from collections.abc import AsyncIterable, Callable, Collection
 from pathlib import Path
 from typing import Final
 
+import attrs
 from attrs import define, field
 
 from ..counts import count
@@ -34,9 +35,19 @@ from .download import DownloadResult, download
 from .manifest import MANIFEST_NAME, Manifest, ManifestEntry
 from .paths import content_path
 
-__all__ = ["BulkProgress", "Failure", "download_all", "format_size"]
+__all__ = [
+    "BulkProgress",
+    "Failure",
+    "PieceDone",
+    "download_all",
+    "format_size",
+    "missing_pieces",
+]
 
 MAX_FAILURES_KEPT: Final = 100
+PieceDone = Callable[[str, str, BaseException | None], None]
+"""Told how each piece ended: ``(guid, content_key, error)``, error None when it is on disk
+(downloaded, or already complete)."""
 
 
 @define(frozen=True)
@@ -107,8 +118,14 @@ def _size_on_disk(path: Path) -> int | None:
 
 class _Pipeline:
     def __init__(
-        self, session: Session, dest: Path, progress: BulkProgress, manifest: Manifest
+        self,
+        session: Session,
+        dest: Path,
+        progress: BulkProgress,
+        manifest: Manifest,
+        on_piece: PieceDone | None = None,
     ) -> None:
+        self.on_piece = on_piece
         self.session = session
         self.dest = dest
         self.progress = progress
@@ -136,6 +153,8 @@ class _Pipeline:
                 progress.missing.discard((guid, key))
                 progress.files_skipped += 1
                 progress.bytes_skipped += entry.bytes
+                if self.on_piece is not None:
+                    self.on_piece(guid, key, None)
                 return
             await self.fetch(job, rel)
         finally:
@@ -164,10 +183,14 @@ class _Pipeline:
         except (VccError, OSError) as exc:
             progress.bytes_done -= written
             self.fail(job.interaction.guid, job.content.content_key, str(exc))
+            if self.on_piece is not None:
+                self.on_piece(job.interaction.guid, job.content.content_key, exc)
             return
         progress.bytes_done += result.resumed_from
         self.record(job, rel, result)
         progress.files_done += 1
+        if self.on_piece is not None:
+            self.on_piece(job.interaction.guid, job.content.content_key, None)
 
     def fail(self, guid: str, content_key: str, error: str) -> None:
         self.progress.files_failed += 1
@@ -209,6 +232,7 @@ async def download_all(
     workers: int = 4,
     progress: BulkProgress | None = None,
     manifest: Manifest | None = None,
+    on_piece: PieceDone | None = None,
 ) -> BulkProgress:
     """Download every piece of content of ``interactions`` (of ``types``, if given) to ``dest``.
 
@@ -216,6 +240,7 @@ async def download_all(
     Returns the counters (also updated live in ``progress`` when given). Errors of the search
     itself propagate; a piece of content that fails is counted in ``files_failed``.
     ``manifest``: ``dest``'s manifest, already loaded (shared with the caller), else loaded here.
+    ``on_piece`` is told how each piece ended (:data:`PieceDone`).
     """
     if isinstance(workers, bool) or not isinstance(workers, int):
         raise InvalidTypeError(f"workers must be a whole number, got {workers!r}")
@@ -228,7 +253,7 @@ async def download_all(
     wanted = None if types is None else frozenset(types)
     if manifest is None:
         manifest = await asyncio.to_thread(Manifest.load, root / MANIFEST_NAME)
-    pipeline = _Pipeline(session, root, progress, manifest)
+    pipeline = _Pipeline(session, root, progress, manifest, on_piece)
     queue: asyncio.Queue[_Job | None] = asyncio.Queue(maxsize=2 * workers)
     try:
         async with asyncio.TaskGroup() as group:
@@ -263,3 +288,31 @@ async def download_all(
     finally:
         manifest.close()
     return progress
+
+
+def missing_pieces(
+    rows: Collection[Interaction], manifest: Manifest, dest: Path, types: Collection[str] | None
+) -> list[Interaction]:
+    """``rows`` cut down to their wanted pieces (``types``, if given) that the archive under
+    ``dest`` lacks: no manifest line, a line of another version or path, or no such file
+    (blocking: call it off the event loop)."""
+    lacking = []
+    for item in rows:
+        pieces = tuple(
+            piece
+            for piece in item.content
+            if (types is None or str(piece.type) in types)
+            and not _archived(item, piece, manifest, dest)
+        )
+        if pieces:
+            lacking.append(attrs.evolve(item, content=pieces))
+    return lacking
+
+
+def _archived(item: Interaction, piece: Content, manifest: Manifest, dest: Path) -> bool:
+    entry = manifest.get(item.guid, piece.content_key)
+    if entry is None:
+        return False
+    path = content_path(dest, item.start, item.guid, piece.content_key, piece.content_type)
+    size = _size_on_disk(path)
+    return entry.describes(piece, path.relative_to(dest).as_posix(), size)

@@ -6,7 +6,9 @@ the version it holds: the search's ``lastModified``/``contentLength`` and the fi
 ``ETag``/``Last-Modified``. A ``.part`` left by an interrupted run is continued with
 ``Range: bytes=N-`` only when that sidecar names the version asked for now, and then with
 ``If-Range`` (the first answer's validator): a server holding another version answers 200
-with the whole of it, and the part starts over rather than being spliced. A part without
+with the whole of it, and the part starts over rather than being spliced; a server that
+ignores ``If-Range`` is caught too: a 206 whose ``ETag`` or ``Last-Modified`` (whichever it
+sends) differs from the part's starts over from byte 0. A part without
 a sidecar, or of another version, is discarded. A part already complete is never renamed
 without a request: its last byte is asked again, under the same ``If-Range``.
 
@@ -84,8 +86,16 @@ class _Validators:
         self.etag, self.last_modified = etag, last_modified
 
     def other_than(self, before: _Validators) -> bool:
-        """Whether both name an entity tag and the tags differ (another version)."""
-        return None not in (self.etag, before.etag) and self.etag != before.etag
+        """Whether this answer may be of another version than ``before``'s: a validator both
+        name differs (the entity tag or the date, whichever the server sends), or ``before``
+        named one and they share none (nothing shows it is the same version)."""
+        shared = False
+        for mine, theirs in ((self.etag, before.etag), (self.last_modified, before.last_modified)):
+            if mine is not None and theirs is not None:
+                if mine != theirs:
+                    return True
+                shared = True
+        return not shared and (before.etag, before.last_modified) != (None, None)
 
     def if_range(self) -> str | None:
         """What to send as ``If-Range``: a strong entity tag, else the date, else nothing."""

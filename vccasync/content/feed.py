@@ -1,64 +1,56 @@
-"""The pieces a sync's changes bring, into the bulk downloads (``sync --content-dest``).
+"""Downloads that drain a sync store's durable content queue (``sync --content-dest``).
 
-One :func:`~vccasync.content.bulk.download_all` runs for the whole command, fed through a
-queue: each "new" change brings its pieces, each "changed" one only the pieces that are new
-or differ from the stored version (:func:`~vccasync.sync.changed_pieces`). A changed piece's
-outdated file and its ``.part`` (with the part's sidecar) are removed first, together, whatever
-``--type`` says: the pipeline then fetches the new version, the archive never holds a stale
-version as current, and purge, finding the file its manifest entry names gone, keeps the piece.
-A new piece already there, listed in the manifest with its version, is not fetched again.
+The pieces a sync owes the archive are rows of its store (:mod:`vccasync.sync.queue`), queued
+in the same transaction as the interaction that brings them, so committing rows never waits
+for downloads and a run killed anywhere forgets nothing. :class:`ContentFeed` takes the rows
+that are due (oldest first, no more than the workers can download at once), feeds them to one
+:func:`~vccasync.content.bulk.download_all` for the whole command, and settles each outcome
+back into the store: a piece on disk leaves the queue; a failure stays with one more attempt,
+its error and a next try after a backoff (1, 2, 4 ... minutes, at most an hour), across runs;
+a 404 (gone upstream) leaves the queue, counted. A queued piece whose archived file is of
+another version has that outdated file removed first (with its ``.part`` and sidecar), so
+the archive never holds a stale version as current.
 
-A piece whose download failed is not forgotten: after each pass's downloads end
-(:meth:`ContentFeed.settle`) the pieces still missing are counted and queued again with the
-next pass (:meth:`ContentFeed.retry`).
-
-A page's rows commit once its changes are queued, not once their pieces are on disk, so a run
-killed in between leaves rows that are current but pieces that are not, and the next run sees
-no change there. Holding each page's commit until its downloads end would tie the search to
-the downloads' pace and still repeat a killed page's changes; instead each run first *catches
-up* (:meth:`ContentFeed.catch_up`): the present rows the store's last pass wrote (under way or
-complete: the only pass that can have pieces in flight, as the feed is drained between passes,
-:meth:`ContentFeed.drain`) are checked against the manifest and the files, and every wanted
-piece missing, of another size, or whose file is gone is queued again. That is a pass's new
-and changed rows, never the whole store; the pipeline skips whatever is already complete.
+:meth:`ContentFeed.stop`: no new download starts; those in flight finish (the caller bounds
+them by ``--stop-timeout``); the queue keeps the rest. :meth:`ContentFeed.finish` (one-shot
+runs): download what is due, then end.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterable, AsyncIterator, Collection, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Collection, Sequence
 from contextlib import suppress
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final, Protocol
 
 import attrs
 
-from ..models import Content, Interaction
-from ..sync import Change, changed_pieces
-from .bulk import BulkProgress
+from ..errors import NotFoundError
+from ..models import Interaction
+from ..sync.queue import QueuedPiece, QueueStatus, Settlement
+from .bulk import BulkProgress, PieceDone
 from .download import part_path, sidecar_path
 from .manifest import MANIFEST_NAME, Manifest
 from .paths import content_path
 
-__all__ = ["BulkDownloader", "ContentFeed", "Settled", "missing_pieces"]
+__all__ = ["BulkDownloader", "ContentFeed", "ContentQueue", "QueueObserver", "Settled"]
 
-DRAIN_POLL: Final = 0.05  # seconds between looks at the downloads under way
+IDLE: Final = 30.0  # seconds between looks at a queue that has nothing due
 
 
 @attrs.frozen
 class Settled:
-    """The downloads since the last settling: done, failed, and pieces still missing."""
+    """Downloads since the last report, and the queue after them."""
 
     done: int
     failed: int
-    missing: int
+    queue: QueueStatus
 
-    def summary(self) -> str:
-        """``12 downloaded, 1 failed; 2 pieces not downloaded``."""
-        return (
-            f"{self.done:,} downloaded, {self.failed:,} failed;"
-            f" {self.missing:,} pieces not downloaded"
-        )
+    def summary(self, now: datetime) -> str:
+        """``12 downloaded, 1 failed; content queue: ...``."""
+        return f"{self.done:,} downloaded, {self.failed:,} failed; {self.queue.summary(now)}"
 
 
 class BulkDownloader(Protocol):
@@ -73,164 +65,200 @@ class BulkDownloader(Protocol):
         workers: int | None = None,
         progress: BulkProgress | None = None,
         manifest: Manifest | None = None,
+        on_piece: PieceDone | None = None,
     ) -> BulkProgress: ...
 
 
+class ContentQueue(Protocol):
+    """The queue side of a sync store (:class:`~vccasync.stores.contract.SyncStore`)."""
+
+    async def due(
+        self, now: datetime, limit: int, skip: Collection[tuple[str, str]] = ()
+    ) -> list[QueuedPiece]: ...
+
+    async def settle(self, outcomes: Sequence[Settlement], now: datetime) -> None: ...
+
+    async def queue_status(self) -> QueueStatus: ...
+
+    async def wait_queued(self, seconds: float) -> None: ...
+
+
+class QueueObserver(Protocol):
+    """Told the queue's state after downloads settle (the Prometheus metrics implement it)."""
+
+    def queue_seen(self, status: QueueStatus) -> None:
+        """The queue as it stands now."""
+
+
 class ContentFeed:
-    """Downloads of the pieces changes bring, running beside the passes; :meth:`close` waits
-    for the ones queued."""
+    """Downloads of a store's queued pieces, running on their own beside the passes.
+
+    ``now`` is the clock of next tries (default the UTC wall clock); ``idle`` the longest
+    wait between looks at a queue with nothing due (pieces queued by this process wake it at
+    once).
+    """
 
     def __init__(
-        self, vcc: BulkDownloader, dest: Path, types: Collection[str] | None, workers: int
+        self,
+        vcc: BulkDownloader,
+        queue: ContentQueue,
+        dest: Path,
+        workers: int,
+        *,
+        now: Callable[[], datetime] | None = None,
+        observer: QueueObserver | None = None,
+        idle: float = IDLE,
     ) -> None:
         self.dest = dest
-        self.types = None if types is None else frozenset(types)
         self.progress = BulkProgress()
-        self._queue: asyncio.Queue[Interaction | None] = asyncio.Queue(maxsize=2 * workers)
-        self._added = self._taken = 0
-        self._waiting = False
-        self._queued: dict[tuple[str, str], Interaction] = {}  # until known downloaded
-        self._counted = (0, 0)  # files done and failed at the last settling
-        self._manifest = asyncio.create_task(
-            asyncio.to_thread(Manifest.load, dest / MANIFEST_NAME)
-        )  # one index of the archive for the run: the downloads' and the catch-up's
-        self._task = asyncio.create_task(self._download(vcc, workers))
+        self.status = QueueStatus(0, 0, None, None)
+        self._vcc = vcc
+        self._queue = queue
+        self._workers = workers
+        self._now = now or (lambda: datetime.now(UTC))
+        self._observer = observer
+        self._idle = idle
+        self._in_flight: dict[tuple[str, str], str] = {}  # taken, outcome not yet settled
+        self._outcomes: list[Settlement] = []
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._finishing = False
+        self._reported = (0, 0)
+        self._task: asyncio.Task[BulkProgress] | None = None
 
-    async def _download(self, vcc: BulkDownloader, workers: int) -> BulkProgress:
-        return await vcc.download_all(
-            self._items(),
-            self.dest,
-            types=self.types,
-            workers=workers,
-            progress=self.progress,
-            manifest=await self._manifest,
-        )
+    def start(self) -> None:
+        """Start draining the queue."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._run())
 
-    async def _items(self) -> AsyncIterator[Interaction]:
-        while True:
-            self._waiting = True
-            item = await self._queue.get()
-            self._waiting = False
-            if item is None:
+    async def _run(self) -> BulkProgress:
+        manifest = await asyncio.to_thread(Manifest.load, self.dest / MANIFEST_NAME)
+        self._manifest = manifest
+        try:
+            return await self._vcc.download_all(
+                self._items(manifest),
+                self.dest,
+                workers=self._workers,
+                progress=self.progress,
+                manifest=manifest,
+                on_piece=self._ended,
+            )
+        finally:
+            await self._settle()
+
+    async def _items(self, manifest: Manifest) -> AsyncIterator[Interaction]:
+        while not self._stopping:
+            await self._settle()
+            room = self._workers - len(self._in_flight)  # none waits: a stop cuts no queue
+            taken = [] if room <= 0 else await self._take(room)
+            if taken:
+                for piece in taken:
+                    if self._stopping:
+                        return
+                    await asyncio.to_thread(_set_aside, manifest, self.dest, piece)
+                    self._in_flight[piece.key] = piece.version
+                    yield piece.interaction
+                continue
+            if self._finishing and not self._in_flight and not self._outcomes:
                 return
-            self._taken += 1
-            yield item
+            await self._rest()
 
-    async def _put(self, item: Interaction) -> None:
-        if self._task.done():  # the downloads failed: raise their error here
-            await self._task
-        self._added += 1
-        for piece in item.content:
-            self._queued[(item.guid, piece.content_key)] = attrs.evolve(item, content=(piece,))
-        await self._queue.put(item)
+    async def _take(self, room: int) -> list[QueuedPiece]:
+        return await self._queue.due(self._now(), room, set(self._in_flight))
 
-    async def add(self, change: Change) -> None:
-        """Queue the pieces ``change`` brings (none for a removal, whose missing pieces are
-        not retried any more)."""
-        if change.kind == "removed":
-            guid = change.interaction.guid
-            self._queued = {k: v for k, v in self._queued.items() if k[0] != guid}
+    async def _rest(self) -> None:
+        """Wait for an outcome, a stop, pieces queued, or the next try due."""
+        wait = self._idle
+        if self._finishing:
+            wait = min(wait, 1.0)
+        retry = self.status.next_try
+        if retry is not None:
+            wait = max(0.05, min(wait, (retry - self._now()).total_seconds()))
+        woken = asyncio.ensure_future(self._wake.wait())
+        queued = asyncio.ensure_future(self._queue.wait_queued(wait))
+        try:
+            await asyncio.wait((woken, queued), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            woken.cancel()
+            queued.cancel()
+            with suppress(asyncio.CancelledError):
+                await queued
+        self._wake.clear()
+
+    def _ended(self, guid: str, key: str, error: BaseException | None) -> None:
+        version = self._in_flight.get((guid, key))
+        if version is None:
             return
-        current = change.interaction
-        pieces = changed_pieces(current, change.previous)
-        if not pieces:
-            return
-        if change.previous is not None:
-            before = {piece.content_key for piece in change.previous.content}
-            for piece in pieces:
-                if piece.content_key in before:
-                    await asyncio.to_thread(self._set_aside, current, piece.content_key)
-        await self._put(attrs.evolve(current, content=pieces))
+        gone = isinstance(error, NotFoundError)
+        text = None if error is None else (str(error) or type(error).__name__)
+        self._outcomes.append(Settlement(guid, key, version, text, gone))
+        self._wake.set()
 
-    async def catch_up(self, rows: Sequence[Interaction]) -> int:
-        """Queue the wanted pieces of ``rows`` the archive lacks; how many pieces."""
-        manifest = await self._manifest
-        lacking = await asyncio.to_thread(missing_pieces, rows, manifest, self.dest, self.types)
-        for item in lacking:
-            await self._put(item)
-        return sum(len(item.content) for item in lacking)
+    async def _settle(self) -> None:
+        """Write the outcomes so far into the store; refresh the queue's status."""
+        outcomes, self._outcomes = self._outcomes, []
+        if outcomes:
+            await self._queue.settle(outcomes, self._now())
+            for done in outcomes:
+                self._in_flight.pop((done.guid, done.content_key), None)
+        if outcomes or self.status.depth or self._task is None:
+            await self.refresh()
 
-    async def drain(self) -> None:
-        """Wait until every piece queued so far is downloaded (or failed)."""
-        progress = self.progress
-        while not self._task.done() and not (  # noqa: ASYNC110 - bulk signals no idleness
-            self._waiting
-            and self._taken == self._added
-            and progress.files_finished >= progress.files_found
-        ):
-            await asyncio.sleep(DRAIN_POLL)
-        if self._task.done():
-            await self._task
+    async def refresh(self) -> QueueStatus:
+        """Read the queue's status from the store (and tell the observer)."""
+        self.status = await self._queue.queue_status()
+        if self._observer is not None:
+            self._observer.queue_seen(self.status)
+        return self.status
 
-    def settle(self) -> Settled:
-        """After :meth:`drain`: what the downloads did since the last settling, and how many
-        pieces queued so far are still missing (kept for :meth:`retry`)."""
-        missing = self.progress.missing
-        self._queued = {k: v for k, v in self._queued.items() if k in missing}
-        done = self.progress.files_done
+    def report(self) -> Settled:
+        """What the downloads did since the last report, with the queue's last status."""
+        done = self.progress.files_done + self.progress.files_skipped
         failed = self.progress.files_failed
-        settled = Settled(done - self._counted[0], failed - self._counted[1], len(self._queued))
-        self._counted = (done, failed)
+        settled = Settled(done - self._reported[0], failed - self._reported[1], self.status)
+        self._reported = (done, failed)
         return settled
 
-    async def retry(self) -> int:
-        """Queue again the pieces :meth:`settle` found missing; how many."""
-        by_guid: dict[str, Interaction] = {}
-        for one in self._queued.values():
-            known = by_guid.get(one.guid)
-            by_guid[one.guid] = (
-                one if known is None else attrs.evolve(known, content=known.content + one.content)
-            )
-        for item in by_guid.values():
-            await self._put(item)
-        return len(self._queued)
+    def check(self) -> None:
+        """Raise the error the downloads stopped on, if they did (a lost lease, a full disk)."""
+        task = self._task
+        if task is not None and task.done() and not task.cancelled():
+            error = task.exception()
+            if error is not None:
+                raise error
 
-    def _set_aside(self, item: Interaction, key: str) -> None:
-        for piece in item.content:
-            if piece.content_key == key:
-                path = content_path(self.dest, item.start, item.guid, key, piece.content_type)
-                for outdated in (path, part_path(path), sidecar_path(path)):
-                    with suppress(FileNotFoundError):
-                        outdated.unlink()
+    def stop(self) -> None:
+        """No new download starts; those in flight go on (bound them with :meth:`wait`)."""
+        self._stopping = True
+        self._wake.set()
 
-    async def close(self) -> BulkProgress:
-        """Let the queued downloads finish; the counters."""
-        if not self._task.done():
-            await self._queue.put(None)
+    async def finish(self) -> BulkProgress:
+        """Download what is due now (the pieces of this run's passes included), then end."""
+        self._finishing = True
+        self._wake.set()
+        return await self.wait()
+
+    async def wait(self) -> BulkProgress:
+        """Wait for the downloads to end (after :meth:`stop` or :meth:`finish`)."""
+        if self._task is None:
+            return self.progress
         return await self._task
 
     def cancel(self) -> None:
         """Stop at once (the command is being interrupted)."""
-        self._manifest.cancel()
-        self._task.cancel()
+        if self._task is not None:
+            self._task.cancel()
 
 
-def missing_pieces(
-    rows: Sequence[Interaction], manifest: Manifest, dest: Path, types: Collection[str] | None
-) -> list[Interaction]:
-    """``rows`` cut down to their wanted pieces (``types``, if given) that the archive under
-    ``dest`` lacks: no manifest entry, an entry of another version or path, or no such
-    file."""
-    lacking = []
-    for item in rows:
-        pieces = tuple(
-            piece
-            for piece in item.content
-            if (types is None or str(piece.type) in types)
-            and not _archived(item, piece, manifest, dest)
-        )
-        if pieces:
-            lacking.append(attrs.evolve(item, content=pieces))
-    return lacking
-
-
-def _archived(item: Interaction, piece: Content, manifest: Manifest, dest: Path) -> bool:
+def _set_aside(manifest: Manifest, dest: Path, queued: QueuedPiece) -> None:
+    """Remove the archived file of another version than ``queued``'s (with its ``.part`` and
+    sidecar): the archive never holds a stale version as current."""
+    item = queued.interaction
+    piece = item.content[0]
     entry = manifest.get(item.guid, piece.content_key)
-    if entry is None:
-        return False
+    if entry is None or entry.holds(piece):
+        return
     path = content_path(dest, item.start, item.guid, piece.content_key, piece.content_type)
-    try:
-        size = path.stat().st_size
-    except FileNotFoundError:
-        return False
-    return entry.describes(piece, path.relative_to(dest).as_posix(), size)
+    for outdated in (path, part_path(path), sidecar_path(path)):
+        with suppress(FileNotFoundError):
+            outdated.unlink()

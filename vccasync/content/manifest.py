@@ -9,7 +9,8 @@ Each line is a JSON object written once the file it describes is complete and ve
 
 The last four name the *version* archived: ``lastModified`` and ``contentLength`` as the search
 reported them, ``etag``/``httpLastModified`` from the download's answer when the API sent
-them. Lines written before versions were recorded lack them (read as ``None``).
+them. Lines written before versions were recorded lack them (read as ``None``): a rerun
+downloads those files again, and a purge keeps them ("archived version unknown").
 
 ``path`` is relative to the destination, with ``/`` separators. The file is only appended to;
 when a key appears on several lines (content fetched again), the last line wins. A line cut
@@ -82,9 +83,11 @@ class ManifestEntry:
 
     def holds(self, piece: Content) -> bool:
         """Whether this line archived the version of ``piece`` the search shows now: the same
-        ``lastModified`` and ``contentLength``. A line without a version holds it when the
-        sizes agree (as before versions were recorded)."""
-        if not self.version_known:
+        ``lastModified`` and ``contentLength``. A line without a version (written before
+        versions were recorded) does not when the API reports one: a rerun downloads it
+        again and stamps it (when the API reports none, there is nothing to stamp: the sizes
+        decide)."""
+        if not self.version_known and piece.last_modified is None:
             return piece.content_length in (None, self.bytes)
         archived = self.archived_modified
         return (

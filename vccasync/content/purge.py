@@ -1,4 +1,4 @@
-"""Retention: plan, verify the archive, delete what verified one at a time, journal every step.
+"""Retention: plan, verify the archive, delete what verified, each deletion right after its check.
 
 1. The search of the range lists the pieces upstream now (with ``contentLength`` and
    ``lastModified``).
@@ -8,36 +8,47 @@
    is written, nothing deleted.
 4. With ``execute``: intents left by a killed run (or sent with an unknown outcome) whose
    piece the search no longer lists are checked upstream (gone: recorded as such, never sent
-   again). Then each piece to delete is decided again on the interaction as the API shows it
-   now (``GET /interactions/{guid}``, once per interaction) when the search's answer is older
-   than ``max_search_age``, and always before a batch of whole interactions; re-checked on
-   disk (size and modification time unchanged since it was hashed); recorded as an intent in
-   the journal (fsynced); sent; and its outcome recorded. Deletions are sent one at a time.
+   again; not answered: that piece is skipped this run). Then every deletion follows its own
+   check (:meth:`_Run.checked`, the one place of that sequence): wait for the deletion budget,
+   fetch the interaction (``GET /interactions/{guid}``: the search's answer is never enough),
+   decide the piece on that answer and re-check its file on disk (size and modification time
+   unchanged since it was hashed), record the intent (fsynced) and send the DELETE at once,
+   under a guard that refuses to send it once the check is older than ``max_check_age``
+   (then the interaction is fetched again). ``--whole-interactions`` fetches a batch's
+   interactions concurrently just before the batch and sends it only while the oldest of
+   those answers is younger than the bound; batches are sized so that this holds
+   (:func:`.retention.batch_size`), and halved when it did not.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import AsyncIterable, Callable, Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Final, Protocol
 
 from attrs import define, field
 
-from ..deletes import DeleteFailure, DeleteOutcome
+from ..config import DEFAULT_RATE
+from ..deletes import DeleteFailure, DeleteOutcome, Guard
 from ..errors import APIStatusError, AuthenticationError, NotFoundError, VccError
 from ..models import Interaction
 from .journal import JOURNAL_NAME, Journal, JournalRecord, JournalState, Outcome, read_records
 from .journal import replay as replay_journal
 from .manifest import MANIFEST_NAME, Manifest, ManifestEntry
 from .retention import (
+    MAX_CHECK_AGE,
     Action,
+    Check,
+    Count,
     Decision,
     Piece,
     PieceKey,
     Plan,
     Reason,
+    batch_size,
     decide,
     keep_partners,
     make_plan,
@@ -47,18 +58,23 @@ from .retention import (
 )
 from .verify import FileCheck, check_file, unchanged, verify_files
 
-__all__ = ["MAX_SEARCH_AGE", "DeletionApi", "PurgeProgress", "purge"]
+__all__ = ["MAX_CHECK_AGE", "DeletionApi", "PurgeProgress", "purge"]
 
 MAX_FAILURES_KEPT = 100
-MAX_SEARCH_AGE: Final = 300.0  # seconds: an older answer is fetched again before a deletion
+MAX_ROUNDS: Final = 3  # checks of one deletion (of a batch of one) that grew too old, at most
 
 
 class DeletionApi(Protocol):
     """What a purge needs of the client (``VccClient`` has it)."""
 
     async def interaction(self, guid: str) -> Interaction: ...
-    async def delete_content(self, guid: str, content_key: str) -> DeleteOutcome: ...
-    async def delete_interactions(self, guids: Iterable[str]) -> list[DeleteFailure]: ...
+    async def reserve_deletion(self) -> None: ...
+    async def delete_content(
+        self, guid: str, content_key: str, *, guard: Guard | None = None
+    ) -> DeleteOutcome: ...
+    async def delete_interactions(
+        self, guids: Iterable[str], *, guard: Guard | None = None
+    ) -> list[DeleteFailure]: ...
 
 
 @define
@@ -78,7 +94,11 @@ class PurgeProgress:
     already_gone: int = 0
     failed: int = 0
     unknown: int = 0  # sent, but whether it was carried out is not known (the next run asks)
-    refetched: int = 0  # interactions fetched again just before their deletion
+    checks: int = 0  # interactions fetched just before a deletion (one per deletion)
+    rechecks: int = 0  # of those, fetched again because the previous check grew too old
+    max_check_age: float = MAX_CHECK_AGE
+    oldest_check: float = 0.0  # the oldest check a sent deletion relied on (seconds)
+    batch_sizes: list[int] = field(factory=list)  # batches of whole interactions sent
     plan: Plan | None = None
     kept: list[Decision] = field(factory=list)
     failures: list[tuple[Piece, str]] = field(factory=list)
@@ -104,26 +124,31 @@ async def purge(
     execute: bool = False,
     parallel: int = 2,
     progress: PurgeProgress | None = None,
-    max_search_age: float = MAX_SEARCH_AGE,
+    max_check_age: float = MAX_CHECK_AGE,
+    requests_per_minute: float | None = DEFAULT_RATE,
+    in_scope: Callable[[ManifestEntry], bool] | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> PurgeProgress:
     """Plan (and with ``execute``, carry out) the deletion of what ``archive`` holds verified.
 
-    ``parallel`` files are hashed at once. An interaction whose search answer is older than
-    ``max_search_age`` seconds of ``clock`` (monotonic) is fetched again before its pieces are
-    deleted. Errors of the search and ``AuthenticationError`` (a missing delete scope)
-    propagate; a deletion that fails otherwise is counted and listed.
+    ``parallel`` files are hashed at once. Each deletion is sent at most ``max_check_age``
+    seconds of ``clock`` (monotonic) after the answer of its own check; batches of whole
+    interactions are sized for that at ``requests_per_minute`` (the client's request budget).
+    ``in_scope`` tells which manifest lines the search's range covers (for the plan's count
+    of pieces already deleted). Errors of the search and ``AuthenticationError`` (a missing
+    delete scope) propagate; a deletion that fails otherwise is counted and listed.
     """
+    if max_check_age <= 0:
+        raise ValueError("max_check_age must be positive")
     progress = progress if progress is not None else PurgeProgress()
+    progress.max_check_age = max_check_age
     manifest = await asyncio.to_thread(Manifest.load, archive / MANIFEST_NAME)
     journal_path = archive / JOURNAL_NAME
     state = replay_journal(await asyncio.to_thread(read_records, journal_path))
 
     found: dict[PieceKey, Piece] = {}
-    seen: dict[str, float] = {}
     async for interaction in interactions:
         progress.interactions += 1
-        seen.setdefault(interaction.guid, clock())
         for piece in pieces_of([interaction], types):
             if found.setdefault(piece.key, piece) is piece:
                 progress.pieces += 1
@@ -138,7 +163,12 @@ async def purge(
         progress.bytes_verified += check.size or 0
 
     checks = await verify_files(archive, paths, parallel=parallel, on_done=verified)
-    plan = make_plan(found.values(), manifest.entries, checks, deleted=state.gone, whole=whole)
+    gone = _already_deleted(state, manifest.entries, found, types, in_scope)
+    size = batch_size(max_check_age, requests_per_minute)
+    plan = make_plan(
+        found.values(), manifest.entries, checks, deleted=state.gone, whole=whole, size=size,
+        gone=gone,
+    )  # fmt: skip
     progress.plan = plan
     progress.kept = plan.of(Action.KEEP)
     progress.to_delete = len(plan.of(Action.DELETE))
@@ -149,13 +179,12 @@ async def purge(
     progress.phase = "deleting"
     run = _Run(
         vcc, archive, Journal(journal_path), progress, checks, manifest.entries, state.gone,
-        seen, clock, max_search_age, types,
+        clock, max_check_age, types,
     )  # fmt: skip
     try:
         await run.settle_pending(state, found)
         if whole:
-            for batch in plan.batches():
-                await run.delete_batch(batch)
+            await run.delete_whole(plan)
         else:
             for decision in plan.of(Action.DELETE):
                 await run.delete_one(decision)
@@ -163,6 +192,47 @@ async def purge(
         run.journal.close()
     progress.phase = "done"
     return progress
+
+
+def _already_deleted(
+    state: JournalState,
+    manifest: Mapping[PieceKey, ManifestEntry],
+    found: Mapping[PieceKey, Piece],
+    types: Collection[str] | None,
+    in_scope: Callable[[ManifestEntry], bool] | None,
+) -> dict[str, Count]:
+    """Pieces and bytes per type that the journal records as gone and the search no longer
+    lists, among the archive's pieces of the range."""
+    out: dict[str, Count] = {}
+    for key, record in state.gone.items():
+        entry = manifest.get(key)
+        if entry is None or key in found or (types is not None and entry.type not in types):
+            continue
+        if in_scope is None or in_scope(entry):
+            out.setdefault(entry.type, Count()).add(record.bytes)
+    return dict(sorted(out.items()))
+
+
+class _CheckTooOld(Exception):
+    """Not sent: the check it was to follow is older than the bound."""
+
+
+@define
+class _Guard:
+    """Refuses a send once ``deadline`` (of ``clock``) has passed; counts the sends allowed."""
+
+    clock: Callable[[], float]
+    check: float  # when the oldest answer relied on came
+    bound: float
+    sent: int = 0
+    age: float = 0.0  # of the check when the last send left
+
+    def __call__(self) -> None:
+        age = self.clock() - self.check
+        if age > self.bound:
+            raise _CheckTooOld
+        self.sent += 1
+        self.age = age
 
 
 def _outcome_of(exc: VccError) -> Outcome:
@@ -175,8 +245,8 @@ def _outcome_of(exc: VccError) -> Outcome:
 
 @define(eq=False)
 class _Run:
-    """The deleting half of a purge: every piece decided on what the API shows now, every
-    request bracketed by journal records."""
+    """The deleting half of a purge: every deletion decided on its own check, every request
+    bracketed by journal records."""
 
     vcc: DeletionApi
     archive: Path
@@ -185,11 +255,9 @@ class _Run:
     checks: dict[str, FileCheck]
     manifest: Mapping[PieceKey, ManifestEntry]
     deleted: Collection[PieceKey]  # gone by the journal, before this run
-    seen: dict[str, float]  # when the API last showed each interaction (clock)
     clock: Callable[[], float]
     max_age: float
     types: Collection[str] | None
-    fresh: dict[str, dict[PieceKey, Piece]] = field(factory=dict)  # fetched again
 
     async def write(self, *records: JournalRecord) -> None:
         await asyncio.to_thread(self.journal.append, records)
@@ -199,7 +267,8 @@ class _Run:
     ) -> None:
         """Intents without an outcome (or with an unknown one) whose piece the search no
         longer lists: ask upstream, and record the gone ones (a listed piece is planned
-        afresh, and deleting it again is harmless)."""
+        afresh, and deleting it again is harmless). One that cannot be asked now (after the
+        request's retries) is skipped this run, and the others go on."""
         for key, intent in state.pending.items():
             if key in found:
                 continue
@@ -208,12 +277,24 @@ class _Run:
             except NotFoundError:
                 await self.write(intent.then(Outcome.ALREADY_GONE))
                 continue
+            except AuthenticationError:
+                raise
+            except VccError as exc:
+                entry = self.manifest.get(key)
+                kind = entry.type if entry is not None else "unknown"
+                piece = Piece(intent.guid, intent.content_key, kind, None)
+                self.progress.kept.append(
+                    Decision(piece, Action.KEEP, Reason.PENDING_UNSETTLED, entry)
+                )
+                if len(self.progress.failures) < MAX_FAILURES_KEPT:
+                    self.progress.failures.append((piece, f"pending outcome not settled: {exc}"))
+                continue
             if all(c.content_key != intent.content_key for c in interaction.content):
                 await self.write(intent.then(Outcome.ALREADY_GONE))
 
-    async def refetch(self, guid: str, *, whole: bool = False) -> dict[PieceKey, Piece]:
-        """The pieces the API lists for ``guid`` now (one request; every type when
-        ``whole``), remembered with the time."""
+    async def fetch(self, guid: str, *, whole: bool = False) -> Check:
+        """The check of ``guid``: the pieces the API lists for it now (every type when
+        ``whole``), and when the answer came."""
         try:
             interaction = await self.vcc.interaction(guid)
         except NotFoundError:
@@ -221,10 +302,8 @@ class _Run:
         else:
             kinds = None if whole else self.types
             pieces = {p.key: p for p in pieces_of([interaction], kinds)}
-        self.progress.refetched += 1
-        self.seen[guid] = self.clock()
-        self.fresh[guid] = pieces
-        return pieces
+        self.progress.checks += 1
+        return Check(guid, pieces, self.clock())
 
     async def check(self, entry: ManifestEntry | None) -> FileCheck | None:
         """The hash of ``entry``'s file (hashed now if the plan did not need it)."""
@@ -239,18 +318,6 @@ class _Run:
         entry = self.manifest.get(piece.key)
         recreated = whole and piece.key in self.deleted
         return decide(piece, entry, await self.check(entry), recreated=recreated)
-
-    async def latest(self, decision: Decision) -> Decision | None:
-        """``decision`` taken again on the interaction fetched anew when the API's answer is
-        older than ``max_age``; None when the API no longer lists the piece."""
-        guid = decision.piece.guid
-        if self.clock() - self.seen.get(guid, float("-inf")) > self.max_age:
-            await self.refetch(guid)
-        pieces = self.fresh.get(guid)
-        if pieces is None:  # the search's answer is recent enough
-            return decision
-        piece = pieces.get(decision.piece.key)
-        return None if piece is None else await self.decide(piece)
 
     def still_verified(self, decision: Decision) -> bool:
         entry = decision.entry
@@ -292,100 +359,194 @@ class _Run:
             if len(p.failures) < MAX_FAILURES_KEPT:
                 p.failures.append((decision.piece, message or "failed"))
 
-    async def delete_one(self, decision: Decision) -> None:
-        try:
-            latest = await self.latest(decision)
-        except AuthenticationError:
-            raise
-        except VccError:
-            self.keep(decision, Reason.NOT_REFETCHED)
-            return
-        if latest is None:  # gone upstream since the search: nothing to send
-            self.settle(decision, Outcome.ALREADY_GONE)
-            return
-        if latest.action is not Action.DELETE:
-            self.keep(latest)
-            return
-        if not self.still_verified(latest):
-            self.keep(latest, Reason.CHANGED)
-            return
-        intent = self.intent(latest, "content")
-        await self.write(intent)
-        piece = latest.piece
-        try:
-            done = await self.vcc.delete_content(piece.guid, piece.content_key)
-        except AuthenticationError:
-            raise  # the intent stays pending: the next run settles it
-        except VccError as exc:
-            outcome = _outcome_of(exc)
-            await self.write(intent.then(outcome, str(exc)))
-            self.settle(latest, outcome, str(exc))
-            return
-        outcome = Outcome.DELETED if done is DeleteOutcome.DELETED else Outcome.ALREADY_GONE
-        await self.write(intent.then(outcome))
-        self.settle(latest, outcome)
+    def guard(self, checks: Iterable[Check]) -> _Guard:
+        """The guard of a deletion relying on ``checks``: its oldest answer sets the bound."""
+        return _Guard(self.clock, min(c.at for c in checks), self.max_age)
 
-    async def whole_now(self, guid: str, planned: Sequence[Decision]) -> list[Decision]:
-        """The pieces of ``guid`` to delete with it, decided on every piece the API lists for
-        it now; none when one of them is kept (or the interaction is gone)."""
-        try:
-            pieces = await self.refetch(guid, whole=True)
-        except AuthenticationError:
-            raise
-        except VccError:
-            for d in planned:
-                self.keep(d, Reason.NOT_REFETCHED)
-            return []
-        for d in planned:
-            if d.piece.key not in pieces:  # gone upstream since the search
-                self.settle(d, Outcome.ALREADY_GONE)
-        known = {d.piece.key for d in planned}
-        self.progress.to_delete += sum(key not in known for key in pieces)
-        decisions = keep_partners([await self.decide(p, whole=True) for p in pieces.values()])
+    def sent_with(self, guard: _Guard) -> None:
+        self.progress.oldest_check = max(self.progress.oldest_check, guard.age)
+
+    async def checked(self, guids: Sequence[str], *, whole: bool) -> list[Check | VccError]:
+        """Wait for the deletion budget, then fetch ``guids`` (concurrently, within the
+        request budget): the checks the next deletion is decided on, made after every wait
+        but the request's own; a fetch that failed is its error."""
+        await self.vcc.reserve_deletion()
+        answers = await asyncio.gather(
+            *(self.fetch(g, whole=whole) for g in guids), return_exceptions=True
+        )
+        out: list[Check | VccError] = []
+        for answer in answers:
+            if isinstance(answer, AuthenticationError) or not isinstance(answer, Check | VccError):
+                raise answer
+            out.append(answer)
+        return out
+
+    async def delete_one(self, decision: Decision) -> None:
+        """Check, then delete at once: up to :data:`MAX_ROUNDS` checks when the DELETE could
+        not leave while its check was young enough."""
+        piece = decision.piece
+        intent: JournalRecord | None = None  # the last one written, if any
+        sent = False  # a DELETE of this piece left (its outcome not known)
+        for _ in range(MAX_ROUNDS):
+            (check,) = await self.checked([piece.guid], whole=False)
+            if isinstance(check, VccError):
+                if sent:  # an earlier DELETE left and no answer tells what it did
+                    self.settle(decision, Outcome.UNKNOWN, str(check))
+                else:
+                    self.keep(decision, Reason.NOT_REFETCHED)
+                return
+            now = check.pieces.get(piece.key)
+            if now is None:  # gone upstream (by an earlier send of this run, or not)
+                if sent and intent is not None:
+                    await self.write(intent.then(Outcome.DELETED))
+                self.settle(decision, Outcome.DELETED if sent else Outcome.ALREADY_GONE)
+                return
+            latest = await self.decide(now)
+            if latest.action is not Action.DELETE:
+                self.keep(latest)
+                return
+            if not self.still_verified(latest):
+                self.keep(latest, Reason.CHANGED)
+                return
+            intent = self.intent(latest, "content")
+            await self.write(intent)
+            guard = self.guard([check])
+            try:
+                done = await self.vcc.delete_content(piece.guid, piece.content_key, guard=guard)
+            except _CheckTooOld:
+                sent = sent or guard.sent > 0
+                await self.write(intent.then(*_not_sent(guard, self.max_age)))
+                self.progress.rechecks += 1
+                continue
+            except AuthenticationError:
+                raise  # the intent stays pending: the next run settles it
+            except VccError as exc:
+                outcome = _outcome_of(exc)
+                await self.write(intent.then(outcome, str(exc)))
+                self.settle(latest, outcome, str(exc))
+                return
+            self.sent_with(guard)
+            outcome = Outcome.DELETED if done is DeleteOutcome.DELETED else Outcome.ALREADY_GONE
+            await self.write(intent.then(outcome))
+            self.settle(latest, outcome)
+            return
+        if sent:
+            self.settle(decision, Outcome.UNKNOWN, f"not checked again within {self.max_age:g} s")
+        else:
+            self.keep(decision, Reason.CHECK_TOO_OLD)
+
+    async def delete_whole(self, plan: Plan) -> None:
+        """Every interaction of ``plan.whole``, a batch at a time, each batch right after its
+        checks; a batch whose checks grew too old is halved and checked again."""
+        planned: dict[str, list[Decision]] = {}
+        for d in plan.of(Action.DELETE):
+            planned.setdefault(d.piece.guid, []).append(d)
+        queue = deque(plan.whole or ())
+        size, stuck = plan.batch_size, 0
+        sent: set[str] = set()  # guids sent in a batch whose outcome is not known
+        while queue:
+            batch = [queue.popleft() for _ in range(min(size, len(queue)))]
+            if await self.delete_batch(batch, planned, sent):
+                stuck = 0
+                continue
+            self.progress.rechecks += len(batch)
+            queue.extendleft(reversed(batch))
+            if size > 1:
+                size = max(1, size // 2)
+                continue
+            stuck += 1
+            if stuck >= MAX_ROUNDS:  # one interaction that cannot be checked in time
+                guid, stuck = queue.popleft(), 0
+                for d in planned.get(guid, []):
+                    if guid in sent:
+                        self.settle(d, Outcome.UNKNOWN, f"not checked within {self.max_age:g} s")
+                    else:
+                        self.keep(d, Reason.CHECK_TOO_OLD)
+
+    async def whole_now(
+        self, check: Check, planned: Sequence[Decision]
+    ) -> tuple[list[Decision], list[Decision], list[Decision]]:
+        """From the check of one interaction: its pieces to delete (none when one of them is
+        kept), those kept, and the planned ones gone upstream since the search."""
+        gone = [d for d in planned if d.piece.key not in check.pieces]
+        decisions = keep_partners([await self.decide(p, whole=True) for p in check.pieces.values()])
         changed = [d.action is Action.DELETE and not self.still_verified(d) for d in decisions]
         if any(changed):
             decisions = [
                 d.kept(Reason.CHANGED if was_changed else Reason.PARTNER_KEPT)
                 for d, was_changed in zip(decisions, changed, strict=True)
             ]
-        for d in decisions:
-            if d.action is not Action.DELETE:
-                self.keep(d)
-        return [d for d in decisions if d.action is Action.DELETE]
+        delete = [d for d in decisions if d.action is Action.DELETE]
+        return delete, [d for d in decisions if d.action is not Action.DELETE], gone
 
-    async def delete_batch(self, guids: Sequence[str]) -> None:
-        plan = self.progress.plan
-        assert plan is not None
-        planned: dict[str, list[Decision]] = {guid: [] for guid in guids}
-        for d in plan.of(Action.DELETE):
-            if d.piece.guid in planned:
-                planned[d.piece.guid].append(d)
-        pieces: dict[str, list[Decision]] = {}
-        for guid, decisions in planned.items():
-            if now := await self.whole_now(guid, decisions):
-                pieces[guid] = now
-        if not pieces:
-            return
+    async def delete_batch(
+        self, guids: Sequence[str], planned: Mapping[str, list[Decision]], sent: set[str]
+    ) -> bool:
+        """Check ``guids`` concurrently and send them as one batch at once; False (nothing
+        counted) when the batch could not leave while its oldest check was young enough."""
+        answers = await self.checked(guids, whole=True)
+        fates: list[tuple[str, tuple[list[Decision], list[Decision], list[Decision]]]] = []
+        unchecked: list[str] = []
+        for guid, answer in zip(guids, answers, strict=True):
+            if isinstance(answer, VccError):
+                unchecked.append(guid)
+            else:
+                fates.append((guid, await self.whole_now(answer, planned.get(guid, []))))
+        pieces = {guid: fate[0] for guid, fate in fates if fate[0]}
         intents = {d: self.intent(d, "interaction") for ds in pieces.values() for d in ds}
-        await self.write(*intents.values())
-        try:
-            failures = await self.vcc.delete_interactions(list(pieces))
-        except AuthenticationError:
-            raise
-        except VccError as exc:
-            failed = dict.fromkeys(pieces, (_outcome_of(exc), str(exc)))
-        else:
-            failed = {
-                f.guid: (
-                    Outcome.FAILED if 400 <= f.status_code < 500 else Outcome.UNKNOWN,
-                    f"{f.message or 'not deleted'} (HTTP {f.status_code})",
+        outcomes: dict[str, tuple[Outcome, str | None]] = {}
+        guard: _Guard | None = None
+        if pieces:
+            checks = [a for a in answers if isinstance(a, Check) and a.guid in pieces]
+            await self.write(*intents.values())
+            guard = self.guard(checks)
+            try:
+                failures = await self.vcc.delete_interactions(list(pieces), guard=guard)
+            except _CheckTooOld:
+                if guard.sent:
+                    sent.update(pieces)
+                await self.write(
+                    *(i.then(*_not_sent(guard, self.max_age)) for i in intents.values())
                 )
-                for f in failures
-            }
-        outcomes: list[JournalRecord] = []
+                return False
+            except AuthenticationError:
+                raise
+            except VccError as exc:
+                outcomes = dict.fromkeys(pieces, (_outcome_of(exc), str(exc)))
+            else:
+                self.sent_with(guard)
+                self.progress.batch_sizes.append(len(pieces))
+                outcomes = {
+                    f.guid: (
+                        Outcome.FAILED if 400 <= f.status_code < 500 else Outcome.UNKNOWN,
+                        f"{f.message or 'not deleted'} (HTTP {f.status_code})",
+                    )
+                    for f in failures
+                }
+        for guid in unchecked:
+            for d in planned.get(guid, []):
+                self.keep(d, Reason.NOT_REFETCHED)
+        records: list[JournalRecord] = []
+        for guid, (delete, kept, gone) in fates:
+            known = {d.piece.key for d in planned.get(guid, [])}
+            self.progress.to_delete += sum(d.piece.key not in known for d in (*delete, *kept))
+            for d in gone:  # by an earlier send of this run whose outcome was not known, or not
+                if guid in sent:
+                    records.append(self.intent(d, "interaction").then(Outcome.DELETED))
+                self.settle(d, Outcome.DELETED if guid in sent else Outcome.ALREADY_GONE)
+            for d in kept:
+                self.keep(d)
         for decision, intent in intents.items():
             # a batch does not tell the already gone (404) from the deleted
-            outcome, message = failed.get(decision.piece.guid, (Outcome.DELETED, None))
-            outcomes.append(intent.then(outcome, message))
+            outcome, message = outcomes.get(decision.piece.guid, (Outcome.DELETED, None))
+            records.append(intent.then(outcome, message))
             self.settle(decision, outcome, message)
-        await self.write(*outcomes)
+        await self.write(*records)
+        return True
+
+
+def _not_sent(guard: _Guard, bound: float) -> tuple[Outcome, str]:
+    """The journal's outcome of a deletion the guard stopped: not sent at all (``failed``:
+    nothing done), or sent before and retried (``unknown``)."""
+    message = f"not sent: its check grew older than {bound:g} s; checked again"
+    return (Outcome.UNKNOWN if guard.sent else Outcome.FAILED), message

@@ -31,7 +31,7 @@ from ..converter import converter
 from ..errors import InvalidRequestError
 from ..instants import format_instant, parse_instant
 from ..jsonio import loads
-from ..query import MAX_LIMIT, SearchQuery, make_filters, make_query
+from ..query import FILTER_BY_NAME, MAX_LIMIT, SearchQuery, make_filters, make_query
 from ..stores.base import write_search
 from ..stores.postgres import PostgresQuerySink, require_postgres
 from ..windows import RESOLUTION
@@ -49,7 +49,7 @@ __all__ = [
     "task_from_json",
 ]
 
-FILTERS = ("direction", "connect_from", "connect_to", "handling_agent_id")
+FILTERS = tuple(FILTER_BY_NAME)  # a task's filters, by name
 SPLITS = ("month", "week", "day", "none")
 Split = Literal["month", "week", "day", "none"]
 API_WINDOW = 60.0  # seconds: the API's rate limit counts requests per sliding minute

@@ -14,39 +14,137 @@ from vccasync.fake.server import FakeVccServer
 from vccasync.fake.spec import DatasetSpec
 from vccasync.fake.timeline import FakeClock, Timeline, demo_spec
 
+DESCRIPTION = """\
+Serve the fake Interaction Content API on 127.0.0.1 until Ctrl-C: seeded interactions with
+the API's quirks, optional faults, a rate limit and a gate. It prints the API root, the token
+endpoint and a client id and secret to use (VCC_API_URL, VCC_AUTH_URL, VCC_CLIENT_ID,
+VCC_CLIENT_SECRET; --auth-url takes the token endpoint as printed).
+"""
+
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m vccasync.fake", description=__doc__)
-    p.add_argument("--port", type=int, default=8080, help="0 picks a free port")
-    p.add_argument("--days", type=int, default=90)
-    p.add_argument("--per-day", type=int, default=150)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--tie-size", type=int, default=0, help="interactions on one instant")
-    p.add_argument("--tie-day", type=float, default=None, help="days from start to the tie")
-    p.add_argument("--busy-day", type=int, default=None, help="day (0-based) with more traffic")
-    p.add_argument("--busy-factor", type=float, default=1.0, help="traffic of the busy day")
-    p.add_argument("--busy-days", type=int, default=1, help="busy days from --busy-day on")
-    p.add_argument("--start", default="2025-01-01T00:00:00+00:00", help="ISO 8601, aware")
-    p.add_argument("--fault-rate", type=float, default=0.0)
-    p.add_argument("--fault-kinds", default=",".join(ALL_KINDS), help="comma-separated")
-    p.add_argument("--page-latency", type=float, default=0.0, help="seconds per page")
-    p.add_argument("--item-latency", type=float, default=0.0, help="seconds per item")
-    p.add_argument("--rate-limit", type=int, default=None, help="API requests per minute")
-    p.add_argument("--token-ttl", type=float, default=3600.0, help="seconds")
-    p.add_argument("--end-exclusive", action="store_true", help="search end is exclusive")
-    p.add_argument("--order", choices=ORDERS, default="start", help="how windows are paged")
-    p.add_argument(
-        "--hold-after",
-        type=int,
-        default=None,
-        help="hold search/content answers after N of them (POST /_fake/gate?open=1 releases)",
+    p = argparse.ArgumentParser(
+        prog="python -m vccasync.fake",
+        description=DESCRIPTION,
     )
-    p.add_argument(
-        "--live",
-        action="store_true",
+    data = p.add_argument_group("data", "what is generated (equal settings, equal data)")
+    data.add_argument(
+        "--days",
+        type=int,
+        default=90,
+        metavar="N",
+        help="days of interactions (default %(default)s)",
+    )
+    data.add_argument(
+        "--per-day",
+        type=int,
+        default=150,
+        metavar="N",
+        help="interactions a day, on average (default %(default)s)",
+    )
+    data.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        metavar="N",
+        help="seed of the data and of the faults (default %(default)s)",
+    )
+    data.add_argument(
+        "--start", default="2025-01-01T00:00:00+00:00",
+        metavar="ISO", help="first instant of the data, ISO 8601 with an offset"
+        " (default %(default)s)",
+    )  # fmt: skip
+    data.add_argument(
+        "--tie-size", type=int, default=0,
+        metavar="N",
+        help="interactions on one instant (default 0: none, or a page and 200 more with --tie-day)",
+    )  # fmt: skip
+    data.add_argument(
+        "--tie-day", type=float, default=None,
+        metavar="DAYS",
+        help="days from --start to that instant (default: day 1, 10:30)",
+    )  # fmt: skip
+    data.add_argument(
+        "--busy-day", type=int, default=None, metavar="N", help="a day (0-based) with more traffic"
+    )
+    data.add_argument(
+        "--busy-factor",
+        type=float,
+        default=1.0,
+        metavar="X",
+        help="traffic factor of the busy days (default %(default)s)",
+    )
+    data.add_argument(
+        "--busy-days",
+        type=int,
+        default=1,
+        metavar="N",
+        help="busy days from --busy-day on (default %(default)s)",
+    )
+    data.add_argument(
+        "--live", action="store_true",
         help="data from --days before today to tomorrow that changes with the wall clock"
         " (content revealed late, interactions removed or appearing; ignores --start)",
+    )  # fmt: skip
+    serve = p.add_argument_group("serving", "how the data is served")
+    serve.add_argument(
+        "--port",
+        type=int,
+        default=8080,
+        metavar="N",
+        help="port on 127.0.0.1, 0: a free one (default %(default)s)",
     )
+    serve.add_argument(
+        "--order", choices=ORDERS, default="start",
+        help="how a window is paged: by start time (as the API appears to, the default), by"
+        " guid or by hour",
+    )  # fmt: skip
+    serve.add_argument(
+        "--end-exclusive", action="store_true",
+        help="treat a search's end as exclusive (the API includes it)",
+    )  # fmt: skip
+    serve.add_argument(
+        "--page-latency",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="seconds per search page (default %(default)s)",
+    )
+    serve.add_argument(
+        "--item-latency",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="seconds per interaction of a page (default %(default)s)",
+    )
+    serve.add_argument(
+        "--rate-limit", type=int, default=None,
+        metavar="N",
+        help="API requests a minute before 429s (default: no limit)",
+    )  # fmt: skip
+    serve.add_argument(
+        "--token-ttl",
+        type=float,
+        default=3600.0,
+        metavar="S",
+        help="token lifetime in seconds (default %(default)s)",
+    )
+    serve.add_argument(
+        "--hold-after", type=int, default=None,
+        metavar="N",
+        help="hold search and content answers after N of them until POST /_fake/gate?open=1"
+        " (default: never)",
+    )  # fmt: skip
+    faults = p.add_argument_group("faults")
+    faults.add_argument(
+        "--fault-rate", type=float, default=0.0,
+        metavar="P",
+        help="share of API requests that get a fault, 0 to 1 (default %(default)s)",
+    )  # fmt: skip
+    faults.add_argument(
+        "--fault-kinds", default=",".join(ALL_KINDS), metavar="KIND,...",
+        help=f"which faults, comma-separated, of {', '.join(ALL_KINDS)} (default: all)",
+    )  # fmt: skip
     return p
 
 

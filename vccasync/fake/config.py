@@ -30,7 +30,9 @@ class FakeConfig:
     :mod:`vccasync.fake.gate`); ``gated`` names the answers the gate counts and holds
     (``"search"``, ``"content"`` by default, or ``"get"``: get-one; the others pass
     freely). ``bind_tokens`` makes a continuation token valid only with the query it came
-    from (same range, filters and limit), as an API may.
+    from (same range, filters and limit), as an API may. ``content_etags=False`` sends
+    content with a ``Last-Modified`` only (no ``ETag``), ``content_if_range=False`` ignores
+    ``If-Range`` (a ranged answer whatever the version), as some servers and proxies do.
     """
 
     client_id: str = "demo-client"
@@ -46,6 +48,8 @@ class FakeConfig:
     rate_limit_window: float = 60.0
     content_redirect_host: str | None = None
     content_chunk_latency: float = 0.0
+    content_etags: bool = True
+    content_if_range: bool = True
     order: Order = attrs.field(default="start", validator=attrs.validators.in_(ORDERS))
     hold_after: int | None = None
     gated: frozenset[str] = attrs.field(

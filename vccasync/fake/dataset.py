@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import bisect
 from array import array
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal, overload
 
@@ -20,6 +20,7 @@ from vccasync.fake.columns import AGENT_IDS, FLAG_CONTENT, FLAG_OUTBOUND, format
 from vccasync.fake.instants import to_us
 from vccasync.fake.materialise import Item, Revision, materialise
 from vccasync.fake.spec import DatasetSpec
+from vccasync.query import FILTER_BY_NAME, Filter
 
 __all__ = ["Dataset", "DatasetSpec", "Item", "Order", "Query", "Revision", "SortKey"]
 
@@ -38,10 +39,7 @@ class Query:
     start: datetime
     end: datetime
     end_inclusive: bool = True
-    direction: str | None = None
-    connect_from: str | None = None
-    connect_to: str | None = None
-    handling_agent_id: str | None = None
+    filters: Mapping[str, str] = attrs.field(factory=dict, hash=False)  # by name, as set
 
     def ms_bounds(self) -> tuple[int, int]:
         """Inclusive millisecond bounds equivalent to the microsecond-exact range."""
@@ -275,43 +273,47 @@ class Dataset:
         end: datetime,
         *,
         end_inclusive: bool = True,
-        direction: str | None = None,
-        connect_from: str | None = None,
-        connect_to: str | None = None,
-        handling_agent_id: str | None = None,
+        **filters: str | None,
     ) -> list[Item]:
-        """What the API returns for this search, all pages together (test ground truth)."""
-        query = Query(
-            start, end, end_inclusive, direction, connect_from, connect_to, handling_agent_id
-        )
-        return [self.item(p) for p in self.search(query)[0]]
+        """What the API returns for this search, all pages together (test ground truth);
+        ``filters`` by name (``direction="inbound"``, see ``vccasync.query.FILTERS``)."""
+        given = {name: value for name, value in filters.items() if value is not None}
+        return [self.item(p) for p in self.search(Query(start, end, end_inclusive, given))[0]]
 
     def _matcher(self, query: Query) -> tuple[bool, Callable[[int], bool] | None]:
-        """Whether anything can match, and a predicate on positions (None: no filters)."""
+        """Whether anything can match, and a predicate on positions (None: no filters).
+
+        Each filter matches as ``vccasync.query.FILTERS`` declares it: on this dataset's
+        columns for the filters it has columns for, else on the interaction's JSON."""
         checks: list[Callable[[int], bool]] = []
-        if query.direction is not None:
-            want = FLAG_OUTBOUND if query.direction.lower() == "outbound" else 0
-            checks.append(lambda p: self.flags[p] & FLAG_OUTBOUND == want)
-        for prefix, column in (
-            (query.connect_from, self.from_idx),
-            (query.connect_to, self.to_idx),
-        ):
-            if prefix is not None:
-                text = prefix.casefold()
-                ok = frozenset(i for i, a in enumerate(self._address_text) if a.startswith(text))
-                if not ok:
-                    return False, None
-                checks.append(_member(column, ok))
-        if query.handling_agent_id is not None:
-            if query.handling_agent_id not in AGENT_IDS:
+        for name, value in query.filters.items():
+            declared = FILTER_BY_NAME[name]
+            check = self._column_check(name, value)
+            if check is False:
                 return False, None
-            tag = AGENT_IDS.index(query.handling_agent_id) + 1
-            checks.append(lambda p: tag in unpack_agents(self.agents[p]))
+            checks.append(check or _on_item(self, declared, value))
         if not checks:
             return True, None
         if len(checks) == 1:
             return True, checks[0]
         return True, lambda p: all(check(p) for check in checks)
+
+    def _column_check(self, name: str, value: str) -> Callable[[int], bool] | Literal[False] | None:
+        """A fast check on the columns (False: nothing can match; None: no column)."""
+        if name == "direction":
+            want = FLAG_OUTBOUND if value.casefold() == "outbound" else 0
+            return lambda p: self.flags[p] & FLAG_OUTBOUND == want
+        if name in ("connect_from", "connect_to"):
+            column = self.from_idx if name == "connect_from" else self.to_idx
+            text = value.casefold()
+            ok = frozenset(i for i, a in enumerate(self._address_text) if a.startswith(text))
+            return _member(column, ok) if ok else False
+        if name == "handling_agent_id":
+            if value not in AGENT_IDS:
+                return False
+            tag = AGENT_IDS.index(value) + 1
+            return lambda p: tag in unpack_agents(self.agents[p])
+        return None
 
     def item(self, pos: int) -> Item:
         """The interaction at ``pos`` in the API's JSON shape (a fresh dict)."""
@@ -320,3 +322,7 @@ class Dataset:
 
 def _member(column: array[int], allowed: frozenset[int]) -> Callable[[int], bool]:
     return lambda p: column[p] in allowed
+
+
+def _on_item(data: Dataset, declared: Filter, value: str) -> Callable[[int], bool]:
+    return lambda p: declared.matches(value, data.item(p))

@@ -25,7 +25,7 @@ from aiohttp import web
 from vccasync.fake.dataset import Dataset
 from vccasync.fake.limits import SlidingWindow
 
-__all__ = ["MAX_BATCH", "DeleteConfig", "DeleteStats", "add_routes"]
+__all__ = ["MAX_BATCH", "DeleteConfig", "DeleteStats", "add_routes", "remove"]
 
 MAX_BATCH: Final = 1000
 _GUID: Final = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
@@ -146,19 +146,32 @@ class _Deletes:
 
     def _remove(self, guid: str, key: str | None = None) -> tuple[int, object]:
         """Delete an interaction (or one piece of its content): 204, or 404 if not there."""
-        data = self.dataset
-        pos = data.position(guid)
-        if pos is None or not data.has_content(pos):
+        found = remove(self.dataset, guid, key)
+        if found is None:
             return _message(404, "Interaction not found.")
-        if key is None:
-            data.hide(pos)
-            self.stats.interactions_deleted += 1
-            return 204, None
-        keys = [c["contentKey"] for c in data.item(pos)["content"]]
-        if key not in keys:
+        if not found:
             return _message(404, "Content not found.")
-        data.removed_keys[pos] = data.removed_keys.get(pos, frozenset()) | {key}
-        if len(keys) == 1:  # no content left: the API shows only interactions with content
-            data.hide(pos)
-        self.stats.content_deleted += 1
+        if key is None:
+            self.stats.interactions_deleted += 1
+        else:
+            self.stats.content_deleted += 1
         return 204, None
+
+
+def remove(dataset: Dataset, guid: str, key: str | None = None) -> bool | None:
+    """Delete an interaction (or one piece of its content) from ``dataset``: True when done,
+    False when the interaction has no such piece, None when the interaction is not there
+    (also how a demo replays the deletions an earlier run recorded)."""
+    pos = dataset.position(guid)
+    if pos is None or not dataset.has_content(pos):
+        return None
+    if key is None:
+        dataset.hide(pos)
+        return True
+    keys = [c["contentKey"] for c in dataset.item(pos)["content"]]
+    if key not in keys:
+        return False
+    dataset.removed_keys[pos] = dataset.removed_keys.get(pos, frozenset()) | {key}
+    if len(keys) == 1:  # no content left: the API shows only interactions with content
+        dataset.hide(pos)
+    return True

@@ -19,21 +19,14 @@ from vccasync.fake.paging import (
 from vccasync.fake.respond import message
 from vccasync.fake.state import State
 from vccasync.fake.timeline import reveal, reveal_one
+from vccasync.query import FILTERS
 
 __all__ = ["MAX_LIMIT", "get_one", "latency", "search"]
 
 MAX_RANGE_SECONDS: Final = 7 * 86_400
 MAX_LIMIT: Final = 1000
-_SEARCH_PARAMS: Final = (
-    "start",
-    "end",
-    "handlingagentid",
-    "connectfrom",
-    "connectto",
-    "direction",
-    "limit",
-    "continuationtoken",
-)
+_BY_PARAM: Final = {f.api.lower(): f for f in FILTERS}  # the API takes any case
+_SEARCH_PARAMS: Final = ("start", "end", *_BY_PARAM, "limit", "continuationtoken")
 
 
 def _search_params(request: web.Request) -> dict[str, str]:
@@ -60,12 +53,15 @@ async def search(request: web.Request, state: State) -> tuple[int, object]:
         return message(400, "end must not be before start.")
     if (end - start).total_seconds() > MAX_RANGE_SECONDS:
         return message(400, "The maximum date range between start and end is 7 days.")
-    for name in ("connectfrom", "connectto"):
-        if name in params and not 1 <= len(params[name]) <= 50:
+    filters: dict[str, str] = {}
+    for name, declared in _BY_PARAM.items():
+        if name not in params:
+            continue
+        value = filters[declared.name] = params[name]
+        if declared.kind == "prefix" and not 1 <= len(value) <= 50:
             return message(400, f"{name} must be between 1 and 50 characters long.")
-    direction = params.get("direction")
-    if direction is not None and direction.lower() not in ("inbound", "outbound"):
-        return message(400, "direction must be inbound or outbound.")
+        if declared.choices and value.casefold() not in declared.choices:
+            return message(400, f"{name} must be {' or '.join(declared.choices)}.")
     limit_text = params.get("limit", str(MAX_LIMIT))
     if not limit_text.isdigit() or not 1 <= int(limit_text) <= MAX_LIMIT:
         return message(400, f"limit must be an integer from 1 to {MAX_LIMIT}.")
@@ -77,15 +73,7 @@ async def search(request: web.Request, state: State) -> tuple[int, object]:
         after = None if token is None else decode_token(token)
         if after is None:
             return message(400, "The continuationToken is invalid.")
-    query = Query(
-        start,
-        end,
-        state.config.end_inclusive,
-        direction,
-        params.get("connectfrom"),
-        params.get("connectto"),
-        params.get("handlingagentid"),
-    )
+    query = Query(start, end, state.config.end_inclusive, filters)
     data, order = state.dataset, state.config.order
     found, more = data.search(query, after=after, limit=int(limit_text), order=order)
     await latency(state.config, len(found))

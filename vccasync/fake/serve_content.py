@@ -2,7 +2,8 @@
 
 Content is served in chunks with the item's ``contentType``, with an ``ETag`` and a
 ``Last-Modified`` of its version, honouring ``Range`` and ``If-Range`` (a validator of another
-version: the whole body, 200); with
+version: the whole body, 200); ``FakeConfig.content_etags`` / ``content_if_range`` set to
+False imitate a server that sends no ``ETag`` / ignores ``If-Range``; with
 ``FakeConfig.content_redirect_host`` set, the API answers 302 to an unauthenticated "storage"
 route on the same server reached under that host name (e.g. ``localhost``: another origin),
 which records the headers it received. ``content_chunk_latency`` (seconds per 64 KiB)
@@ -89,7 +90,7 @@ async def _stream_content(
     assert modified is not None, "the fake's lastModified is always an instant"
     etag, last_modified = validators(guid, key, modified, length, version)
     ranged = request.headers.get("Range")
-    condition = request.headers.get("If-Range")
+    condition = request.headers.get("If-Range") if state.config.content_if_range else None
     if condition is not None and not if_range_matches(condition, etag, last_modified):
         ranged = None  # another version: the whole of this one
     try:
@@ -102,10 +103,11 @@ async def _stream_content(
         headers={
             "Content-Type": piece["contentType"],
             "Accept-Ranges": "bytes",
-            "ETag": etag,
             "Last-Modified": last_modified,
         },
     )
+    if state.config.content_etags:
+        response.headers["ETag"] = etag
     if span is not None:
         response.headers["Content-Range"] = f"bytes {start}-{stop - 1}/{length}"
     response.content_length = stop - start

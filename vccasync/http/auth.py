@@ -3,7 +3,7 @@
 Reads use the configured read scope; a token of the delete scope is requested only when a
 deletion is made. Each scope has its own token, its own refresh lock (one refresh at a time)
 and remembers a refusal (wrong credentials stay wrong; a scope the client may not have stays
-refused).
+refused; an auth URL with no token endpoint, a 404, stays wrong).
 """
 
 from __future__ import annotations
@@ -113,6 +113,12 @@ class TokenSource:
         try:
             body = await self._post_form(self._config.token_url, form)
         except APIStatusError as exc:
+            if exc.status == 404:  # no token endpoint there: the auth URL is wrong
+                raise AuthenticationError(
+                    f"no token endpoint at {self._config.token_url} (HTTP 404): check --auth-url"
+                    " or VCC_AUTH_URL, which take the auth base (like"
+                    " https://emea.cc.vonage.com/Auth) or its token endpoint (…/connect/token)"
+                ) from None
             if exc.status not in (400, 401, 403):
                 raise  # transient failures that outlived the retries are not remembered
             reason = f", {exc.detail}" if exc.detail else ""

@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 from urllib.parse import quote
 
 import aiohttp
@@ -43,6 +43,7 @@ from .auth import Token, TokenSource
 from .ratelimit import RateLimiter
 
 __all__ = [
+    "Budget",
     "Session",
     "SessionStats",
     "error_for_status",
@@ -125,6 +126,12 @@ def _is_transient(exc: BaseException) -> bool:
     return isinstance(exc, APIConnectionError)
 
 
+class Budget(Protocol):
+    """A rate limit waited for before the client's shared one (:class:`.RateLimiter` is one)."""
+
+    async def acquire(self) -> None: ...
+
+
 @frozen
 class _Call:
     """One request as the core sends it; ``api`` False: the token endpoint (no bearer, no
@@ -137,7 +144,8 @@ class _Call:
     data: Mapping[str, str] | None = None
     headers: Mapping[str, str] = field(factory=dict)
     scope: str | None = None
-    budget: RateLimiter | None = None
+    budget: Budget | None = None
+    guard: Callable[[], None] | None = None
     api: bool = True
 
 
@@ -188,12 +196,15 @@ class Session:
         headers: Mapping[str, str] | None = None,
         parse: Callable[[bytes], T] = loads,
         scope: str | None = None,
-        budget: RateLimiter | None = None,
+        budget: Budget | None = None,
+        guard: Callable[[], None] | None = None,
     ) -> T:
         """Send ``method`` to ``api_url + path`` (``path`` already percent-encoded) and
         ``parse`` the body, retrying what is transient (a body ``parse`` rejects with
         ``ValueError`` too). ``scope``: the token's (default: the read scope); ``budget``: a
-        rate limit waited for before the client's shared one (deletions have their own)."""
+        rate limit waited for before the client's shared one (deletions have their own);
+        ``guard``: called after every wait, just before each send (retries included), to
+        refuse it by raising (nothing is sent then)."""
         call = _Call(
             method,
             self._url(path),
@@ -202,6 +213,7 @@ class Session:
             headers=headers or {},
             scope=scope,
             budget=budget,
+            guard=guard,
         )
         return await self._call(call, parse)
 
@@ -314,6 +326,8 @@ class Session:
                 token = await self.tokens.current(call.scope)
             else:
                 token = await self.tokens.refresh(stale.value, call.scope)
+            if call.guard is not None:
+                call.guard()
             resp = await self._send(call, token, flight)
             if resp.status != 401 or resp.url.origin() != call.url.origin():
                 return resp

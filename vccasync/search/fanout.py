@@ -18,6 +18,8 @@ import math
 from collections.abc import AsyncIterator, Iterable
 from datetime import UTC, datetime
 
+import attrs
+
 from ..converter import decode_page
 from ..errors import ResponseValidationError
 from ..http.session import Session, smoothed
@@ -47,38 +49,77 @@ log = logging.getLogger("vccasync")
 
 
 class _OrderWatch:
-    """One search's view of the server's order: checked on every page, repaired once broken.
+    """One search's view of the server's order: checked on every page fetched, repaired once
+    broken, the repairs spawned as pages are delivered.
 
-    Until a page breaks the order, every split is remembered (as the :class:`Repair` its
-    window would need); the first page that breaks it logs one warning, stops splitting and
-    takes the repairs of every split so far, to be spawned by that page.
+    Until a page fetched breaks the order, every split is remembered (as the :class:`Repair`
+    its window would need); the first page that breaks it logs one warning and stops
+    splitting. Repairs are spawned in the order pages reach the consumer, never ahead of it:
+    the page that broke the order spawns the repairs of the splits delivered before it, a
+    split delivered after it spawns its own. So a consumer (a checkpoint) is never handed a
+    repair window while the window it repairs is still pending from before its split (a
+    split fetched ahead): a search resumed then runs that window again, unsplit, alone.
+
+    A search resumed with splits made before and the order not seen broken may never fetch a
+    page out of order again (few windows left): it first checks the page after one split's
+    dropped token (:meth:`_Run.verify`); out of order, it breaks the order, and the next page
+    delivered spawns the repairs.
     """
 
     def __init__(self, repairs: Iterable[Repair] = (), *, broken: bool = False) -> None:
         """A watch resumed with the ``repairs`` of a checkpoint: the splits still to re-cover
         should the order break, or (``broken``) the repair windows already running."""
-        self.broken = broken
-        self._splits: list[Repair] = [] if broken else list(repairs)
-        self.repairs: dict[Window, Repair] = {r.window: r for r in repairs} if broken else {}
+        resumed = list(repairs)
+        self.broken = broken  # a page fetched broke the order: no more splitting
+        self._announced = broken  # a page delivered did: each later split spawns its repair
+        self._breaker: Page | None = None  # the page that broke it, until delivered
+        self._announce = False  # the order broke on no page: the next page delivered tells
+        self.unverified = [] if broken else resumed[-1:]  # a split of an earlier run, to check
+        self._due: list[Repair] = [] if broken else resumed  # of the splits delivered
+        self._splits = len(self._due)  # splits so far, delivered or not
+        self.repairs: dict[Window, Repair] = {r.window: r for r in resumed} if broken else {}
 
-    def split(self, repair: Repair) -> None:
-        """Remember a split made on the strength of the order."""
-        self._splits.append(repair)
+    def split(self) -> None:
+        """Count a split made on the strength of the order (its repair comes with its page:
+        see :meth:`delivered`)."""
+        self._splits += 1
 
-    def violated(self, window: Window) -> tuple[Window, ...]:
-        """Note a page of ``window`` out of order; the repair windows to spawn now."""
+    def violated(self, window: Window) -> bool:
+        """Note a page of ``window`` out of order; whether it is the first (the caller
+        names it with :meth:`broke_on`)."""
         if self.broken:
-            return ()
+            return False
         self.broken = True
         log.warning(
             "the API did not page window %s in ascending start: no more splitting in this"
             " search, every window de-duplicated by guid, %d split window(s) re-covered",
             window.key,
-            len(self._splits),
+            self._splits,
         )
-        repairs, self._splits = sorted(self._splits, key=lambda r: r.window), []
-        self.repairs.update((r.window, r) for r in repairs)
-        return tuple(r.window for r in repairs)
+        return True
+
+    def broke_on(self, page: Page | None) -> None:
+        """``page`` is the first page out of order (None: a page no window delivers, so the
+        next page delivered spawns the repairs)."""
+        self._breaker, self._announce = page, page is None
+
+    def delivered(self, page: Page) -> tuple[Window, ...]:
+        """``page`` reaches the consumer: the repair windows it spawns (none while the order
+        holds: a split's repair is kept for the page that will break it)."""
+        if page is self._breaker or self._announce:
+            self._announced, self._breaker, self._announce = True, None, False
+            due, self._due = self._due, []
+            due += [page.repair] if page.repair is not None else []
+        elif page.repair is None:
+            return ()
+        elif self._announced:
+            due = [page.repair]
+        else:
+            self._due.append(page.repair)
+            return ()
+        due.sort(key=lambda r: r.window)
+        self.repairs.update((r.window, r) for r in due)
+        return tuple(r.window for r in due)
 
 
 class InteractionSearch:
@@ -143,15 +184,16 @@ class InteractionSearch:
             buffer_items=self._buffer_items,
         )
         try:
+            await run.verify()
             if self._ordered:
                 while run.head is not None:
-                    page = await _next_page(run.head.queue, run.failure)
+                    page = run.delivered(await _next_page(run.head.queue, run.failure))
                     run.taken(page)
                     yield page
             else:
                 remaining = len(self.plan)
                 while remaining:
-                    page = await _next_page(run.shared, run.failure)
+                    page = run.delivered(await _next_page(run.shared, run.failure))
                     remaining += len(page.spawned) - page.last
                     yield page
         finally:
@@ -296,6 +338,38 @@ class _Run:
             self.push(sub, None, after)
         self.fill()
 
+    async def verify(self) -> None:
+        """Check the order where a split of an earlier run relied on it: the page after its
+        dropped token, which holds nothing before its cut when the server pages in ascending
+        start (a server paging otherwise shows it there: a page boundary going back in time).
+        Out of order, the order is broken (the repairs come with the next page delivered); in
+        order, the repairs are kept only should a later page break it. One request, on
+        resume only.
+        """
+        for repair in self.watch.unverified:
+            if not await self._in_order_after(repair) and self.watch.violated(repair.window):
+                self.watch.broke_on(None)
+        self.watch.unverified = []
+
+    async def _in_order_after(self, repair: Repair) -> bool:
+        window = repair.window
+        params = self.query.params(window, window.after)
+        items, _ = await self.session.get("/interactions", params, decode_page)
+        return in_order(items, window.end)
+
+    def delivered(self, page: Page) -> Page:
+        """``page`` as the consumer gets it: with the repair windows it spawns, which start
+        now (ordered mode: in their place after its window)."""
+        repairs = self.watch.delivered(page)
+        if not repairs:
+            return page
+        after = self.head
+        for window in repairs:
+            after = _Node(self.queue_pages, after) if after else None
+            self.push(window, None, after)
+        self.fill()
+        return attrs.evolve(page, spawned=page.spawned + repairs)
+
     async def put(self, queue: asyncio.Queue[Page], page: Page, window: Window) -> None:
         """Hand ``page`` on; while the queue is full the window gives up its fetching slot."""
         if not queue.full():
@@ -372,8 +446,7 @@ class _Run:
             items, next_token = await self.session.get("/interactions", params, decode_page)
             self.cycle = smoothed(self.cycle, clock() - began)  # the budget's wait included
             spawned: tuple[Window, ...] = ()
-            if not watch.broken and not in_order(items, previous):
-                spawned = watch.violated(window)
+            breaks = not watch.broken and not in_order(items, previous) and watch.violated(window)
             if watch.broken:
                 dedup.by_guid()
             previous = last_start(items, previous)
@@ -392,9 +465,12 @@ class _Run:
                 # the chain goes on after ``next_token``; only a repeat at the latest instant
                 # (as ``Dedup`` drops while ordered) could come again: keep those guids only
                 repair = Repair.of(window, cut, next_token, dedup.guids)
-                watch.split(repair)
+                watch.split()
                 next_token = None
-            yield Page(window, kept, next_token, spawned, repair)
+            page = Page(window, kept, next_token, spawned, repair)
+            if breaks:
+                watch.broke_on(page)
+            yield page
             if next_token is None:
                 return
             if next_token in seen_tokens:

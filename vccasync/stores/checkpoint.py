@@ -11,24 +11,48 @@ with the rows it covers.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any, Final
 from urllib.parse import urlencode
 
 from attrs import define, field
 
 from ..errors import InvalidRequestError
 from ..instants import format_instant
-from ..query import SearchQuery
+from ..query import FILTERS, SearchQuery
 from ..windows import Page, Repair, ResumePlan, Window, split
 
-__all__ = ["FORMAT", "Checkpoint", "checkpoint_name", "query_identity"]
+__all__ = [
+    "FORMAT",
+    "Checkpoint",
+    "checkpoint_name",
+    "legacy_identity",
+    "query_identity",
+]
 
 FORMAT = 2  # version of the stored form (1: before repairs; still read)
 
 
 def query_identity(query: SearchQuery) -> dict[str, str]:
-    """What makes two backfills the same: the range, the filters and the page size."""
+    """What makes two backfills the same: the range, the filters (by name, the one key form
+    of every checkpoint, syncs' and tasks' too) and the page size."""
+    return {
+        "start": format_instant(query.start),
+        "end": format_instant(query.end),
+        **query.filters.as_text(),
+        "limit": str(query.limit),
+    }
+
+
+def checkpoint_name(query: SearchQuery) -> str:
+    """The name under which a shared store keeps the checkpoint of ``query``."""
+    return "interactions?" + urlencode(query_identity(query))
+
+
+def legacy_identity(query: SearchQuery) -> dict[str, str]:
+    """:func:`query_identity` as older stores kept it: the filters by the API's parameter
+    names (``handlingAgentId``); ``PostgresQuerySink`` takes such a checkpoint over once."""
     return {
         "start": format_instant(query.start),
         "end": format_instant(query.end),
@@ -37,9 +61,13 @@ def query_identity(query: SearchQuery) -> dict[str, str]:
     }
 
 
-def checkpoint_name(query: SearchQuery) -> str:
-    """The name under which a shared store keeps the checkpoint of ``query``."""
-    return "interactions?" + urlencode(query_identity(query))
+def _by_name(identity: Mapping[str, str]) -> dict[str, str]:
+    """A stored identity with its filters by name (older stores keyed them by the API's
+    parameter names)."""
+    return {_NAME_OF_PARAM.get(k, k): v for k, v in identity.items()}
+
+
+_NAME_OF_PARAM: Final = {f.api: f.name for f in FILTERS if f.api != f.name}
 
 
 @define
@@ -106,6 +134,24 @@ class Checkpoint:
         self.written += len(page.items)
         return changed
 
+    @contextmanager
+    def advancing(self, page: Page) -> Iterator[bool]:
+        """:meth:`advance` for the block that stores the page (yields whether ``resume_state``
+        changed); a block that fails or is cancelled puts the checkpoint back as it was, so
+        it never counts what the store does not hold."""
+        before = (
+            dict(self.pending), self.windows_total, self.written, dict(self.repairs),
+            self.order_broken,
+        )  # fmt: skip
+        changed = self.advance(page)
+        try:
+            yield changed
+        except BaseException:
+            (
+                self.pending, self.windows_total, self.written, self.repairs, self.order_broken
+            ) = before  # fmt: skip
+            raise
+
     def plan(self) -> ResumePlan:
         """The pending windows in chronological order, with the repairs, for
         ``vcc.interactions(plan=...)``."""
@@ -155,7 +201,7 @@ class Checkpoint:
         try:
             if data["format"] not in (1, FORMAT):
                 raise ValueError(f"format {data['format']!r}")
-            query = {str(k): str(v) for k, v in data["query"].items()}
+            query = _by_name({str(k): str(v) for k, v in data["query"].items()})
             pending = {str(k): None if v is None else str(v) for k, v in data["pending"].items()}
             for key in pending:
                 Window.from_key(key)

@@ -8,18 +8,15 @@ from typing import Final
 from ..errors import InvalidRequestError
 from ..query import MAX_LIMIT, SearchFilters, SearchQuery
 from .base import Sink
+from .contract import StoreOptions, SyncStore
 from .jsonl import JsonlSink, StdoutSink
 from .postgres import PostgresQuerySink, is_postgres_url
-from .postgres_changes import PostgresSyncState
+from .registry import SQLITE_SUFFIXES, open_store
 from .sqlite import SqliteSink
-from .sqlite_changes import SqliteSyncState
 
 __all__ = ["JSONL_SUFFIXES", "SQLITE_SUFFIXES", "SyncStore", "open_sink", "open_state"]
 
-SyncStore = SqliteSyncState | PostgresSyncState
-
 JSONL_SUFFIXES: Final = (".jsonl", ".ndjson")
-SQLITE_SUFFIXES: Final = (".sqlite", ".sqlite3", ".db")
 
 
 async def open_sink(
@@ -49,14 +46,6 @@ async def open_sink(
 async def open_state(
     target: str, filters: SearchFilters, limit: int = MAX_LIMIT, *, account: str = "default"
 ) -> SyncStore:
-    """The sync state kept in ``target``: an SQLite file (``.sqlite``/``.sqlite3``/``.db``) or
-    a ``postgresql://`` URL (rows under ``account``), for a sync with the engine's
-    ``filters``. Anything else (JSONL, stdout) is refused: a sync updates rows in place."""
-    if is_postgres_url(target):
-        return await PostgresSyncState.connect(target, filters, limit, account=account)
-    if Path(target).suffix.lower() in SQLITE_SUFFIXES:
-        return await SqliteSyncState.open(Path(target), filters, limit)
-    raise InvalidRequestError(
-        f"sync output {target!r}: a sync updates and marks rows in place, so it needs an"
-        f" SQLite file ({', '.join(SQLITE_SUFFIXES)}) or a postgresql:// URL, not JSONL or stdout"
-    )
+    """The sync store ``target`` names (:func:`vccasync.stores.registry.open_store`), for a
+    sync with the engine's ``filters``, rows under ``account``, no content queue."""
+    return await open_store(target, StoreOptions(filters, limit, account=account))

@@ -3,8 +3,9 @@
 Any number of processes may write into one database at once: every page is one transaction
 that upserts its interactions and content and moves its window's checkpoint, so a killed
 writer loses nothing and a rerun writes nothing twice. One search (a task, a sync's scope) has
-one writer at a time: :meth:`PostgresSink.hold` takes a session-level advisory lock on a
-connection of its own for the life of the run, and a second run is refused at once. Needs the
+one writer at a time: :meth:`PostgresSink.hold` takes a session-level advisory lock on the
+writing connection for the life of the run (a second run is refused at once; a run whose
+connection drops loses the lock and writes nothing more). Needs the
 ``postgres`` extra.
 
 Tables (created when missing; see the README's "Many accounts" section)::
@@ -27,12 +28,12 @@ from typing import Any, Self
 from urllib.parse import urlsplit, urlunsplit
 
 from ..converter import to_api
-from ..errors import InvalidRequestError, VccError
+from ..errors import InvalidRequestError, LeaseLostError, VccError
 from ..jsonio import dumps
 from ..query import SearchQuery
 from ..windows import Page, Window
 from .base import SinkContext
-from .checkpoint import Checkpoint, checkpoint_name
+from .checkpoint import Checkpoint, checkpoint_name, legacy_identity
 
 try:
     import asyncpg
@@ -40,6 +41,7 @@ except ImportError:  # pragma: no cover - exercised only without the extra
     asyncpg = None  # type: ignore[assignment]
 
 __all__ = [
+    "CONNECTION_LOST",
     "DELETE_STALE_CONTENT",
     "SCHEMA",
     "UPSERT_CONTENT",
@@ -99,23 +101,38 @@ CREATE TABLE IF NOT EXISTS vccasync_windows (
 );
 """
 
+# what a dropped connection raises: a lease held on that connection is gone with it
+CONNECTION_LOST: tuple[type[BaseException], ...] = (
+    (OSError,)
+    if asyncpg is None
+    else (
+        OSError,
+        asyncpg.InterfaceError,
+        asyncpg.PostgresConnectionError,
+        asyncpg.AdminShutdownError,
+    )
+)
+
 _SCHEMA_LOCK = 0x76636361  # advisory lock: concurrent writers create the tables one at a time
 
 # One JSON array per page; columns are read from the API's own JSON inside the database.
 # DISTINCT ON + ORDER BY guid: one row per guid, locked in a fixed order (no deadlocks).
+# updated_at is the clock when the row is written (not the transaction's start): a sync's pass
+# compares it with the instant it began (vccasync.stores.postgres_changes).
 _UPSERT_INTERACTIONS = """
 INSERT INTO interactions AS i
-    (guid, account, start, connect_from, connect_to, direction, agents, data)
+    (guid, account, start, connect_from, connect_to, direction, agents, data, updated_at)
 SELECT DISTINCT ON (d->>'guid')
     d->>'guid', $2, (d->>'start')::timestamptz, d->>'connectFrom', d->>'connectTo',
     d->>'direction',
-    ARRAY(SELECT a->>'id' FROM jsonb_array_elements(d->'handlingAgents') a), d
+    ARRAY(SELECT a->>'id' FROM jsonb_array_elements(d->'handlingAgents') a), d,
+    clock_timestamp()
 FROM jsonb_array_elements($1::jsonb) d
 ORDER BY d->>'guid'
 ON CONFLICT (guid) DO UPDATE SET
     account = EXCLUDED.account, start = EXCLUDED.start, connect_from = EXCLUDED.connect_from,
     connect_to = EXCLUDED.connect_to, direction = EXCLUDED.direction, agents = EXCLUDED.agents,
-    data = EXCLUDED.data, updated_at = now(), fingerprint = NULL, removed_at = NULL
+    data = EXCLUDED.data, updated_at = clock_timestamp(), fingerprint = NULL, removed_at = NULL
 WHERE (i.account, i.data) IS DISTINCT FROM (EXCLUDED.account, EXCLUDED.data)
 """
 
@@ -192,7 +209,6 @@ class PostgresSink(SinkContext):
         self.account = account
         self.written = 0
         self._conn: asyncpg.Connection | None = None
-        self._holder: asyncpg.Connection | None = None
 
     def __repr__(self) -> str:
         return f"PostgresSink({redact_url(self.dsn)!r}, account={self.account!r})"
@@ -220,30 +236,20 @@ class PostgresSink(SinkContext):
         """Close the connection (an open transaction is rolled back) and release the lock."""
         if self._conn is not None:
             conn, self._conn = self._conn, None
-            await conn.close()
-        if self._holder is not None:
-            holder, self._holder = self._holder, None
-            await holder.close()
+            try:
+                await conn.close(timeout=5)
+            except (OSError, asyncpg.InterfaceError, asyncpg.PostgresError, TimeoutError):
+                conn.terminate()  # the connection is already gone (the lease with it)
 
     async def hold(self, name: str, refusal: str) -> None:
-        """Hold the advisory lock of ``name`` (any text naming one search) until :meth:`close`,
-        on a connection of its own (a transaction's rollback never drops it); when another
-        session holds it, ``InvalidRequestError(refusal)`` at once. A killed run's lock goes
-        with its connection."""
+        """Hold the advisory lock of ``name`` (any text naming one writer's lease) until
+        :meth:`close`, on the writing connection itself (a session lock: a transaction's
+        rollback never drops it), so that the lease and the writes go together: once that
+        connection is gone, so is the lease, and nothing more is written. When another session
+        holds it, ``InvalidRequestError(refusal)`` at once."""
         key = int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), signed=True)
-        try:
-            holder = await asyncpg.connect(self.dsn)
-        except (OSError, asyncpg.PostgresError) as exc:
-            raise VccError(f"cannot connect to {redact_url(self.dsn)}: {exc}") from exc
-        try:
-            held = await holder.fetchval("SELECT pg_try_advisory_lock($1)", key)
-        except BaseException:
-            await holder.close()
-            raise
-        if not held:
-            await holder.close()
+        if not await self.connection.fetchval("SELECT pg_try_advisory_lock($1)", key):
             raise InvalidRequestError(refusal)
-        self._holder = holder
 
     @property
     def connection(self) -> asyncpg.Connection:
@@ -294,6 +300,40 @@ class PostgresSink(SinkContext):
             )
         return [(Window.from_key(r["window_key"]), r["token"]) for r in rows]
 
+    async def adopt(self, task: str, query: Mapping[str, Any], legacy: Mapping[str, Any]) -> None:
+        """Rename to ``task`` (recorded with ``query``) the task that older versions recorded
+        for the same search with the ``legacy`` query (filters by the API's names), with its
+        windows and counts; nothing when there is none, or ``task`` already exists."""
+        conn = self.connection
+        async with conn.transaction():
+            old = await conn.fetchval(
+                "SELECT task FROM vccasync_tasks WHERE account = $1 AND query = $2::jsonb",
+                self.account,
+                _dumps(legacy),
+            )
+            if old is None or old == task:
+                return
+            moved = await conn.fetchval(
+                "INSERT INTO vccasync_tasks (account, task, query, windows_total, written,"
+                " created_at, finished_at, resume) SELECT account, $3, $4::jsonb, windows_total,"
+                " written, created_at, finished_at, resume FROM vccasync_tasks"
+                " WHERE account = $1 AND task = $2 ON CONFLICT DO NOTHING RETURNING true",
+                self.account,
+                old,
+                task,
+                _dumps(query),
+            )
+            if moved:
+                await conn.execute(
+                    "UPDATE vccasync_windows SET task = $3 WHERE account = $1 AND task = $2",
+                    self.account,
+                    old,
+                    task,
+                )
+                await conn.execute(
+                    "DELETE FROM vccasync_tasks WHERE account = $1 AND task = $2", self.account, old
+                )
+
     async def resumed(self, task: str) -> dict[str, Any]:
         """What ``task``'s split windows must re-cover (``Checkpoint.resume_state``), if any."""
         stored = await self.connection.fetchval(
@@ -314,7 +354,20 @@ class PostgresSink(SinkContext):
 
     async def write(self, task: str, page: Page, resume: Mapping[str, Any] | None = None) -> None:
         """Upsert ``page``'s interactions and advance ``task``'s checkpoint, atomically;
-        ``resume`` (``Checkpoint.resume_state``) is stored with it when given."""
+        ``resume`` (``Checkpoint.resume_state``) is stored with it when given. The writing
+        connection holds the task's lease: once it is gone, ``LeaseLostError``, nothing
+        written."""
+        try:
+            await self._write(task, page, resume)
+        except CONNECTION_LOST as exc:
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise LeaseLostError(
+                f"the lease of task {task} of account {self.account} on"
+                f" {redact_url(self.dsn)} is lost (its connection ended: {reason}):"
+                " stopped before writing"
+            ) from None
+
+    async def _write(self, task: str, page: Page, resume: Mapping[str, Any] | None) -> None:
         conn = self.connection
         key = page.window.key
         async with conn.transaction():
@@ -403,6 +456,9 @@ class PostgresQuerySink(SinkContext):
                 f"vccasync task\x1f{account}\x1f{task}",
                 f"another run of task {task} of account {account} is running on this database",
             )
+            legacy = legacy_identity(query)
+            if legacy != fresh.query:  # filters set: a checkpoint an older version keyed by
+                await sink.adopt(task, fresh.query, legacy)  # the API's names becomes this one
             if overwrite:
                 await sink.connection.execute(
                     "DELETE FROM vccasync_tasks WHERE account = $1 AND task = $2", account, task
@@ -420,8 +476,8 @@ class PostgresQuerySink(SinkContext):
     async def write(self, page: Page) -> None:
         """Write the page and its checkpoint (repairs included) in one transaction."""
         checkpoint = self._checkpoint
-        changed = checkpoint.advance(page)
-        await self._sink.write(self._task, page, checkpoint.resume_state() if changed else None)
+        with checkpoint.advancing(page) as changed:  # put back if the transaction is not made
+            await self._sink.write(self._task, page, checkpoint.resume_state() if changed else None)
 
     async def close(self) -> None:
         """Close the connection."""

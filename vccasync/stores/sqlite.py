@@ -220,9 +220,9 @@ class SqliteFile:
             db.executemany(
                 "INSERT OR REPLACE INTO content VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", content
             )
-            self.checkpoint.advance(page)
-            self._store(self.checkpoint)
-            db.execute("COMMIT")
+            with self.checkpoint.advancing(page):  # put back if the commit is not made
+                self._store(self.checkpoint)
+                db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise

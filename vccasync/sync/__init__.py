@@ -9,6 +9,7 @@ from .engine import (
     ChangeFeed,
     Duration,
     PassObserver,
+    PassProgress,
     PassResult,
     SyncEngine,
 )
@@ -26,6 +27,7 @@ __all__ = [
     "MemoryState",
     "Observed",
     "PassObserver",
+    "PassProgress",
     "PassResult",
     "Span",
     "SyncEngine",

@@ -20,25 +20,32 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import aclosing
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Protocol, cast, overload
 
+import attrs
 from attrs import frozen
 
 from ..converter import structure_interaction
 from ..counts import count
-from ..errors import AuthenticationError, InvalidRequestError, NotFoundError, VccError
+from ..errors import (
+    AuthenticationError,
+    InvalidRequestError,
+    LeaseLostError,
+    NotFoundError,
+    VccError,
+)
 from ..instants import format_instant
 from ..jsonio import loads
 from ..models import Interaction
 from ..query import NO_FILTERS, SearchFilters, SearchQuery, check_instant, check_limit
 from ..tracing import traced_pass
-from ..windows import Page, WindowPlan
+from ..windows import Page, Window, WindowPlan
 from .diff import Change, ChangeKind, Known, Span, ahead, classify, plan_span
 from .durations import parse_duration
-from .fingerprint import snapshot
+from .fingerprint import changed_pieces, snapshot
 from .scope import pass_query
 from .state import MemoryState, Observed, SyncState
 
@@ -48,6 +55,7 @@ __all__ = [
     "ChangeFeed",
     "Duration",
     "PassObserver",
+    "PassProgress",
     "PassResult",
     "Searcher",
     "SyncEngine",
@@ -106,8 +114,22 @@ class PassObserver(Protocol):
         many requests."""
 
 
+class PassProgress(Protocol):
+    """Told as each pass goes, page by page (the command's progress display implements it;
+    how each pass ends, a :class:`PassObserver` is told)."""
+
+    def pass_began(self, span: Span, windows: int) -> None:
+        """A pass over ``span`` starts (or resumes) with so many windows to fetch."""
+
+    def page_recorded(self, page: Page, observed: Sequence[Observed]) -> None:
+        """The pass recorded ``page`` (its windows: ``page.last``, ``page.spawned``)."""
+
+
 class Pages(Protocol):
     """A running search, as the engine reads it (``InteractionSearch``)."""
+
+    @property
+    def windows(self) -> Sequence[Window]: ...
 
     def pages(self) -> AsyncIterator[Page]: ...
 
@@ -140,8 +162,9 @@ class SyncEngine:
     24 h); ``limit`` the page size; ``now`` the clock (aware datetimes, default the UTC
     wall clock); ``sleep`` how to wait between passes; ``should_stop``, asked after each
     page is recorded and before each pass, ends the feed there (a pass stopped so is left
-    unfinished, to be resumed by the next; ``stopped`` tells it happened). Every argument is
-    checked here, before any request.
+    unfinished, to be resumed by the next; ``stopped`` tells it happened); ``observer`` is
+    told how each pass ends, ``progress`` how it goes. Every argument is checked here, before
+    any request.
     """
 
     def __init__(
@@ -157,6 +180,7 @@ class SyncEngine:
         sleep: Sleep = asyncio.sleep,
         observer: PassObserver | None = None,
         should_stop: Callable[[], bool] | None = None,
+        progress: PassProgress | None = None,
     ) -> None:
         self.lookback = parse_duration(lookback, name="lookback")
         if not isinstance(filters, SearchFilters):
@@ -171,6 +195,7 @@ class SyncEngine:
         self._now = now or (lambda: datetime.now(UTC))
         self._sleep = sleep
         self.observer = observer
+        self.progress = progress
         self._should_stop = should_stop or (lambda: False)
         self.last: PassResult | None = None
         self.stopped = False
@@ -195,20 +220,27 @@ class SyncEngine:
             span, plan = await self.state.begin(planned)
             counts: Counter[ChangeKind | None] = Counter()
             search = self.client.search(pass_query(span, self.filters, self.limit), plan=plan)
+            if self.progress is not None:
+                self.progress.pass_began(span, len(search.windows))
             async with aclosing(cast(AsyncGenerator[Page, None], search.pages())) as pages:
                 async for page in pages:
                     known = await self.state.known([i.guid for i in page.items])
                     observed = [_observe(item, known.get(item.guid)) for item in page.items]
-                    for seen in observed:
+                    for at, seen in enumerate(observed):
                         counts[seen.kind] += 1
                         if seen.kind is not None:
                             previous = known.get(seen.interaction.guid)
-                            yield Change(
+                            change = Change(
                                 seen.kind,
                                 seen.interaction,
                                 _decode(previous) if seen.kind == "changed" else None,
                             )
+                            pieces = changed_pieces(change.interaction, change.previous)
+                            observed[at] = attrs.evolve(seen, pieces=pieces)
+                            yield change
                     await self.state.record(page, observed)
+                    if self.progress is not None:
+                        self.progress.page_recorded(page, observed)
                     if self._should_stop():
                         self.stopped = True
                         break
@@ -276,7 +308,7 @@ class SyncEngine:
                 async with aclosing(self.run_pass()) as changes:
                     async for change in changes:
                         yield change
-            except (AuthenticationError, InvalidRequestError):
+            except (AuthenticationError, InvalidRequestError, LeaseLostError):
                 raise
             except VccError as exc:
                 if once:

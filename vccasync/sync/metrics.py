@@ -18,6 +18,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_serv
 
 from ..errors import InvalidRequestError
 from .engine import PassResult
+from .queue import QueueStatus
 
 __all__ = ["MetricsServer", "SyncMetrics", "serve_metrics"]
 
@@ -35,7 +36,10 @@ class SyncMetrics:
     unless :meth:`complete_up_to` was told where a stored state stands),
     ``vccasync_sync_last_pass_seconds``; with content downloads,
     ``vccasync_sync_content_failures_total`` (failed downloads of pieces) and
-    ``vccasync_sync_content_missing_pieces`` (pieces not downloaded after the last pass).
+    ``vccasync_sync_content_missing_pieces`` (failed pieces still queued);
+    the durable content queue: ``vccasync_sync_content_queue_depth`` (pieces queued),
+    ``vccasync_sync_content_queue_failed`` (of which failed at least once) and
+    ``vccasync_sync_content_queue_oldest_seconds`` (age of the oldest, computed when scraped).
     ``now`` is the clock (default the UTC wall clock).
     """
 
@@ -73,9 +77,24 @@ class SyncMetrics:
         )
         self.content_missing = Gauge(
             "vccasync_sync_content_missing_pieces",
-            "Pieces not downloaded after the last pass (retried at the next)",
+            "Failed pieces still in the content queue (retried with backoff)",
             registry=reg,
         )
+        self._oldest: datetime | None = None
+        self.queue_depth = Gauge(
+            "vccasync_sync_content_queue_depth", "Pieces in the content queue", registry=reg
+        )
+        self.queue_failed = Gauge(
+            "vccasync_sync_content_queue_failed",
+            "Pieces in the content queue that failed at least once",
+            registry=reg,
+        )
+        self.queue_oldest = Gauge(
+            "vccasync_sync_content_queue_oldest_seconds",
+            "Age of the oldest piece in the content queue (0: empty)",
+            registry=reg,
+        )
+        self.queue_oldest.set_function(self._oldest_age)
         for outcome in ("complete", "incomplete"):
             self.passes.labels(outcome)
         for kind in ("new", "changed", "removed", "unchanged"):
@@ -103,6 +122,17 @@ class SyncMetrics:
         """Count a pass's failed downloads; ``missing`` pieces are left to retry."""
         self.content_failures.inc(failed)
         self.content_missing.set(missing)
+
+    def queue_seen(self, status: QueueStatus) -> None:
+        """The content queue as it stands now."""
+        self.queue_depth.set(status.depth)
+        self.queue_failed.set(status.failed)
+        self.content_missing.set(status.failed)
+        self._oldest = status.oldest
+
+    def _oldest_age(self) -> float:
+        oldest = self._oldest
+        return 0.0 if oldest is None else max(0.0, (self._now() - oldest).total_seconds())
 
     def pass_stopped(self, requests: int, rate_limited: int) -> None:
         """Count a pass that stopped before its end (failure, cancellation)."""

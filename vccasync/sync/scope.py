@@ -8,7 +8,7 @@ from typing import Any
 
 from ..instants import floor_instant, format_instant, parse_instant
 from ..jsonio import loads
-from ..query import SearchFilters, SearchQuery
+from ..query import FILTER_BY_NAME, SearchFilters, SearchQuery
 from .diff import Span
 
 __all__ = ["floor_span", "in_scope", "pass_query", "scope_key", "span_from_text", "span_to_text"]
@@ -27,23 +27,13 @@ def scope_key(filters: SearchFilters) -> str:
 
 def in_scope(data: str | bytes, key: str) -> bool:
     """Whether the stored interaction ``data`` (its API JSON) matches the filters of ``key`` as
-    the search applies them: direction and address prefixes ignoring case, the agent id
-    exactly. Without filters everything matches (``data`` is not even read)."""
+    the search applies them (``Filter.matches``). Without filters everything matches
+    (``data`` is not even read)."""
     filters: dict[str, str] = json.loads(key)
     if not filters:
         return True
     item: dict[str, Any] = loads(data)
-    direction = str(item.get("direction", "")).casefold()
-    if "direction" in filters and direction != filters["direction"].casefold():
-        return False
-    for name, field in (("connect_from", "connectFrom"), ("connect_to", "connectTo")):
-        text = str(item.get(field) or "").casefold()
-        if name in filters and not text.startswith(filters[name].casefold()):
-            return False
-    if "handling_agent_id" in filters:
-        agents = {str(a.get("id", "")) for a in item.get("handlingAgents") or ()}
-        return filters["handling_agent_id"] in agents
-    return True
+    return all(FILTER_BY_NAME[name].matches(value, item) for name, value in filters.items())
 
 
 def span_to_text(span: Span) -> tuple[str, str]:

@@ -17,7 +17,7 @@ from typing import Protocol
 
 from attrs import frozen
 
-from ..models import Interaction
+from ..models import Content, Interaction
 from ..windows import Page, WindowPlan
 from .diff import ChangeKind, Known, Span, removed
 
@@ -26,13 +26,15 @@ __all__ = ["MemoryState", "Observed", "SyncState"]
 
 @frozen
 class Observed:
-    """One interaction a pass returned: its fingerprint, canonical JSON and what changed
-    (``kind`` None: unchanged)."""
+    """One interaction a pass returned: its fingerprint, canonical JSON, what changed
+    (``kind`` None: unchanged) and the pieces the change brings (new, or another version than
+    the stored one: what a store with a content queue queues)."""
 
     interaction: Interaction
     fingerprint: bytes
     data: bytes
     kind: ChangeKind | None
+    pieces: tuple[Content, ...] = ()
 
 
 class SyncState(Protocol):
