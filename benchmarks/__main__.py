@@ -34,11 +34,11 @@ from typing import Any, NamedTuple
 import attrs
 import orjson
 
-from vccasync.config import ClientConfig
-from vccasync.converter import decode_page
+from vccasync._config import ClientConfig
+from vccasync._converter import decode_page
+from vccasync._jsonio import stdlib_only
+from vccasync._windows import RESOLUTION, split
 from vccasync.fake import DatasetSpec, generate
-from vccasync.jsonio import stdlib_only
-from vccasync.windows import RESOLUTION, split
 
 START = datetime(2025, 1, 6, tzinfo=UTC)  # a Monday
 PAGE = 1000
@@ -216,8 +216,8 @@ def bare_page(body: bytes) -> list[Any]:
     (the interactions, their contents, properties when present, one agent reference each,
     the instants parsed), each field stored as it is, nothing checked, no extras, the
     collector paused; built the fastest way known (a builder subclass, then its class)."""
-    from vccasync.converter import _CONTENT, _INTERACTION, _PROPERTIES
-    from vccasync.models import AgentRef, Content, ContentProperties, Interaction
+    from vccasync._converter import _CONTENT, _INTERACTION, _PROPERTIES
+    from vccasync._models import AgentRef, Content, ContentProperties, Interaction
 
     new, instant, out = object.__new__, datetime.fromisoformat, []
     agent = AgentRef("1")

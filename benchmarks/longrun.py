@@ -23,12 +23,12 @@ from typing import Final
 
 from attrs import frozen
 
-from vccasync.cli.content import DEFAULT_WORKERS
-from vccasync.content.feed import ContentFeed
+from vccasync.cli._content import DEFAULT_WORKERS
+from vccasync.content._feed import ContentFeed
 from vccasync.fake import DatasetSpec, FakeConfig, generate, running_in_thread
-from vccasync.fake.timeline import FakeClock, Timeline, TimelineSpec
-from vccasync.stores.contract import ALL_TYPES, StoreOptions
-from vccasync.stores.registry import open_store
+from vccasync.fake._timeline import FakeClock, Timeline, TimelineSpec
+from vccasync.stores._contract import ALL_TYPES, StoreOptions
+from vccasync.stores._registry import open_store
 from vccasync.sync import PassResult, SyncEngine
 
 from .core import client_of

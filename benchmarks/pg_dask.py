@@ -30,11 +30,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.pg import PgServer, find_bindir
 from vccasync import Window
-from vccasync.converter import structure_interaction
-from vccasync.distributed.tasks import plan, run_task
+from vccasync._converter import structure_interaction
+from vccasync._windows import Page
+from vccasync.distributed._tasks import plan, run_task
 from vccasync.fake import DatasetSpec, FakeConfig, generate, running_in_thread
-from vccasync.stores.postgres import PostgresSink, _dumps
-from vccasync.windows import Page
+from vccasync.stores._postgres import PostgresSink, _dumps
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
 
@@ -69,7 +69,7 @@ async def bench_sink(admin_dsn: str, count: int) -> dict[str, float]:
     conn = await asyncpg.connect(dsn)
     try:
         await conn.execute("CREATE TABLE docs (data jsonb)")
-        from vccasync.converter import to_api
+        from vccasync._converter import to_api
 
         began = time.perf_counter()
         for page in pages:
@@ -104,7 +104,7 @@ async def bench_task(admin_dsn: str) -> dict[str, float]:
 def bench_accounts(admin_dsn: str) -> dict[str, float]:
     from distributed import Client, LocalCluster
 
-    from vccasync.distributed.dask import run_tasks
+    from vccasync.distributed._dask import run_tasks
 
     window, per_window = 2.0, 20  # a compressed minute: 20 requests per 2 s per account
     config = FakeConfig(rate_limit_per_minute=per_window, rate_limit_window=window)

@@ -7,7 +7,7 @@ Run: ``python -m benchmarks.retention [--gb 1] [--file-mb 8] [--threads 1,2,4]``
 [--latency 0.2] [--whole]``.
 
 Writes ``--gb`` of files of ``--file-mb`` each (random bytes) into a temporary directory, then
-hashes them all with :func:`vccasync.content.verify.verify_files` at each thread count, best of
+hashes them all with :func:`vccasync.content._verify.verify_files` at each thread count, best of
 ``--repeat``. The files were just written, so they are read from the page cache: the figure is
 the hashing path (threads, chunked reads), not the disk. The ideal is ``hashlib.sha256`` over
 the same bytes in memory on one core, times the threads that can run at once (at most the
@@ -16,7 +16,7 @@ cores); ``sha256sum`` over the same files is shown too when installed.
 ``--deletes``: for each budget (deletions a minute), the fake API (in-process on 127.0.0.1,
 enforcing that budget as its own delete limit) serves a fresh dataset; ``download_all``
 archives the first interactions (about ``--seconds`` worth of deletions at the budget), then
-:func:`vccasync.content.purge.purge` verifies and deletes them one piece at a time, journal
+:func:`vccasync.content._purge.purge` verifies and deletes them one piece at a time, journal
 and all, with the client at that deletion budget and its default request budget. The first
 deletion goes at once, so the achieved rate is (deletions - 1) over the time from the first
 deletion's answer to the last's; the fake's 429s are counted (there should be none).
@@ -53,12 +53,12 @@ from pathlib import Path
 from typing import Any
 
 from vccasync import VccClient
-from vccasync.content.purge import purge
-from vccasync.content.verify import verify_files
-from vccasync.deletes import DeleteFailure, DeleteOutcome
+from vccasync._deletes import DeleteFailure, DeleteOutcome
+from vccasync._models import Interaction
+from vccasync.content._purge import purge
+from vccasync.content._verify import verify_files
 from vccasync.fake import DatasetSpec, FakeConfig, FakeVccServer, generate
-from vccasync.fake.deletes import DeleteConfig
-from vccasync.models import Interaction
+from vccasync.fake._deletes import DeleteConfig
 
 MB = 1_000_000
 GB = 1_000_000_000
@@ -176,7 +176,7 @@ def deletes_main(budgets: list[float], seconds: float) -> None:
 def _padded(per: int) -> None:
     """Every generated interaction with content gets attachments up to ``per`` pieces (this
     process only: the benchmark's dataset)."""
-    from vccasync.fake import materialise
+    from vccasync.fake import _materialise as materialise
 
     made = materialise._random_content
 

@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from vccasync import Page, VccClient, make_query
-from vccasync.query import SearchQuery
-from vccasync.stores.base import BlockingStore, Sink, SinkContext, write_search
-from vccasync.stores.jsonl import JsonlFile
-from vccasync.stores.output import open_sink
-from vccasync.stores.sqlite import SqliteFile
+from vccasync._query import SearchQuery
+from vccasync.stores._base import BlockingStore, Sink, SinkContext, write_search
+from vccasync.stores._jsonl import JsonlFile
+from vccasync.stores._output import open_sink
+from vccasync.stores._sqlite import SqliteFile
 
 from .__main__ import START, Scenario, fake_api
 

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from vccasync import VccClient
-from vccasync.query import make_query
-from vccasync.stores.output import open_sink
+from vccasync._query import make_query
+from vccasync.stores._output import open_sink
 
 
 async def _run(args: argparse.Namespace, out: Path) -> dict[str, Any]:

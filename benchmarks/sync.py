@@ -17,10 +17,10 @@ import asyncio
 import tempfile
 from datetime import UTC, datetime, timedelta
 
-from vccasync.client import VccClient
+from vccasync._client import VccClient
 from vccasync.fake import DatasetSpec, FakeConfig, FakeVccServer, generate
-from vccasync.fake.timeline import FakeClock, Timeline
-from vccasync.stores.output import open_state
+from vccasync.fake._timeline import FakeClock, Timeline
+from vccasync.stores._output import open_state
 from vccasync.sync import PassResult, SyncEngine
 
 from .core import client_of

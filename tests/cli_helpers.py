@@ -15,9 +15,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from vccasync.distributed.accounts import env_prefix
+from vccasync.distributed._accounts import env_prefix
 from vccasync.fake import FakeVccServer
-from vccasync.stores.jsonl import checkpoint_path
+from vccasync.stores._jsonl import checkpoint_path
 
 CLI = [sys.executable, "-m", "vccasync.cli"]
 

@@ -19,8 +19,8 @@ from aioresponses import aioresponses
 from aioresponses import core as aioresponses_core
 
 from vccasync import VccClient
+from vccasync._jsonio import stdlib_only
 from vccasync.fake import FakeVccServer
-from vccasync.jsonio import stdlib_only
 
 from .pg import PgServer, find_bindir
 

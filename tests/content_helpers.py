@@ -6,11 +6,11 @@ import hashlib
 from datetime import datetime
 from pathlib import Path
 
-from vccasync.content.manifest import MANIFEST_NAME
-from vccasync.content.paths import content_path
+from vccasync._instants import parse_instant
+from vccasync.content._manifest import MANIFEST_NAME
+from vccasync.content._paths import content_path
 from vccasync.fake import Dataset
-from vccasync.fake.content import content_sha256
-from vccasync.instants import parse_instant
+from vccasync.fake._content import content_sha256
 
 
 def expected_files(

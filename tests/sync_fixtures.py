@@ -9,8 +9,8 @@ import pytest
 
 from vccasync import VccClient
 from vccasync.fake import DatasetSpec, FakeConfig, FakeVccServer, generate
-from vccasync.fake.dataset import Dataset
-from vccasync.fake.timeline import FakeClock, Timeline, TimelineSpec
+from vccasync.fake._dataset import Dataset
+from vccasync.fake._timeline import FakeClock, Timeline, TimelineSpec
 
 from .conftest import client_for
 

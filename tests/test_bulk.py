@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 from vccasync import BulkProgress, VccClient
-from vccasync.content.manifest import MANIFEST_NAME, Manifest
-from vccasync.converter import structure_interaction
+from vccasync._converter import structure_interaction
+from vccasync._models import Interaction
+from vccasync.content._manifest import MANIFEST_NAME, Manifest
 from vccasync.fake import Dataset, DatasetSpec, FakeConfig, FakeVccServer, FaultConfig, generate
-from vccasync.models import Interaction
 
 from .conftest import client_for
 from .content_helpers import expected_files, tree

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from vccasync.counts import count
+from vccasync._counts import count
 from vccasync.fake import DatasetSpec, FakeConfig, FakeVccServer, generate, running_in_thread
 
 from .cli_helpers import (

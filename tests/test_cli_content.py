@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from vccasync.content.manifest import MANIFEST_NAME, Manifest
+from vccasync.content._manifest import MANIFEST_NAME, Manifest
 from vccasync.fake import DatasetSpec, FakeConfig, FakeVccServer, FaultConfig, generate
 from vccasync.fake import running_in_thread as serve
 

@@ -15,7 +15,7 @@ import pytest
 
 import vccasync
 from vccasync.cli import COMMANDS, build_parser, main
-from vccasync.cli.common import DeprecatedAlias
+from vccasync.cli._common import DeprecatedAlias
 from vccasync.sync import parse_duration
 
 CLI = Path(vccasync.__file__).parent / "cli"
@@ -97,7 +97,7 @@ def _module_level_names(path: Path) -> Iterator[str]:
 
 def test_demo_settings_live_in_the_demo_module_only() -> None:
     for path in sorted(CLI.glob("*.py")):
-        if path.name == "demo.py":
+        if path.name == "_demo.py":
             continue
         names = [n for n in _module_level_names(path) if "DEMO" in n]
         assert not names, f"{path.name} defines demo settings {names}: move them to demo.py"
@@ -117,7 +117,7 @@ try:
     runpy.run_module("vccasync.cli", run_name="__main__")
 except SystemExit as exit_:
     assert exit_.code == 0, exit_.code
-heavy = ("aiohttp", "asyncpg", "rich", "vccasync.client", "vccasync.cli.interactions")
+heavy = ("aiohttp", "asyncpg", "rich", "vccasync._client", "vccasync.cli._interactions")
 print(sorted(name for name in sys.modules if name.startswith(heavy)), file=sys.stderr)
 """
 

@@ -23,15 +23,15 @@ from typing import Any
 import pytest
 
 from benchmarks import docs_sample
+from vccasync._config import ClientConfig, config_from_env
+from vccasync._models import ContentType
+from vccasync._query import make_query
+from vccasync._windows import RESOLUTION
 from vccasync.cli import build_parser, main
-from vccasync.config import ClientConfig, config_from_env
-from vccasync.distributed.tasks import plan_search
+from vccasync.distributed._tasks import plan_search
 from vccasync.fake import DatasetSpec, FakeConfig, FakeVccServer, generate, running_in_thread
 from vccasync.fake import __main__ as fake_main
-from vccasync.models import ContentType
-from vccasync.query import make_query
-from vccasync.stores.sqlite import SqliteFile
-from vccasync.windows import RESOLUTION
+from vccasync.stores._sqlite import SqliteFile
 
 from .cli_helpers import cli_env, run_cli, start_cli, stored_checkpoint
 

@@ -13,12 +13,12 @@ from typing import Any
 import attrs
 import pytest
 
+from vccasync._config import DEFAULT_DELETE_RATE
 from vccasync.cli import build_parser
-from vccasync.cli.common import client_from_args, open_client
-from vccasync.cli.demo import PURGE_CONFIG, PURGE_DELETE_RATE
-from vccasync.config import DEFAULT_DELETE_RATE
-from vccasync.content.journal import JOURNAL_NAME
-from vccasync.content.manifest import MANIFEST_NAME, Manifest
+from vccasync.cli._common import client_from_args, open_client
+from vccasync.cli._demo import PURGE_CONFIG, PURGE_DELETE_RATE
+from vccasync.content._journal import JOURNAL_NAME
+from vccasync.content._manifest import MANIFEST_NAME, Manifest
 from vccasync.fake import DatasetSpec, FakeVccServer, generate
 from vccasync.fake import running_in_thread as serve
 

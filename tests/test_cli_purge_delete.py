@@ -14,12 +14,12 @@ from typing import Any
 
 import attrs
 
-from vccasync.config import READ_SCOPE
-from vccasync.content.journal import JOURNAL_NAME, Outcome, read_records, replay
-from vccasync.content.manifest import MANIFEST_NAME, Manifest
+from vccasync._config import READ_SCOPE
+from vccasync.content._journal import JOURNAL_NAME, Outcome, read_records, replay
+from vccasync.content._manifest import MANIFEST_NAME, Manifest
 from vccasync.fake import DatasetSpec, FakeConfig, FakeVccServer, generate
 from vccasync.fake import running_in_thread as serve
-from vccasync.fake.deletes import DeleteConfig
+from vccasync.fake._deletes import DeleteConfig
 
 from .cli_helpers import cli_env, kill_9_when, run_cli, start_cli
 

@@ -9,14 +9,14 @@ import re
 import subprocess
 from pathlib import Path
 
+from vccasync._http.session import SessionStats
 from vccasync.cli import build_parser
-from vccasync.cli.purge_progress import PurgeTally
-from vccasync.content.journal import JOURNAL_NAME, read_records, replay
-from vccasync.content.manifest import MANIFEST_NAME, Manifest
-from vccasync.content.purge import PurgeProgress
+from vccasync.cli._purge_progress import PurgeTally
+from vccasync.content._journal import JOURNAL_NAME, read_records, replay
+from vccasync.content._manifest import MANIFEST_NAME, Manifest
+from vccasync.content._purge import PurgeProgress
 from vccasync.fake import generate
 from vccasync.fake import running_in_thread as serve
-from vccasync.http.session import SessionStats
 
 from .cli_helpers import CLI, cli_env, run_cli
 from .test_cli_help import command_help, option_help

@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
+from vccasync._instants import format_instant, parse_instant
+from vccasync._windows import Window
 from vccasync.fake import DatasetSpec, FakeConfig, FakeVccServer, generate, running_in_thread
-from vccasync.instants import format_instant, parse_instant
-from vccasync.stores.jsonl import checkpoint_path
-from vccasync.windows import Window
+from vccasync.stores._jsonl import checkpoint_path
 
 from .cli_helpers import (
     chronological,

@@ -23,9 +23,10 @@ from typing import Any
 
 import pytest
 
-from vccasync.content.manifest import MANIFEST_NAME, Manifest
-from vccasync.content.retention import Action, Decision, Piece, decide
-from vccasync.content.verify import check_file
+from vccasync._instants import parse_instant
+from vccasync.content._manifest import MANIFEST_NAME, Manifest
+from vccasync.content._retention import Action, Decision, Piece, decide
+from vccasync.content._verify import check_file
 from vccasync.fake import (
     DatasetSpec,
     FakeConfig,
@@ -34,9 +35,8 @@ from vccasync.fake import (
     generate,
     running_in_thread,
 )
-from vccasync.fake.dataset import Dataset
-from vccasync.fake.timeline import FakeClock, Timeline, TimelineSpec
-from vccasync.instants import parse_instant
+from vccasync.fake._dataset import Dataset
+from vccasync.fake._timeline import FakeClock, Timeline, TimelineSpec
 
 from .cli_helpers import cli_env, run_cli, start_cli
 from .conftest import api_shape

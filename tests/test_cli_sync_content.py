@@ -24,10 +24,10 @@ from typing import Any
 
 import pytest
 
+from vccasync.cli import _sync as sync_command
 from vccasync.cli import main
-from vccasync.cli import sync as sync_command
-from vccasync.cli.content import DEFAULT_WORKERS
-from vccasync.content.manifest import MANIFEST_NAME
+from vccasync.cli._content import DEFAULT_WORKERS
+from vccasync.content._manifest import MANIFEST_NAME
 from vccasync.fake import (
     DatasetSpec,
     FakeConfig,
@@ -36,7 +36,7 @@ from vccasync.fake import (
     generate,
     running_in_thread,
 )
-from vccasync.fake.dataset import Dataset
+from vccasync.fake._dataset import Dataset
 
 from .cli_helpers import cli_env, run_cli, start_cli
 from .content_helpers import expected_files, tree

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from vccasync.fake import DatasetSpec, FakeConfig, FakeVccServer, generate, running_in_thread
-from vccasync.fake.dataset import Dataset
+from vccasync.fake._dataset import Dataset
 
 from .cli_helpers import cli_env, run_cli, start_cli
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import io
 import time
 
-from vccasync.cli.content_progress import ContentTally
-from vccasync.cli.progress import display_for
-from vccasync.content.bulk import BulkProgress
-from vccasync.http.session import SessionStats
+from vccasync._http.session import SessionStats
+from vccasync.cli._content_progress import ContentTally
+from vccasync.cli._progress import display_for
+from vccasync.content._bulk import BulkProgress
 
 from .cli_helpers import Terminal
 

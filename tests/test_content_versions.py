@@ -13,12 +13,12 @@ from typing import Any
 import pytest
 
 from vccasync import VccClient
-from vccasync.content.download import CHUNK_SIZE, part_path, sidecar_path
-from vccasync.content.manifest import MANIFEST_NAME, Manifest
-from vccasync.content.paths import content_path
+from vccasync._models import Interaction
+from vccasync.content._download import CHUNK_SIZE, part_path, sidecar_path
+from vccasync.content._manifest import MANIFEST_NAME, Manifest
+from vccasync.content._paths import content_path
 from vccasync.fake import Dataset, DatasetSpec, FakeVccServer, FaultConfig, generate
-from vccasync.fake.content import content_sha256
-from vccasync.models import Interaction
+from vccasync.fake._content import content_sha256
 
 from .conftest import client_for
 from .content_helpers import tree

@@ -18,17 +18,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from vccasync import ContentType, Direction, ResponseValidationError, to_api
-from vccasync import converter as conv
-from vccasync.converter import (
+from vccasync import _converter as conv
+from vccasync._converter import (
     _constructor,
     converter,
     decode_page,
     structure_interaction,
     structure_page,
 )
-from vccasync.instants import format_instant
-from vccasync.jsonio import loads
-from vccasync.models import AgentRef, Content, ContentProperties, Interaction, InteractionPlanRef
+from vccasync._instants import format_instant
+from vccasync._jsonio import loads
+from vccasync._models import AgentRef, Content, ContentProperties, Interaction, InteractionPlanRef
 
 pytestmark = pytest.mark.usefixtures("decoder")
 

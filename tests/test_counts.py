@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from vccasync.counts import count
-from vccasync.http.session import SessionStats
+from vccasync._counts import count
+from vccasync._http.session import SessionStats
 
 
 def test_one_is_singular_and_the_rest_plural() -> None:
@@ -17,7 +17,7 @@ def test_one_is_singular_and_the_rest_plural() -> None:
 
 
 def test_the_lines_say_one_request() -> None:
-    from vccasync.cli.progress import request_counts
+    from vccasync.cli._progress import request_counts
 
     stats = SessionStats()
     stats.requests, stats.retries, stats.rate_limited = 1, 1, 1

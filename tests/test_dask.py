@@ -18,11 +18,11 @@ import asyncpg
 import pytest
 from distributed import Client, LocalCluster
 
-from vccasync.distributed.dask import Progress, run_tasks
-from vccasync.distributed.tasks import Task, plan
+from vccasync.distributed._dask import Progress, run_tasks
+from vccasync.distributed._tasks import Task, plan
 from vccasync.fake import DatasetSpec, FakeConfig, generate, running_in_thread
-from vccasync.fake.server import FakeVccServer
-from vccasync.stores.checkpoint import checkpoint_name
+from vccasync.fake._server import FakeVccServer
+from vccasync.stores._checkpoint import checkpoint_name
 
 START = datetime(2025, 3, 1, tzinfo=UTC)
 WINDOW = 2.0  # seconds: the fakes' rate-limit window (a compressed minute)

@@ -19,7 +19,7 @@ from vccasync import (
     VccClient,
 )
 from vccasync.fake import Dataset, DatasetSpec, FakeConfig, FakeVccServer, generate
-from vccasync.fake.deletes import DeleteConfig
+from vccasync.fake._deletes import DeleteConfig
 
 from .conftest import client_for
 

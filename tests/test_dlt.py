@@ -28,14 +28,15 @@ dlt = pytest.importorskip("dlt")
 duckdb = pytest.importorskip("duckdb")
 
 from vccasync import VccClient  # noqa: E402
-from vccasync.content.manifest import MANIFEST_NAME, Manifest  # noqa: E402
-from vccasync.dlt import account as account_module  # noqa: E402
-from vccasync.dlt import source as source_module  # noqa: E402
+from vccasync._errors import InvalidRequestError  # noqa: E402
+from vccasync._instants import parse_instant  # noqa: E402
+from vccasync.content._manifest import MANIFEST_NAME, Manifest  # noqa: E402
+from vccasync.dlt import _account as account_module  # noqa: E402
+from vccasync.dlt import _source as source_module  # noqa: E402
 from vccasync.dlt import vcc_source  # noqa: E402
 from vccasync.dlt.__main__ import main as dlt_main  # noqa: E402
-from vccasync.dlt.ledger import Ledger  # noqa: E402
-from vccasync.dlt.rows import interaction_from_row, interaction_row  # noqa: E402
-from vccasync.errors import InvalidRequestError  # noqa: E402
+from vccasync.dlt._ledger import Ledger  # noqa: E402
+from vccasync.dlt._rows import interaction_from_row, interaction_row  # noqa: E402
 from vccasync.fake import (  # noqa: E402
     DatasetSpec,
     FakeConfig,
@@ -44,9 +45,8 @@ from vccasync.fake import (  # noqa: E402
     generate,
     running_in_thread,
 )
-from vccasync.fake.dataset import Dataset  # noqa: E402
-from vccasync.fake.timeline import FakeClock, Timeline, TimelineSpec  # noqa: E402
-from vccasync.instants import parse_instant  # noqa: E402
+from vccasync.fake._dataset import Dataset  # noqa: E402
+from vccasync.fake._timeline import FakeClock, Timeline, TimelineSpec  # noqa: E402
 from vccasync.sync import Span  # noqa: E402
 
 from .conftest import api_shape  # noqa: E402
@@ -528,7 +528,7 @@ def test_importing_vccasync_does_not_import_dlt() -> None:
 
 
 def test_rows_round_trip_and_the_ledger_judges_only_its_span(dataset: Dataset) -> None:
-    from vccasync.converter import structure_interaction
+    from vccasync._converter import structure_interaction
 
     items = [structure_interaction(dataset.item(p)) for p in range(6)]
     for item in items:

@@ -22,10 +22,10 @@ from vccasync import (
     ResponseValidationError,
     VccClient,
 )
-from vccasync.content.download import content_url_path, part_path, sidecar_path
+from vccasync.content._download import content_url_path, part_path, sidecar_path
 from vccasync.fake import Dataset, DatasetSpec, FakeConfig, FakeVccServer, FaultConfig, generate
-from vccasync.fake.content import BLOCK_SIZE, content_bytes, content_sha256, validators
-from vccasync.fake.paging import parse_instant
+from vccasync.fake._content import BLOCK_SIZE, content_bytes, content_sha256, validators
+from vccasync.fake._paging import parse_instant
 
 from .conftest import API, FAST, client_for, token_answer
 

@@ -33,7 +33,7 @@ from vccasync.fake import (
     generate,
     running_in_thread,
 )
-from vccasync.fake.instants import iso
+from vccasync.fake._instants import iso
 
 V3 = "application/vnd.newvoicemedia.v3+json"
 SCOPE = "interaction-content:read"

@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from vccasync.fake import Dataset, DatasetSpec, FakeConfig, FakeVccServer, FaultConfig, generate
-from vccasync.fake.content import (
+from vccasync.fake._content import (
     BLOCK_SIZE,
     content_bytes,
     content_chunks,

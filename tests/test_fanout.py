@@ -8,13 +8,13 @@ from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
-from vccasync.instants import format_instant
-from vccasync.models import Interaction
-from vccasync.query import make_query
-from vccasync.search import InteractionSearch
-from vccasync.search.fanout import windows_wanted
-from vccasync.stores.checkpoint import Checkpoint, query_identity
-from vccasync.windows import Page, Window
+from vccasync._instants import format_instant
+from vccasync._models import Interaction
+from vccasync._query import make_query
+from vccasync._search import InteractionSearch
+from vccasync._search.fanout import windows_wanted
+from vccasync._windows import Page, Window
+from vccasync.stores._checkpoint import Checkpoint, query_identity
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
 A = Window(START, START + timedelta(days=1))

@@ -16,16 +16,16 @@ import asyncpg
 import pytest
 
 import vccasync
+from vccasync._jsonio import dumps
+from vccasync._query import FILTERS, make_filters, make_query
+from vccasync._windows import Window
 from vccasync.cli import build_parser
-from vccasync.distributed import tasks
+from vccasync.distributed import _tasks as tasks
 from vccasync.fake import DatasetSpec, generate
-from vccasync.fake.search import _SEARCH_PARAMS
-from vccasync.jsonio import dumps
-from vccasync.query import FILTERS, make_filters, make_query
-from vccasync.stores.checkpoint import checkpoint_name, legacy_identity, query_identity
-from vccasync.stores.output import open_sink
-from vccasync.sync.scope import in_scope, scope_key
-from vccasync.windows import Window
+from vccasync.fake._search import _SEARCH_PARAMS
+from vccasync.stores._checkpoint import checkpoint_name, legacy_identity, query_identity
+from vccasync.stores._output import open_sink
+from vccasync.sync._scope import in_scope, scope_key
 
 PACKAGE = Path(vccasync.__file__).parent
 START = datetime(2025, 1, 1, tzinfo=UTC)
@@ -95,7 +95,7 @@ def test_only_the_declaration_names_a_filters_option_or_parameter() -> None:
         for path in PACKAGE.rglob("*.py")
         for word in _code_strings(path) & words
     }
-    assert found == {("query.py", word) for word in words}
+    assert found == {("_query.py", word) for word in words}
 
 
 @pytest.mark.parametrize("suffix", [".jsonl", ".sqlite"])

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from vccasync.content.journal import Journal, JournalRecord, Outcome, read_records, replay
+from vccasync.content._journal import Journal, JournalRecord, Outcome, read_records, replay
 
 
 def intent(guid: str, key: str = "k") -> JournalRecord:

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from vccasync import jsonio
+from vccasync import _jsonio as jsonio
 from vccasync.fake import DatasetSpec, generate
 
 # 16 to 19 digits lose digits as floats; beyond 64 bits orjson itself reads a float

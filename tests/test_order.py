@@ -13,13 +13,13 @@ from typing import Any
 import pytest
 
 from vccasync import Page
+from vccasync._models import Interaction
+from vccasync._search.fanout import _OrderWatch
+from vccasync._search.order import Dedup, Repair, in_order, last_start
+from vccasync._windows import Window
 from vccasync.fake import DatasetSpec, FakeConfig, FakeVccServer, generate, running_in_thread
-from vccasync.fake.paging import bind_token, unbind_token
-from vccasync.models import Interaction
-from vccasync.search.fanout import _OrderWatch
-from vccasync.search.order import Dedup, Repair, in_order, last_start
-from vccasync.stores.checkpoint import Checkpoint
-from vccasync.windows import Window
+from vccasync.fake._paging import bind_token, unbind_token
+from vccasync.stores._checkpoint import Checkpoint
 
 from .cli_helpers import cli_env, read_jsonl, run_cli, start_cli
 from .conftest import client_for

@@ -12,10 +12,10 @@ import pytest
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
+from vccasync._query import make_query
+from vccasync._search import InteractionSearch
 from vccasync.fake import DatasetSpec, FakeConfig, FakeVccServer, generate
-from vccasync.fake.config import ORDERS
-from vccasync.query import make_query
-from vccasync.search import InteractionSearch
+from vccasync.fake._config import ORDERS
 
 from .conftest import client_for
 

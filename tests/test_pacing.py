@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from vccasync.search.pacing import Pace, chain_parts, paying_parts
-from vccasync.search.profile import DayProfile
-from vccasync.windows import Window
+from vccasync._search.pacing import Pace, chain_parts, paying_parts
+from vccasync._search.profile import DayProfile
+from vccasync._windows import Window
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
 DAY = timedelta(days=1)

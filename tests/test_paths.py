@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vccasync.content.paths import MAX_STEM, content_path, extension_for, safe_name
+from vccasync.content._paths import MAX_STEM, content_path, extension_for, safe_name
 
 KEY_ALPHABET = string.ascii_letters + string.digits + "!-_.,*'()"
 # documented keys, plus anything an API bug or an attacker might send

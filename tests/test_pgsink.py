@@ -13,11 +13,11 @@ import attrs
 import pytest
 
 from vccasync import VccClient, VccError, Window
+from vccasync._query import make_query
+from vccasync._windows import Page
 from vccasync.fake import DatasetSpec, FakeVccServer, generate
-from vccasync.query import make_query
-from vccasync.stores.output import open_sink
-from vccasync.stores.postgres import PostgresSink, is_postgres_url, redact_url
-from vccasync.windows import Page
+from vccasync.stores._output import open_sink
+from vccasync.stores._postgres import PostgresSink, is_postgres_url, redact_url
 
 from .conftest import api_shape, client_for
 

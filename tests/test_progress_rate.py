@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from vccasync.cli.progress import RateMeter, Tally
-from vccasync.http.session import SessionStats
-from vccasync.stores.checkpoint import Checkpoint
+from vccasync._http.session import SessionStats
+from vccasync.cli._progress import RateMeter, Tally
+from vccasync.stores._checkpoint import Checkpoint
 
 
 class Clock:

@@ -24,6 +24,7 @@ PUBLIC = (
     "vccasync.fake",
     "vccasync.dlt",
 )
+CLI = ("vccasync.cli",)  # the command line: `python -m vccasync.cli`, the entry point
 _FENCE = re.compile(r"^```python\n(.*?)^```", re.M | re.S)
 
 
@@ -37,6 +38,25 @@ def test_every_public_name_imports(name: str) -> None:
     assert module.__doc__, f"{name} has no docstring"
     for attribute in public:
         exec(f"from {name} import {attribute}", {})  # as a user writes it
+
+
+def test_the_public_modules_are_the_api_pages_sections() -> None:
+    page = API_PAGE.read_text(encoding="utf-8")
+    assert set(re.findall(r"^## `(vccasync[\w.]*)`", page, re.M)) == set(PUBLIC)
+
+
+def test_every_internal_module_is_underscore_named() -> None:
+    """A module that is neither documented (nor the CLI, nor a ``__main__``) has a ``_`` on its
+    path, so that an import says whether it reaches past the public surface."""
+    public = {*PUBLIC, *CLI}
+    exposed = [
+        name
+        for path in PACKAGE.rglob("*.py")
+        if path.stem != "__main__"
+        and (name := module_name(path, ROOT)) not in public
+        and not any(part.startswith("_") for part in name.split("."))
+    ]
+    assert not exposed, f"internal modules without a leading underscore: {sorted(exposed)}"
 
 
 @pytest.mark.parametrize("name", PUBLIC)
@@ -184,6 +204,6 @@ def test_import_graph_follows_relative_imports(tmp_path: Path) -> None:
 @pytest.mark.parametrize("typing", [False, True], ids=["at-run-time", "for-type-checking-too"])
 def test_no_import_circles(typing: bool) -> None:
     graph = import_graph(PACKAGE, typing=typing)
-    assert "vccasync.http.session" in graph["vccasync.client"]
+    assert "vccasync._http.session" in graph["vccasync._client"]
     cycle = find_cycle(graph)
     assert cycle is None, "import circle: " + " -> ".join(cycle or [])

@@ -16,8 +16,18 @@ from typing import Any
 import attrs
 import pytest
 
-from vccasync.cli.purge import print_plan
-from vccasync.content.journal import (
+from vccasync._deletes import DeleteFailure, DeleteOutcome, Guard
+from vccasync._errors import (
+    APIConnectionError,
+    APIStatusError,
+    AuthenticationError,
+    NotFoundError,
+    VccError,
+)
+from vccasync._instants import format_instant
+from vccasync._models import Content, Interaction
+from vccasync.cli._purge import print_plan
+from vccasync.content._journal import (
     JOURNAL_NAME,
     Journal,
     JournalRecord,
@@ -25,19 +35,9 @@ from vccasync.content.journal import (
     read_records,
     replay,
 )
-from vccasync.content.manifest import MANIFEST_NAME, Manifest, ManifestEntry
-from vccasync.content.purge import PurgeProgress, purge
-from vccasync.content.retention import Reason
-from vccasync.deletes import DeleteFailure, DeleteOutcome, Guard
-from vccasync.errors import (
-    APIConnectionError,
-    APIStatusError,
-    AuthenticationError,
-    NotFoundError,
-    VccError,
-)
-from vccasync.instants import format_instant
-from vccasync.models import Content, Interaction
+from vccasync.content._manifest import MANIFEST_NAME, Manifest, ManifestEntry
+from vccasync.content._purge import PurgeProgress, purge
+from vccasync.content._retention import Reason
 
 START = datetime(2025, 1, 6, tzinfo=UTC)
 MODIFIED = datetime(2025, 1, 6, 0, 5, tzinfo=UTC)

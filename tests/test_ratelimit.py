@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from vccasync.config import ClientConfig
-from vccasync.errors import InvalidRequestError
+from vccasync._config import ClientConfig
+from vccasync._errors import InvalidRequestError
+from vccasync._http.ratelimit import DECREASE, MIN_FRACTION, RateLimiter
 from vccasync.fake import DatasetSpec, FakeConfig, FakeVccServer, generate
-from vccasync.http.ratelimit import DECREASE, MIN_FRACTION, RateLimiter
 
 from .conftest import client_for
 

@@ -15,12 +15,12 @@ import asyncpg
 import pytest
 
 from vccasync import VccClient
+from vccasync._query import NO_FILTERS, make_query
+from vccasync._windows import Page
 from vccasync.fake import DatasetSpec, FakeConfig, FakeVccServer, generate
-from vccasync.query import NO_FILTERS, make_query
-from vccasync.stores.output import open_sink
-from vccasync.stores.sqlite_changes import SqliteSyncState
+from vccasync.stores._output import open_sink
+from vccasync.stores._sqlite_changes import SqliteSyncState
 from vccasync.sync import SyncEngine
-from vccasync.windows import Page
 
 from .cli_helpers import read_output
 from .conftest import client_for

@@ -29,12 +29,12 @@ from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 from vccasync import VccClient
+from vccasync._query import NO_FILTERS, SearchQuery, make_query
+from vccasync._windows import Page
 from vccasync.fake import DatasetSpec, FakeConfig, FakeVccServer, generate
-from vccasync.fake.config import ORDERS
-from vccasync.query import NO_FILTERS, SearchQuery, make_query
-from vccasync.stores.output import open_sink, open_state
+from vccasync.fake._config import ORDERS
+from vccasync.stores._output import open_sink, open_state
 from vccasync.sync import SyncEngine
-from vccasync.windows import Page
 
 from .cli_helpers import read_output
 from .conftest import client_for

@@ -6,8 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import attrs
 
-from vccasync.content.manifest import ManifestEntry
-from vccasync.content.retention import (
+from vccasync._models import Content, Interaction
+from vccasync.content._manifest import ManifestEntry
+from vccasync.content._retention import (
     Action,
     Check,
     Piece,
@@ -18,8 +19,7 @@ from vccasync.content.retention import (
     paths_to_verify,
     pieces_of,
 )
-from vccasync.content.verify import FileCheck
-from vccasync.models import Content, Interaction
+from vccasync.content._verify import FileCheck
 
 SHA = "a" * 64
 MODIFIED = datetime(2025, 1, 6, 10, 5, tzinfo=UTC)

@@ -28,7 +28,7 @@ from vccasync import (
     ResponseValidationError,
     VccClient,
 )
-from vccasync.http.session import parse_retry_after
+from vccasync._http.session import parse_retry_after
 
 from .conftest import API, FAST, TOKEN_URL, token_answer
 

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from vccasync import BulkProgress, VccClient, to_api
-from vccasync.config import DEFAULT_RATE
+from vccasync._config import DEFAULT_RATE
 from vccasync.fake import Dataset, DatasetSpec, FakeConfig, FakeVccServer, FaultConfig, generate
 
 from .conftest import api_shape, client_for

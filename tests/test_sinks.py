@@ -17,16 +17,16 @@ from typing import Any
 import pytest
 
 from vccasync import InvalidRequestError, Page, Window, to_api
-from vccasync.cli.progress import Tally, display_for, summary
-from vccasync.converter import structure_interaction
+from vccasync._converter import structure_interaction
+from vccasync._http.session import SessionStats
+from vccasync._query import make_query
+from vccasync._windows import Repair
+from vccasync.cli._progress import Tally, display_for, summary
 from vccasync.fake import DatasetSpec, generate
-from vccasync.http.session import SessionStats
-from vccasync.query import make_query
-from vccasync.stores.checkpoint import Checkpoint, query_identity
-from vccasync.stores.jsonl import JsonlSink, StdoutSink, checkpoint_path
-from vccasync.stores.output import open_sink
-from vccasync.stores.sqlite import SqliteFile, SqliteSink
-from vccasync.windows import Repair
+from vccasync.stores._checkpoint import Checkpoint, query_identity
+from vccasync.stores._jsonl import JsonlSink, StdoutSink, checkpoint_path
+from vccasync.stores._output import open_sink
+from vccasync.stores._sqlite import SqliteFile, SqliteSink
 
 from .cli_helpers import Terminal
 

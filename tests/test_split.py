@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from vccasync import Page
+from vccasync._windows import Window
 from vccasync.fake import DatasetSpec, FakeConfig, FakeVccServer, FaultConfig, generate
-from vccasync.windows import Window
 
 from .test_search import client_for
 

@@ -10,11 +10,12 @@ from pathlib import Path
 import pytest
 
 from vccasync import VccClient
-from vccasync.errors import InvalidRequestError
-from vccasync.fake.timeline import FakeClock
-from vccasync.stores.output import open_state
-from vccasync.sync import PassResult, Span, SyncEngine, plan_span
-from vccasync.sync.metrics import SyncMetrics
+from vccasync._errors import InvalidRequestError
+from vccasync.fake._timeline import FakeClock
+from vccasync.stores._output import open_state
+from vccasync.sync import PassResult, Span, SyncEngine
+from vccasync.sync._diff import plan_span
+from vccasync.sync._metrics import SyncMetrics
 
 from .sync_fixtures import (  # noqa: F401 (the fixtures are used by name)
     LOOKBACK,

@@ -10,14 +10,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from vccasync.content.bulk import BulkProgress
-from vccasync.content.download import part_path, sidecar_path
-from vccasync.content.feed import ContentFeed
-from vccasync.content.manifest import MANIFEST_NAME, Manifest, ManifestEntry
-from vccasync.content.paths import content_path
-from vccasync.errors import APIStatusError, NotFoundError
-from vccasync.models import Content, Interaction
-from vccasync.sync.queue import QueuedPiece, QueueStatus, Settlement, backoff, piece_version
+from vccasync._errors import APIStatusError, NotFoundError
+from vccasync._models import Content, Interaction
+from vccasync.content._bulk import BulkProgress
+from vccasync.content._download import part_path, sidecar_path
+from vccasync.content._feed import ContentFeed
+from vccasync.content._manifest import MANIFEST_NAME, Manifest, ManifestEntry
+from vccasync.content._paths import content_path
+from vccasync.sync._queue import QueuedPiece, QueueStatus, Settlement, backoff, piece_version
 
 START = datetime(2025, 3, 1, 10, tzinfo=UTC)
 

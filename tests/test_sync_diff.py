@@ -10,22 +10,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from vccasync.converter import structure_interaction
-from vccasync.errors import InvalidRequestError
-from vccasync.models import Content, ContentProperties, Interaction
-from vccasync.sync import (
-    Known,
-    MemoryState,
-    Observed,
-    Span,
-    changed_pieces,
-    classify,
-    fingerprint,
-    plan_span,
-    removed,
-    snapshot,
-)
-from vccasync.windows import Page, Window
+from vccasync._converter import structure_interaction
+from vccasync._errors import InvalidRequestError
+from vccasync._models import Content, ContentProperties, Interaction
+from vccasync._windows import Page, Window
+from vccasync.sync import Known, MemoryState, Observed, Span
+from vccasync.sync._diff import classify, plan_span, removed
+from vccasync.sync._fingerprint import changed_pieces, fingerprint, snapshot
 
 T = datetime(2026, 11, 20, 12, tzinfo=UTC)
 DAY = timedelta(days=1)

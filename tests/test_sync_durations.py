@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from vccasync.errors import InvalidRequestError
+from vccasync._errors import InvalidRequestError
 from vccasync.sync import parse_duration
 
 

@@ -12,14 +12,14 @@ import pytest
 from aiohttp import web
 
 from vccasync import VccClient
-from vccasync.converter import to_api
-from vccasync.errors import AuthenticationError, InvalidRequestError
+from vccasync._converter import to_api
+from vccasync._errors import AuthenticationError, InvalidRequestError
+from vccasync._instants import parse_instant
 from vccasync.fake import FakeConfig, FakeVccServer
-from vccasync.fake.dataset import Dataset
-from vccasync.fake.timeline import FakeClock, Timeline
-from vccasync.instants import parse_instant
+from vccasync.fake._dataset import Dataset
+from vccasync.fake._timeline import FakeClock, Timeline
 from vccasync.sync import Change, MemoryState, Span, SyncEngine
-from vccasync.sync.metrics import SyncMetrics
+from vccasync.sync._metrics import SyncMetrics
 
 from .conftest import api_shape, client_for
 from .sync_fixtures import (  # noqa: F401 (the fixtures are used by name)

@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 
 from vccasync import VccClient
+from vccasync._query import make_filters
 from vccasync.fake import FakeVccServer, generate
-from vccasync.fake.columns import FLAG_OUTBOUND
-from vccasync.fake.dataset import Dataset
-from vccasync.query import make_filters
-from vccasync.stores.output import open_state
+from vccasync.fake._columns import FLAG_OUTBOUND
+from vccasync.fake._dataset import Dataset
+from vccasync.stores._output import open_state
 from vccasync.sync import Change, MemoryState, SyncEngine, SyncState
 
 from .conftest import client_for

@@ -20,15 +20,15 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from vccasync.converter import structure_interaction
-from vccasync.errors import LeaseLostError
+from vccasync._converter import structure_interaction
+from vccasync._errors import LeaseLostError
+from vccasync._query import make_query
+from vccasync._windows import Page, Window
 from vccasync.fake import DatasetSpec, FakeVccServer, generate, running_in_thread
-from vccasync.query import make_query
-from vccasync.stores.output import open_sink, open_state
-from vccasync.sync.diff import Span
-from vccasync.sync.fingerprint import snapshot
-from vccasync.sync.state import Observed
-from vccasync.windows import Page, Window
+from vccasync.stores._output import open_sink, open_state
+from vccasync.sync._diff import Span
+from vccasync.sync._fingerprint import snapshot
+from vccasync.sync._state import Observed
 
 from .cli_helpers import cli_env, held, run_cli, start_cli
 from .conftest import api_shape

@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from prometheus_client import generate_latest
 
-from vccasync.errors import InvalidRequestError
+from vccasync._errors import InvalidRequestError
 from vccasync.sync import PassResult, Span
-from vccasync.sync.metrics import SyncMetrics, serve_metrics
+from vccasync.sync._metrics import SyncMetrics, serve_metrics
 
 T = datetime(2026, 11, 20, 12, tzinfo=UTC)
 RESULT = PassResult(
@@ -73,7 +73,7 @@ def test_bad_exporter_settings(port: int, host: str) -> None:
 
 
 def test_the_content_queue_depth_and_oldest_age_are_gauges() -> None:
-    from vccasync.sync.queue import QueueStatus
+    from vccasync.sync._queue import QueueStatus
 
     now = [T]
     metrics = SyncMetrics(now=lambda: now[0])

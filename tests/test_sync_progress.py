@@ -12,15 +12,15 @@ from typing import Any
 import pytest
 from attrs import define
 
-from vccasync.cli.progress import display_for
-from vccasync.cli.sync_progress import FeedCounts, SyncTally
-from vccasync.content.bulk import BulkProgress
+from vccasync._http.session import SessionStats
+from vccasync._windows import Page, Window
+from vccasync.cli._progress import display_for
+from vccasync.cli._sync_progress import FeedCounts, SyncTally
+from vccasync.content._bulk import BulkProgress
 from vccasync.fake import DatasetSpec, FakeConfig, FakeVccServer, generate
-from vccasync.fake.dataset import Dataset
-from vccasync.http.session import SessionStats
+from vccasync.fake._dataset import Dataset
 from vccasync.sync import Observed, PassResult, Span, SyncEngine
-from vccasync.sync.queue import QueueStatus
-from vccasync.windows import Page, Window
+from vccasync.sync._queue import QueueStatus
 
 from .cli_helpers import Terminal
 from .conftest import client_for

@@ -14,14 +14,14 @@ from typing import Any
 import pytest
 
 from vccasync import VccClient
-from vccasync.errors import InvalidRequestError
-from vccasync.fake.dataset import Dataset
-from vccasync.fake.timeline import FakeClock, Timeline
-from vccasync.stores.contract import ALL_TYPES, StoreOptions, SyncStore
-from vccasync.stores.registry import open_store
+from vccasync._errors import InvalidRequestError
+from vccasync.fake._dataset import Dataset
+from vccasync.fake._timeline import FakeClock, Timeline
+from vccasync.stores._contract import ALL_TYPES, StoreOptions, SyncStore
+from vccasync.stores._registry import open_store
 from vccasync.sync import SyncEngine
-from vccasync.sync.diff import Span
-from vccasync.sync.queue import Settlement, backoff, piece_version
+from vccasync.sync._diff import Span
+from vccasync.sync._queue import Settlement, backoff, piece_version
 
 from .sync_fixtures import (  # noqa: F401 (the fixtures are used by name)
     SINCE,
@@ -45,7 +45,7 @@ def target(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 def pieces(timeline: Timeline, dataset: Dataset, end: Any) -> dict[tuple[str, str], str]:
     """Every piece the API shows up to ``end``, with its version as a queue row names it."""
-    from vccasync.converter import structure_interaction
+    from vccasync._converter import structure_interaction
 
     out = {}
     for item in timeline.expected(dataset, SINCE, end):
@@ -200,8 +200,8 @@ async def test_an_older_postgres_store_gains_the_queue_and_the_lease(
 def test_plan_queue_supersedes_and_drops_pieces_by_version() -> None:
     from datetime import UTC, datetime
 
-    from vccasync.models import Content, Interaction
-    from vccasync.sync.queue import plan_queue
+    from vccasync._models import Content, Interaction
+    from vccasync.sync._queue import plan_queue
 
     old = Content("k0", "transcript", "application/json", 5)
     new = Content("k0", "transcript", "application/json", 9)

@@ -15,13 +15,13 @@ import attrs
 import pytest
 
 from vccasync import VccClient
-from vccasync.fake.dataset import Dataset
-from vccasync.fake.timeline import FakeClock, Timeline
-from vccasync.query import make_filters, make_query
-from vccasync.stores.base import write_search
-from vccasync.stores.output import open_sink, open_state
+from vccasync._query import make_filters, make_query
+from vccasync.fake._dataset import Dataset
+from vccasync.fake._timeline import FakeClock, Timeline
+from vccasync.stores._base import write_search
+from vccasync.stores._output import open_sink, open_state
 from vccasync.sync import SyncEngine
-from vccasync.sync.scope import in_scope, scope_key
+from vccasync.sync._scope import in_scope, scope_key
 
 from .conftest import api_shape
 from .sync_fixtures import (  # noqa: F401 (the fixtures are used by name)

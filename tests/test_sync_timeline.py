@@ -9,11 +9,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from vccasync import VccClient
-from vccasync.converter import to_api
-from vccasync.errors import NotFoundError
-from vccasync.fake.dataset import Dataset
-from vccasync.fake.timeline import FakeClock, Timeline, demo_spec, reveal
-from vccasync.instants import parse_instant
+from vccasync._converter import to_api
+from vccasync._errors import NotFoundError
+from vccasync._instants import parse_instant
+from vccasync.fake._dataset import Dataset
+from vccasync.fake._timeline import FakeClock, Timeline, demo_spec, reveal
 
 from .conftest import api_shape
 from .sync_fixtures import (  # noqa: F401 (the fixtures are used by name)

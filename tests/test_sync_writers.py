@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from vccasync.errors import InvalidRequestError
+from vccasync._errors import InvalidRequestError
+from vccasync._query import make_filters, make_query
 from vccasync.fake import DatasetSpec, FakeVccServer, generate, running_in_thread
-from vccasync.query import make_filters, make_query
-from vccasync.stores.output import open_sink
-from vccasync.stores.postgres_changes import PostgresSyncState
+from vccasync.stores._output import open_sink
+from vccasync.stores._postgres_changes import PostgresSyncState
 
 from .cli_helpers import cli_env, held, run_cli, start_cli
 

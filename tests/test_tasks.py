@@ -12,10 +12,10 @@ import asyncpg
 import pytest
 
 from vccasync import InvalidRequestError, VccClient, make_query
-from vccasync.distributed.accounts import credentials, env_prefix
-from vccasync.distributed.tasks import Task, plan, plan_search, run_task, share, task_from_json
+from vccasync._windows import RESOLUTION
+from vccasync.distributed._accounts import credentials, env_prefix
+from vccasync.distributed._tasks import Task, plan, plan_search, run_task, share, task_from_json
 from vccasync.fake import DatasetSpec, FakeVccServer, generate
-from vccasync.windows import RESOLUTION
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
 

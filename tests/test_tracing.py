@@ -25,8 +25,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 
 from vccasync import APIStatusError, DeleteOutcome, Page, VccClient
+from vccasync._instants import format_instant
 from vccasync.fake import Dataset, DatasetSpec, FakeVccServer, FaultConfig, generate
-from vccasync.instants import format_instant
 from vccasync.sync import SyncEngine
 
 from .conftest import API, FAST, client_for, token_answer

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from vccasync.content import verify
-from vccasync.content.verify import FileCheck, check_file, hash_file, unchanged, verify_files
+from vccasync.content import _verify as verify
+from vccasync.content._verify import FileCheck, check_file, hash_file, unchanged, verify_files
 
 
 def test_hash_and_size_of_files(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vccasync.windows import (
+from vccasync._windows import (
     MAX_SPAN,
     RESOLUTION,
     Window,

@@ -11,13 +11,11 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .client import VccClient
-    from .config import ClientConfig
-    from .content.bulk import BulkProgress
-    from .content.download import DownloadResult
-    from .converter import to_api
-    from .deletes import DeleteFailure, DeleteOutcome
-    from .errors import (
+    from ._client import VccClient
+    from ._config import ClientConfig
+    from ._converter import to_api
+    from ._deletes import DeleteFailure, DeleteOutcome
+    from ._errors import (
         APIConnectionError,
         APIStatusError,
         AuthenticationError,
@@ -29,7 +27,7 @@ if TYPE_CHECKING:
         ResponseValidationError,
         VccError,
     )
-    from .models import (
+    from ._models import (
         AgentRef,
         Content,
         ContentProperties,
@@ -38,9 +36,11 @@ if TYPE_CHECKING:
         Interaction,
         InteractionPlanRef,
     )
-    from .query import SearchFilters, SearchQuery, make_filters, make_query
-    from .search import InteractionSearch
-    from .windows import Page, Window, split
+    from ._query import SearchFilters, SearchQuery, make_filters, make_query
+    from ._search import InteractionSearch
+    from ._windows import Page, Window, split
+    from .content._bulk import BulkProgress
+    from .content._download import DownloadResult
 
     __version__: str
 
@@ -81,12 +81,12 @@ __all__ = [
 ]
 
 _MODULES = {  # where each public name lives
-    **dict.fromkeys(("VccClient",), ".client"),
-    **dict.fromkeys(("ClientConfig",), ".config"),
-    **dict.fromkeys(("BulkProgress",), ".content.bulk"),
-    **dict.fromkeys(("DownloadResult",), ".content.download"),
-    **dict.fromkeys(("to_api",), ".converter"),
-    **dict.fromkeys(("DeleteFailure", "DeleteOutcome"), ".deletes"),
+    **dict.fromkeys(("VccClient",), "._client"),
+    **dict.fromkeys(("ClientConfig",), "._config"),
+    **dict.fromkeys(("BulkProgress",), ".content._bulk"),
+    **dict.fromkeys(("DownloadResult",), ".content._download"),
+    **dict.fromkeys(("to_api",), "._converter"),
+    **dict.fromkeys(("DeleteFailure", "DeleteOutcome"), "._deletes"),
     **dict.fromkeys(
         (
             "APIConnectionError",
@@ -100,7 +100,7 @@ _MODULES = {  # where each public name lives
             "ResponseValidationError",
             "VccError",
         ),
-        ".errors",
+        "._errors",
     ),
     **dict.fromkeys(
         (
@@ -112,11 +112,11 @@ _MODULES = {  # where each public name lives
             "Interaction",
             "InteractionPlanRef",
         ),
-        ".models",
+        "._models",
     ),
-    **dict.fromkeys(("SearchFilters", "SearchQuery", "make_filters", "make_query"), ".query"),
-    **dict.fromkeys(("InteractionSearch",), ".search"),
-    **dict.fromkeys(("Page", "Window", "split"), ".windows"),
+    **dict.fromkeys(("SearchFilters", "SearchQuery", "make_filters", "make_query"), "._query"),
+    **dict.fromkeys(("InteractionSearch",), "._search"),
+    **dict.fromkeys(("Page", "Window", "split"), "._windows"),
 }
 
 

@@ -16,9 +16,9 @@ import importlib
 import sys
 from collections.abc import Collection, Sequence
 
-from vccasync.errors import AuthenticationError, InvalidRequestError, VccError
+from vccasync._errors import AuthenticationError, InvalidRequestError, VccError
 
-from .parsing import OneLineParser, say
+from ._parsing import OneLineParser, say
 
 __all__ = [
     "COMMANDS",
@@ -33,23 +33,23 @@ __all__ = [
 
 COMMANDS: dict[str, tuple[str, str]] = {  # command: its module in vccasync.cli, its help line
     "interactions": (
-        "interactions",
+        "_interactions",
         "back up interaction metadata to JSONL, SQLite or PostgreSQL (resumable)",
     ),
     "sync": (
-        "sync",
+        "_sync",
         "keep an SQLite or PostgreSQL store complete and current (new, changed, removed)",
     ),
     "content": (
-        "content",
+        "_content",
         "download content (recordings, transcripts, ...) to a directory (resumable)",
     ),
     "purge": (
-        "purge",
+        "_purge",
         "delete content upstream once its archived copy verifies (plan without --yes)",
     ),
-    "plan": ("plan", "print a many-account backfill as JSON tasks"),
-    "run-task": ("run_task", "run one planned task into PostgreSQL (resumable)"),
+    "plan": ("_plan", "print a many-account backfill as JSON tasks"),
+    "run-task": ("_run_task", "run one planned task into PostgreSQL (resumable)"),
 }
 
 EXIT_OK = 0
@@ -99,9 +99,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
     import asyncio  # not before a command is run
 
-    from vccasync import tracing
+    from vccasync import _tracing as tracing
 
-    from .common import STOP_SAID  # loaded with the command's module
+    from ._common import STOP_SAID  # loaded with the command's module
 
     STOP_SAID.clear()
     try:

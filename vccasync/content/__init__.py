@@ -8,15 +8,15 @@ Downloads are made through the client (``VccClient.download``, ``VccClient.downl
 The functions ``download.download`` and ``purge.purge`` are not re-exported here: each shares
 its module's name, which a re-export would hide."""
 
-from .bulk import BulkProgress, Failure
-from .download import DownloadResult
-from .feed import ContentFeed
-from .journal import JOURNAL_NAME, JournalRecord, Outcome, read_records
-from .manifest import MANIFEST_NAME, Manifest, ManifestEntry
-from .paths import content_path, safe_name
-from .purge import PurgeProgress
-from .retention import Action, Decision, Piece, Plan, Reason, make_plan
-from .verify import FileCheck, hash_file, verify_files
+from ._bulk import BulkProgress, Failure
+from ._download import DownloadResult
+from ._feed import ContentFeed
+from ._journal import JOURNAL_NAME, JournalRecord, Outcome, read_records
+from ._manifest import MANIFEST_NAME, Manifest, ManifestEntry
+from ._paths import content_path, safe_name
+from ._purge import PurgeProgress
+from ._retention import Action, Decision, Piece, Plan, Reason, make_plan
+from ._verify import FileCheck, hash_file, verify_files
 
 __all__ = [
     "JOURNAL_NAME",

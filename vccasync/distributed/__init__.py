@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .accounts import credentials, env_prefix
-from .tasks import Task, TaskResult, plan, run_task, task_from_json
+from ._accounts import credentials, env_prefix
+from ._tasks import Task, TaskResult, plan, run_task, task_from_json
 
 if TYPE_CHECKING:
-    from .dask import Progress, run_tasks
+    from ._dask import Progress, run_tasks
 
 __all__ = [
     "Progress",
@@ -32,7 +32,7 @@ _NEEDS_DASK = frozenset({"Progress", "run_tasks"})
 
 def __getattr__(name: str) -> Any:
     if name in _NEEDS_DASK:
-        from . import dask
+        from . import _dask as dask
 
         return getattr(dask, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

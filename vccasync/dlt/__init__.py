@@ -9,7 +9,7 @@ import os
 
 os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
 
-from .rows import INTERACTION_COLUMNS, MANIFEST_COLUMNS  # after the telemetry default
-from .source import LOOKBACK, REMOVALS, vcc_source
+from ._rows import INTERACTION_COLUMNS, MANIFEST_COLUMNS  # after the telemetry default
+from ._source import LOOKBACK, REMOVALS, vcc_source
 
 __all__ = ["INTERACTION_COLUMNS", "LOOKBACK", "MANIFEST_COLUMNS", "REMOVALS", "vcc_source"]

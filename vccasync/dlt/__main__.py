@@ -21,8 +21,10 @@ import attrs
 import dlt
 from dlt.pipeline.exceptions import PipelineStepFailed
 
-from ..cli import demo
-from ..cli.common import (
+from .._errors import InvalidRequestError, VccError
+from .._query import FILTERS
+from ..cli import _demo as demo
+from ..cli._common import (
     OneLineParser,
     add_filter_options,
     add_type_option,
@@ -30,11 +32,9 @@ from ..cli.common import (
     instant,
     positive,
 )
-from ..errors import InvalidRequestError, VccError
 from ..fake import generate, running_in_thread
-from ..query import FILTERS
 from ..sync import parse_duration
-from .source import LOOKBACK, REMOVALS, vcc_source
+from ._source import LOOKBACK, REMOVALS, vcc_source
 
 __all__ = ["main"]
 

@@ -1,14 +1,14 @@
 """A fake VCC Interaction Content API on 127.0.0.1, for tests, benchmarks and demos."""
 
-from vccasync.fake.app import GATE_KEY, STATS_KEY, build_app
-from vccasync.fake.config import FakeConfig
-from vccasync.fake.dataset import Dataset, DatasetSpec, Item, Query, SortKey
-from vccasync.fake.faults import ALL_KINDS, Fault, FaultConfig, FaultInjector
-from vccasync.fake.gate import Gate
-from vccasync.fake.generate import generate
-from vccasync.fake.paging import decode_token, encode_token
-from vccasync.fake.server import FakeVccServer, running_in_thread
-from vccasync.fake.stats import FakeStats, RequestRecord
+from vccasync.fake._app import GATE_KEY, STATS_KEY, build_app
+from vccasync.fake._config import FakeConfig
+from vccasync.fake._dataset import Dataset, DatasetSpec, Item, Query, SortKey
+from vccasync.fake._faults import ALL_KINDS, Fault, FaultConfig, FaultInjector
+from vccasync.fake._gate import Gate
+from vccasync.fake._generate import generate
+from vccasync.fake._paging import decode_token, encode_token
+from vccasync.fake._server import FakeVccServer, running_in_thread
+from vccasync.fake._stats import FakeStats, RequestRecord
 
 __all__ = [
     "ALL_KINDS",

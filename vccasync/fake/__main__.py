@@ -7,12 +7,12 @@ import asyncio
 import time
 from datetime import datetime, timedelta
 
-from vccasync.fake.config import ORDERS, FakeConfig
-from vccasync.fake.faults import ALL_KINDS, FaultConfig
-from vccasync.fake.generate import generate
-from vccasync.fake.server import FakeVccServer
-from vccasync.fake.spec import DatasetSpec
-from vccasync.fake.timeline import FakeClock, Timeline, demo_spec
+from vccasync.fake._config import ORDERS, FakeConfig
+from vccasync.fake._faults import ALL_KINDS, FaultConfig
+from vccasync.fake._generate import generate
+from vccasync.fake._server import FakeVccServer
+from vccasync.fake._spec import DatasetSpec
+from vccasync.fake._timeline import FakeClock, Timeline, demo_spec
 
 DESCRIPTION = """\
 Serve the fake Interaction Content API on 127.0.0.1 until Ctrl-C: seeded interactions with

@@ -6,7 +6,8 @@ sync keeps its state in the same SQLite or PostgreSQL stores (``sqlite_changes``
 checkpoint, removals, content queue, writer lease), chosen in one place (``registry``);
 ``open_state`` opens one for a sync without content."""
 
-from .base import Sink, write_search
-from .output import open_sink, open_state
+from ._base import Sink, write_search
+from ._contract import StoreOptions, SyncStore
+from ._output import open_sink, open_state
 
-__all__ = ["Sink", "open_sink", "open_state", "write_search"]
+__all__ = ["Sink", "StoreOptions", "SyncStore", "open_sink", "open_state", "write_search"]

@@ -1,9 +1,13 @@
 """Sync: passes over ``[last complete end - lookback, now]`` that tell new, changed and removed
-interactions apart (pure planning and diffing, the async engine, an in-memory state)."""
+interactions apart (pure planning and diffing, the async engine, an in-memory state).
+``SyncMetrics`` and ``serve_metrics`` (the ``metrics`` extra) import prometheus-client only
+when first used."""
 
-from .diff import Change, ChangeKind, Known, Span, classify, plan_span, removed
-from .durations import parse_duration
-from .engine import (
+from typing import TYPE_CHECKING, Any
+
+from ._diff import Change, ChangeKind, Known, Span
+from ._durations import parse_duration
+from ._engine import (
     DEFAULT_EVERY,
     DEFAULT_LOOKBACK,
     ChangeFeed,
@@ -13,8 +17,10 @@ from .engine import (
     PassResult,
     SyncEngine,
 )
-from .fingerprint import changed_pieces, digest, fingerprint, piece_fingerprint, snapshot
-from .state import MemoryState, Observed, SyncState
+from ._state import MemoryState, Observed, SyncState
+
+if TYPE_CHECKING:
+    from ._metrics import SyncMetrics, serve_metrics
 
 __all__ = [
     "DEFAULT_EVERY",
@@ -31,14 +37,16 @@ __all__ = [
     "PassResult",
     "Span",
     "SyncEngine",
+    "SyncMetrics",
     "SyncState",
-    "changed_pieces",
-    "classify",
-    "digest",
-    "fingerprint",
     "parse_duration",
-    "piece_fingerprint",
-    "plan_span",
-    "removed",
-    "snapshot",
+    "serve_metrics",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("SyncMetrics", "serve_metrics"):  # prometheus-client, only when asked for
+        from . import _metrics
+
+        return getattr(_metrics, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
