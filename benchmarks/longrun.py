@@ -81,7 +81,7 @@ async def follow(passes: int, root: Path, sample_at: Collection[int]) -> tuple[l
         async with client_of(fake, requests_per_minute=None) as vcc:
             options = StoreOptions(content=ALL_TYPES)
             state = await open_store(str(root / "store.sqlite"), options)
-            feed = ContentFeed(vcc, state, root / "content", DEFAULT_WORKERS)
+            feed = ContentFeed(vcc.download_all, state, root / "content", DEFAULT_WORKERS)
             feed.start()
             done = 0
 

@@ -31,7 +31,6 @@ class ScriptedSession:
     window B has four one-item pages, a sub-window of A answers one item once ``release``."""
 
     def __init__(self) -> None:
-        self.limiter = SimpleNamespace(current_per_minute=None)
         self.stats = SimpleNamespace(latency=0.0)
         self.release = asyncio.Event()
 
@@ -85,7 +84,6 @@ class EndlessSession:
     """Ten windows of twenty pages of 100 interactions each; counts the requests."""
 
     def __init__(self) -> None:
-        self.limiter = SimpleNamespace(current_per_minute=None)
         self.stats = SimpleNamespace(latency=0.0)
         self.requests = 0
 

@@ -50,7 +50,11 @@ async def test_ordered_iteration_completes_exactly(
     ):
         query = make_query(START, end, limit=limit)
         search = InteractionSearch(
-            vcc.session, query, concurrency=concurrency, buffer_items=buffer_items
+            vcc.session,
+            query,
+            concurrency=concurrency,
+            buffer_items=buffer_items,
+            budget=vcc.session.limiter,
         )
         async with asyncio.timeout(HANG):
             got = Counter([item.guid async for item in search])

@@ -1,5 +1,6 @@
 """The public surface: the documented modules' names import and are documented, the docs'
-examples import only from those modules, and the package has no import circles."""
+examples import only from those modules, the package has no import circles, and its lower
+layers never see the client (the facade)."""
 
 from __future__ import annotations
 
@@ -207,3 +208,57 @@ def test_no_import_circles(typing: bool) -> None:
     assert "vccasync._http.session" in graph["vccasync._client"]
     cycle = find_cycle(graph)
     assert cycle is None, "import circle: " + " -> ".join(cycle or [])
+
+
+FRONT_ENDS = ("vccasync.cli", "vccasync.distributed", "vccasync.dlt")  # build and drive a client
+FACADE = "vccasync._client"
+
+
+def _within(name: str, packages: tuple[str, ...]) -> bool:
+    return any(name == p or name.startswith(p + ".") for p in packages)
+
+
+@pytest.mark.parametrize("typing", [False, True], ids=["at-run-time", "for-type-checking-too"])
+def test_no_module_below_the_front_ends_imports_the_client(typing: bool) -> None:
+    graph = import_graph(PACKAGE, typing=typing)
+    assert FACADE in graph["vccasync.cli._common"]  # the walk sees the imports it checks
+    importers = {name for name, edges in graph.items() if FACADE in edges}
+    below = sorted(n for n in importers if n != "vccasync" and not _within(n, FRONT_ENDS))
+    assert below == [], f"below the front ends, these import {FACADE}: {below}"
+
+
+def _session_internals(tree: ast.AST) -> Iterator[str]:
+    """Reads of a session's rate limiter or token source (``x.session.limiter``)."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and node.attr in {"limiter", "tokens"}:
+            owner = node.value
+            name = owner.attr if isinstance(owner, ast.Attribute) else getattr(owner, "id", "")
+            if name in {"session", "_session"}:
+                yield f"line {node.lineno}: {ast.unparse(node)}"
+
+
+def test_session_internals_are_read_by_the_facade_only() -> None:
+    """Lower layers are handed the budget they pace by, front ends ask the session (or the
+    client) to act; only the session and the facade that owns it touch its parts."""
+    reaches = {
+        name: found
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if not _within(name := module_name(path, PACKAGE.parent), ("vccasync._http", FACADE))
+        if (found := list(_session_internals(ast.parse(path.read_text(encoding="utf-8")))))
+    }
+    assert reaches == {}
+    sample = ast.parse("async def f(vcc):\n    await vcc.session.limiter.acquire()\n")
+    assert list(_session_internals(sample)) == ["line 2: vcc.session.limiter"]
+
+
+def test_the_client_hands_itself_to_no_lower_layer() -> None:
+    """The facade passes narrow parts (a bound method, a budget), never ``self``."""
+    tree = ast.parse((PACKAGE / "_client.py").read_text(encoding="utf-8"))
+    passed = [
+        f"line {call.lineno}: {ast.unparse(call)}"
+        for call in ast.walk(tree)
+        if isinstance(call, ast.Call)
+        for arg in [*call.args, *(k.value for k in call.keywords)]
+        if isinstance(arg, ast.Name) and arg.id == "self"
+    ]
+    assert passed == []

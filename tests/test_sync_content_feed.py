@@ -32,10 +32,15 @@ class StubPipeline:
         self.broken = broken or {}
 
     async def download_all(
-        self, items: AsyncIterable[Interaction], dest: Path, *, progress: BulkProgress, **more: Any
+        self,
+        interactions: AsyncIterable[Interaction],
+        dest: Path,
+        *,
+        progress: BulkProgress,
+        **more: Any,
     ) -> BulkProgress:
         on_piece = more["on_piece"]
-        async for item in items:
+        async for item in interactions:
             for piece in item.content:
                 key = (item.guid, piece.content_key)
                 self.given.append(key)
@@ -114,7 +119,7 @@ async def test_outcomes_are_settled_into_the_queue_and_failures_wait_their_backo
         Clock(),
     )
     stub.release.set()
-    feed = ContentFeed(stub, queue, tmp_path, 2, now=clock)  # type: ignore[arg-type]
+    feed = ContentFeed(stub.download_all, queue, tmp_path, 2, now=clock)
     feed.start()
     await asyncio.wait_for(feed.finish(), 10)
     assert sorted(stub.given) == [("g1", "k0"), ("g1", "k1"), ("g2", "k0")]
@@ -122,12 +127,12 @@ async def test_outcomes_are_settled_into_the_queue_and_failures_wait_their_backo
     assert feed.status.failed == 1 and feed.report().failed == 2
 
     del stub.broken[("g1", "k1")]
-    again = ContentFeed(stub, queue, tmp_path, 2, now=clock)  # type: ignore[arg-type]
+    again = ContentFeed(stub.download_all, queue, tmp_path, 2, now=clock)
     again.start()
     await asyncio.wait_for(again.finish(), 10)
     assert len(stub.given) == 3  # not due yet: not tried again
     clock.now += backoff(1)
-    third = ContentFeed(stub, queue, tmp_path, 2, now=clock)  # type: ignore[arg-type]
+    third = ContentFeed(stub.download_all, queue, tmp_path, 2, now=clock)
     third.start()
     await asyncio.wait_for(third.finish(), 10)
     assert stub.given[3:] == [("g1", "k1")] and not queue.rows
@@ -137,7 +142,7 @@ async def test_once_stopped_no_new_download_starts_and_the_queue_keeps_the_rest(
     tmp_path: Path,
 ) -> None:
     stub, queue = StubPipeline(), MemoryQueue([item(f"g{n}", 5) for n in range(10)])
-    feed = ContentFeed(stub, queue, tmp_path, 1)  # type: ignore[arg-type]
+    feed = ContentFeed(stub.download_all, queue, tmp_path, 1)
     feed.start()
     while not stub.given:  # noqa: ASYNC110 - the stub signals nothing
         await asyncio.sleep(0.01)
@@ -170,7 +175,7 @@ async def test_a_queued_piece_of_another_version_sets_the_archived_file_aside(
     manifest.close()
     stub, queue = StubPipeline(), MemoryQueue([Interaction("g1", START, content=(new,))])
     stub.release.set()
-    feed = ContentFeed(stub, queue, tmp_path, 1)  # type: ignore[arg-type]
+    feed = ContentFeed(stub.download_all, queue, tmp_path, 1)
     feed.start()
     await asyncio.wait_for(feed.finish(), 10)
     assert stub.given == [("g1", "k1")]

@@ -24,6 +24,7 @@ from .content._bulk import BulkProgress, PieceDone, download_all
 from .content._download import Destination, DownloadResult, download
 from .content._manifest import Manifest
 from .sync import DEFAULT_EVERY, DEFAULT_LOOKBACK, ChangeFeed, Duration, SyncEngine
+from .sync._engine import SearchParts
 
 if TYPE_CHECKING:
     from opentelemetry.trace import TracerProvider
@@ -158,8 +159,14 @@ class VccClient:
         """The search ``query`` describes (see ``make_query``), as ``interactions`` runs it."""
         if not isinstance(query, SearchQuery):
             raise InvalidRequestError(f"query must be a SearchQuery (make_query), got {query!r}")
+        session = self.session
         return InteractionSearch(
-            self.session, query, concurrency=self.config.concurrency, ordered=ordered, plan=plan
+            session,
+            query,
+            concurrency=self.config.concurrency,
+            ordered=ordered,
+            plan=plan,
+            budget=session.limiter,
         )
 
     async def interaction(self, guid: str) -> Interaction:
@@ -278,5 +285,6 @@ class VccClient:
         memory, bounded by the lookback span. Filters as in :meth:`interactions`; every
         argument is checked at once. Closing or cancelling the iteration stops it cleanly.
         """
-        engine = SyncEngine(self, filters=make_filters(**filters), since=since, lookback=lookback)
+        parts = SearchParts(self.search, self.interaction, lambda: self.stats)
+        engine = SyncEngine(parts, filters=make_filters(**filters), since=since, lookback=lookback)
         return engine.changes(every=every, once=once)

@@ -186,6 +186,14 @@ class Session:
     def __repr__(self) -> str:
         return f"Session(api_url={self._config.api_url!r})"
 
+    async def authenticate(self) -> None:
+        """Get the read scope's token now: wrong credentials are one request, one clear error."""
+        await self.tokens.token()
+
+    async def spend_budget(self) -> None:
+        """Wait for one slot of the shared request budget and spend it, sending nothing."""
+        await self.limiter.acquire()
+
     async def request(
         self,
         method: str,

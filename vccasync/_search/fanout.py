@@ -17,6 +17,7 @@ import logging
 import math
 from collections.abc import AsyncIterator, Iterable
 from datetime import UTC, datetime
+from typing import Protocol
 
 import attrs
 
@@ -122,6 +123,14 @@ class _OrderWatch:
         return tuple(r.window for r in due)
 
 
+class PacingBudget(Protocol):
+    """What a search reads of the request budget (the session's ``RateLimiter``)."""
+
+    @property
+    def current_per_minute(self) -> float | None:
+        """The rate in force now; None when there is no client-side budget."""
+
+
 class InteractionSearch:
     """An ``async for`` over interactions; ``pages()`` iterates whole pages instead.
 
@@ -129,6 +138,7 @@ class InteractionSearch:
     into bounded queues); ``ordered=False`` yields pages as they arrive. ``plan`` resumes a
     search: the windows still to run, each from its token; a :class:`ResumePlan` (what
     ``Checkpoint.plan()`` gives) also carries the repairs of windows split earlier.
+    ``budget``: the request budget that paces and widens the search (None: none).
     """
 
     def __init__(
@@ -141,8 +151,10 @@ class InteractionSearch:
         plan: WindowPlan | None = None,
         queue_pages: int = 2,
         buffer_items: int = BUFFER_ITEMS,
+        budget: PacingBudget | None = None,
     ) -> None:
         self._session = session
+        self._budget = budget
         self.query = query
         self.plan: list[tuple[Window, str | None]] = (
             [(w, None) for w in split(query.start, query.end)] if plan is None else list(plan)
@@ -178,6 +190,7 @@ class InteractionSearch:
             self.query,
             self.plan,
             self._resumed,
+            budget=self._budget,
             concurrency=self._concurrency,
             ordered=self._ordered,
             queue_pages=self._queue_pages,
@@ -242,8 +255,9 @@ class _Run:
         ordered: bool,
         queue_pages: int,
         buffer_items: int,
+        budget: PacingBudget | None,
     ) -> None:
-        self.session, self.query = session, query
+        self.session, self.query, self.budget = session, query, budget
         self.concurrency, self.ordered = concurrency, ordered
         self.queue_pages, self.buffer_items = queue_pages, buffer_items
         self.failure: asyncio.Future[BaseException] = asyncio.get_running_loop().create_future()
@@ -423,11 +437,13 @@ class _Run:
             self.fetching += 1
             del self.held[me]
 
+    def per_minute(self) -> float | None:
+        """The request budget's rate in force now (None: no client-side budget)."""
+        return None if self.budget is None else self.budget.current_per_minute
+
     def want(self) -> int:
         """Windows that should be fetching at once now (``windows_wanted``)."""
-        session = self.session
-        limiter, latency = session.limiter.current_per_minute, session.stats.latency
-        return windows_wanted(limiter, latency, self.concurrency)
+        return windows_wanted(self.per_minute(), self.session.stats.latency, self.concurrency)
 
     @traced_pages
     async def window_pages(self, window: Window, token: str | None) -> AsyncIterator[Page]:
@@ -499,7 +515,7 @@ class _Run:
         if not (first < cut < window.end and window.start < cut):
             return ()
         limit = self.query.limit
-        per_minute, measured = self.session.limiter.current_per_minute, self.session.stats.latency
+        per_minute, measured = self.per_minute(), self.session.stats.latency
         latency = max(measured, self.cycle) if measured else 0.0  # a chain waits for the budget
         pace = self.pace
         if per_minute and latency:  # the budget binds: weigh chains against partial pages

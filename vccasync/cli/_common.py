@@ -302,7 +302,7 @@ async def connect(vcc: VccClient, stack: AsyncExitStack) -> None:
     """Open ``vcc`` for the rest of ``stack`` and get a token first, so that wrong credentials
     are one request and one clear error."""
     await stack.enter_async_context(vcc)
-    await vcc.session.tokens.token()
+    await vcc.session.authenticate()
 
 
 def filters_from_args(args: argparse.Namespace) -> SearchFilters:

@@ -282,7 +282,9 @@ async def _sync(args: argparse.Namespace, stop: asyncio.Event) -> int:
         if args.content_dest:
             dest = Path(args.content_dest)
             await asyncio.to_thread(dest.mkdir, parents=True, exist_ok=True)
-            feed = ContentFeed(vcc, state, dest, DEFAULT_WORKERS, now=wall_clock, observer=observer)
+            feed = ContentFeed(
+                vcc.download_all, state, dest, DEFAULT_WORKERS, now=wall_clock, observer=observer
+            )
             feed.start()
             watcher = asyncio.create_task(_stop_feed(stop, feed))
             stack.callback(watcher.cancel)

@@ -19,7 +19,14 @@ runs): download what is due, then end.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Collection, Sequence
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Collection,
+    Sequence,
+)
 from contextlib import suppress
 from datetime import UTC, datetime
 from pathlib import Path
@@ -54,19 +61,20 @@ class Settled:
 
 
 class BulkDownloader(Protocol):
-    """What the feed calls (``VccClient`` has it)."""
+    """The one bulk download the feed runs, e.g. a client's bound ``download_all``: the
+    content of ``interactions`` under ``dest``, ``workers`` at once, ``on_piece`` told how
+    each piece ended."""
 
-    async def download_all(
+    def __call__(
         self,
         interactions: AsyncIterable[Interaction],
-        dest: str | Path,
+        dest: Path,
         *,
-        types: Collection[str] | None = None,
-        workers: int | None = None,
-        progress: BulkProgress | None = None,
-        manifest: Manifest | None = None,
-        on_piece: PieceDone | None = None,
-    ) -> BulkProgress: ...
+        workers: int,
+        progress: BulkProgress,
+        manifest: Manifest,
+        on_piece: PieceDone,
+    ) -> Awaitable[BulkProgress]: ...
 
 
 class ContentQueue(Protocol):
@@ -93,6 +101,7 @@ class QueueObserver(Protocol):
 class ContentFeed:
     """Downloads of a store's queued pieces, running on their own beside the passes.
 
+    ``download_all`` runs the downloads (``vcc.download_all``); ``queue`` is the store's.
     ``now`` is the clock of next tries (default the UTC wall clock); ``idle`` the longest
     wait between looks at a queue with nothing due (pieces queued by this process wake it at
     once).
@@ -100,7 +109,7 @@ class ContentFeed:
 
     def __init__(
         self,
-        vcc: BulkDownloader,
+        download_all: BulkDownloader,
         queue: ContentQueue,
         dest: Path,
         workers: int,
@@ -112,7 +121,7 @@ class ContentFeed:
         self.dest = dest
         self.progress = BulkProgress()
         self.status = QueueStatus(0, 0, None, None)
-        self._vcc = vcc
+        self._download_all = download_all
         self._queue = queue
         self._workers = workers
         self._now = now or (lambda: datetime.now(UTC))
@@ -135,7 +144,7 @@ class ContentFeed:
         manifest = await asyncio.to_thread(Manifest.load, self.dest / MANIFEST_NAME)
         self._manifest = manifest
         try:
-            return await self._vcc.download_all(
+            return await self._download_all(
                 self._items(manifest),
                 self.dest,
                 workers=self._workers,

@@ -285,7 +285,7 @@ async def run_task(
         before = checkpoint.written
         if not checkpoint.done:
             if task.requests_per_minute is not None:
-                await vcc.session.limiter.acquire()  # the hand-over gap (see the module doc)
+                await vcc.session.spend_budget()  # the hand-over gap (see the module doc)
             await write_search(sink, vcc.search(query, ordered=False, plan=checkpoint.plan()))
         written, requests = checkpoint.written - before, vcc.stats.requests
     return TaskResult(task.account, task.id, written, requests, time.monotonic() - began)

@@ -57,6 +57,7 @@ __all__ = [
     "PassObserver",
     "PassProgress",
     "PassResult",
+    "SearchParts",
     "Searcher",
     "SyncEngine",
 ]
@@ -150,7 +151,35 @@ class Searcher(Protocol):
 
     def search(self, query: SearchQuery, *, plan: WindowPlan | None = None) -> Pages: ...
 
-    async def interaction(self, guid: str) -> Interaction: ...
+    def interaction(self, guid: str) -> Awaitable[Interaction]: ...
+
+
+class Search(Protocol):
+    """The search of a query, resumed from ``plan`` (e.g. a client's bound ``search``)."""
+
+    def __call__(self, query: SearchQuery, *, plan: WindowPlan | None = None) -> Pages: ...
+
+
+class Fetch(Protocol):
+    """One interaction by guid (e.g. a client's bound ``interaction``)."""
+
+    def __call__(self, guid: str) -> Awaitable[Interaction]: ...
+
+
+@frozen
+class SearchParts:
+    """A :class:`Searcher` of narrow parts: ``search``, ``interaction`` and ``counts`` (the
+    request counters, read when a pass starts); ``VccClient.changes`` hands the engine these,
+    not itself."""
+
+    search: Search
+    interaction: Fetch
+    counts: Callable[[], Counts]
+
+    @property
+    def stats(self) -> Counts:
+        """The request counters now."""
+        return self.counts()
 
 
 class SyncEngine:
