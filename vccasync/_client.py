@@ -285,6 +285,6 @@ class VccClient:
         memory, bounded by the lookback span. Filters as in :meth:`interactions`; every
         argument is checked at once. Closing or cancelling the iteration stops it cleanly.
         """
-        parts = SearchParts(self.search, self.interaction, lambda: self.stats)
+        parts = SearchParts(self.search, self.interaction, lambda: self.stats, self.tracing)
         engine = SyncEngine(parts, filters=make_filters(**filters), since=since, lookback=lookback)
         return engine.changes(every=every, once=once)

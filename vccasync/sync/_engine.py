@@ -41,7 +41,7 @@ from .._instants import format_instant
 from .._jsonio import loads
 from .._models import Interaction
 from .._query import NO_FILTERS, SearchFilters, SearchQuery, check_instant, check_limit
-from .._tracing import traced_pass
+from .._tracing import Tracing, traced_pass
 from .._windows import Page, Window, WindowPlan
 from ._diff import Change, ChangeKind, Known, Span, ahead, classify, plan_span
 from ._durations import parse_duration
@@ -168,13 +168,14 @@ class Fetch(Protocol):
 
 @frozen
 class SearchParts:
-    """A :class:`Searcher` of narrow parts: ``search``, ``interaction`` and ``counts`` (the
-    request counters, read when a pass starts); ``VccClient.changes`` hands the engine these,
-    not itself."""
+    """A :class:`Searcher` of narrow parts: ``search``, ``interaction``, ``counts`` (the
+    request counters, read when a pass starts) and the ``tracing`` its passes are traced
+    with; ``VccClient.changes`` hands the engine these, not itself."""
 
     search: Search
     interaction: Fetch
     counts: Callable[[], Counts]
+    tracing: Tracing | None = None
 
     @property
     def stats(self) -> Counts:
