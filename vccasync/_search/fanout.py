@@ -553,16 +553,17 @@ class _Run:
             )
         if parts < 2:
             return ()
-        log.debug(
-            "window %s split in %d at %s (%.1f pages left of %.1f, %.0f/min, %.2f s a page)",
-            window.key,
-            parts,
-            cut.isoformat(),
-            pace.pages_left(window),
-            pace.work(),
-            per_minute or 0,
-            latency,
-        )
+        if log.isEnabledFor(logging.DEBUG):  # the pace's sums only when they are logged
+            log.debug(
+                "window %s split in %d at %s (%.1f pages left of %.1f, %.0f/min, %.2f s a page)",
+                window.key,
+                parts,
+                cut.isoformat(),
+                pace.pages_left(window),
+                pace.work(),
+                per_minute or 0,
+                latency,
+            )
         scale = pace.scale(window)
         subs = tuple(split_at(window, cut, pace.cuts(window, cut, parts)))
         pace.finish(window)

@@ -23,7 +23,6 @@ from collections.abc import AsyncIterable, Callable, Collection
 from pathlib import Path
 from typing import Final
 
-import attrs
 from attrs import define, field
 
 from .._counts import count
@@ -41,7 +40,6 @@ __all__ = [
     "PieceDone",
     "download_all",
     "format_size",
-    "missing_pieces",
 ]
 
 MAX_FAILURES_KEPT: Final = 100
@@ -288,31 +286,3 @@ async def download_all(
     finally:
         manifest.close()
     return progress
-
-
-def missing_pieces(
-    rows: Collection[Interaction], manifest: Manifest, dest: Path, types: Collection[str] | None
-) -> list[Interaction]:
-    """``rows`` cut down to their wanted pieces (``types``, if given) that the archive under
-    ``dest`` lacks: no manifest line, a line of another version or path, or no such file
-    (blocking: call it off the event loop)."""
-    lacking = []
-    for item in rows:
-        pieces = tuple(
-            piece
-            for piece in item.content
-            if (types is None or str(piece.type) in types)
-            and not _archived(item, piece, manifest, dest)
-        )
-        if pieces:
-            lacking.append(attrs.evolve(item, content=pieces))
-    return lacking
-
-
-def _archived(item: Interaction, piece: Content, manifest: Manifest, dest: Path) -> bool:
-    entry = manifest.get(item.guid, piece.content_key)
-    if entry is None:
-        return False
-    path = content_path(dest, item.start, item.guid, piece.content_key, piece.content_type)
-    size = _size_on_disk(path)
-    return entry.describes(piece, path.relative_to(dest).as_posix(), size)

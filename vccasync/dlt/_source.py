@@ -35,7 +35,7 @@ from .._query import (
     make_filters,
 )
 from .._windows import Page
-from ..content._bulk import BulkProgress, missing_pieces
+from ..content._bulk import BulkProgress
 from ..content._manifest import MANIFEST_NAME, Manifest
 from ..sync import DEFAULT_LOOKBACK, Span, parse_duration
 from ._account import AccountRun
@@ -260,11 +260,10 @@ async def _download(
     """Fetch the wanted pieces of ``present`` that ``dest`` lacks; the rows of every wanted
     piece archived at its current version. A piece that fails fails the run (the next run
     repeats this one's rows and fetches it again)."""
-    lacking = await asyncio.to_thread(missing_pieces, present, manifest, dest, types)
-    if lacking:
+    if present:  # what the archive holds at its version is skipped by the download itself
         await asyncio.to_thread(dest.mkdir, parents=True, exist_ok=True)
         progress = await vcc.download_all(
-            _each(lacking), dest, types=types, workers=DOWNLOAD_WORKERS, manifest=manifest
+            _each(present), dest, types=types, workers=DOWNLOAD_WORKERS, manifest=manifest
         )
         _check(progress)
     rows = []

@@ -57,6 +57,11 @@ class StoreOptions:
     content: frozenset[str] | None = None
     read_only: bool = False
 
+    @property
+    def download_types(self) -> frozenset[str] | None:
+        """The content types the queue holds and downloads drain (None: every type)."""
+        return None if self.content is None or self.content == ALL_TYPES else self.content
+
 
 @frozen
 class Dropped:

@@ -35,7 +35,7 @@ from ..sync._scope import floor_span, in_scope, pass_query, scope_key
 from ..sync._state import Observed
 from ._base import SinkContext
 from ._checkpoint import Checkpoint
-from ._contract import ALL_TYPES, Dropped, StoreOptions, SyncStore
+from ._contract import Dropped, StoreOptions, SyncStore
 from ._postgres import (
     CONNECTION_LOST,
     DELETE_STALE_CONTENT,
@@ -348,7 +348,7 @@ class PostgresSyncState(SinkContext, QueueSignal):
         plan = plan_queue(
             {(r["guid"], r["content_key"]): r["version"] for r in rows},
             [(seen.interaction, seen.pieces) for seen in observed],
-            _types(self.options),  # a sync owes the pieces of the types it downloads
+            self.options.download_types,  # a sync owes the pieces of the types it downloads
         )
         if plan.deletes:
             await conn.execute(
@@ -428,7 +428,7 @@ class PostgresSyncState(SinkContext, QueueSignal):
     async def due(
         self, now: datetime, limit: int, skip: Collection[tuple[str, str]] = ()
     ) -> list[QueuedPiece]:
-        types = _types(self.options)
+        types = self.options.download_types
         async with self._use() as conn:
             rows = await conn.fetch(
                 "SELECT q.guid, q.content_key, q.version, q.attempts, i.data::text AS data,"
@@ -513,10 +513,6 @@ class PostgresSyncState(SinkContext, QueueSignal):
             )
             for r in rows
         ]
-
-
-def _types(options: StoreOptions) -> frozenset[str] | None:
-    return None if options.content is None or options.content == ALL_TYPES else options.content
 
 
 def _span(start: datetime | None, end: datetime | None) -> Span | None:

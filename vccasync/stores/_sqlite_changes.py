@@ -33,7 +33,7 @@ from ..sync._scope import floor_span, in_scope, pass_query, scope_key, span_from
 from ..sync._state import Observed
 from ._base import SinkContext, cannot_write, lock, on_thread
 from ._checkpoint import Checkpoint
-from ._contract import ALL_TYPES, Dropped, StoreOptions, SyncStore
+from ._contract import Dropped, StoreOptions, SyncStore
 from ._signal import QueueSignal
 from ._sqlite import content_rows, create_schema, interaction_row, utc_text
 
@@ -305,7 +305,7 @@ class SqliteSyncFile:
         plan = plan_queue(
             existing,
             [(seen.interaction, seen.pieces) for seen in observed],
-            _types(self.options),  # a sync owes the pieces of the types it downloads
+            self.options.download_types,  # a sync owes the pieces of the types it downloads
         )
         db.executemany(
             "DELETE FROM vccasync_content_queue WHERE guid = ? AND content_key = ?", plan.deletes
@@ -373,7 +373,7 @@ class SqliteSyncFile:
         self, now: datetime, limit: int, skip: Collection[tuple[str, str]] = ()
     ) -> list[QueuedPiece]:
         """Queued pieces due at ``now`` (see :class:`~vccasync.stores._contract.SyncStore`)."""
-        types = _types(self.options)
+        types = self.options.download_types
         where = "" if types is None else f" AND q.type IN ({', '.join('?' * len(types))})"
         rows = self._db.execute(
             "SELECT q.guid, q.content_key, q.version, q.attempts, i.json, i.removed_at"
@@ -478,10 +478,6 @@ def pieces_due(
         if len(taken) < limit:
             taken.append(QueuedPiece(attrs.evolve(item, content=(piece,)), version, int(attempts)))
     return taken, stale
-
-
-def _types(options: StoreOptions) -> frozenset[str] | None:
-    return None if options.content is None or options.content == ALL_TYPES else options.content
 
 
 class _Transaction:
