@@ -117,16 +117,42 @@ def test_a_split_pays_only_if_it_shortens_the_run(
 @pytest.mark.parametrize(
     ("work_left", "pays"),
     [
-        (30.3, True),  # 32.3 requests, 12.1 s: two parts save 1.2 s for half a request
-        (32.5, False),  # 34.5 requests, 12.9 s: they would save 0.4 s, within the estimates
+        (29.5, True),  # 31.5 requests, 11.8 s: two parts save 2.5 s for half a request
+        (32.5, False),  # 34.5 requests, 12.9 s: they would save 1.4 s, within the scatter
         (34.0, False),  # 36 requests, 13.5 s: the budget binds already, parts add requests
     ],
 )
 def test_a_chain_just_longer_than_the_budget(work_left: float, pays: bool) -> None:
-    got = paying_parts(  # 6.75 pages of 2 s: 13.5 s of chain; 4 chains at 160/min
+    # 6.75 pages of 2 s and the last: 14.5 s of chain, 2.2 s of scatter; 4 chains at 160/min
+    got = paying_parts(
         pages_left=6.75, parts=2, work_left=work_left, chains=4, per_second=160 / 60, page_time=2.0
     )
     assert (got == 2) is pays
+
+
+@pytest.mark.parametrize(
+    ("pages_left", "work_left", "chains", "page_time", "want"),
+    [
+        # a page and a bit left is two requests in a row, 7.5 s at 4 s pages and 10 chains,
+        # where the budget sends the 12 left in 4.4 s: halves are one request each
+        (1.27, 6.75, 10, 3.71, 2),
+        # the 900-a-day row's first week, its pages estimated from a busy Monday: 15.6 s of
+        # chain against 13.9 s of budget; two parts would save 1.6 s, within the scatter
+        (6.42, 33.93, 6, 2.04, 1),
+    ],
+)
+def test_a_chain_ends_with_a_part_filled_page(
+    pages_left: float, work_left: float, chains: int, page_time: float, want: int
+) -> None:
+    got = paying_parts(
+        pages_left=pages_left,
+        parts=2,
+        work_left=work_left,
+        chains=chains,
+        per_second=160 / 60,
+        page_time=page_time,
+    )
+    assert got == want
 
 
 def _spread(begin: datetime, end: datetime, count: int) -> list[datetime]:
@@ -217,7 +243,7 @@ def test_pace_scales_the_shape_by_how_busy_each_window_is() -> None:
     [
         (5.3, 6, 35, 6, 160 / 60, 1),  # the 900-a-day row: no cut shortens the run
         (8.0, 6, 35, 6, 160 / 60, 2),  # 16 s of chain: two parts are enough, more only cost
-        (32, 6, 32, 1, 160 / 60, 5),  # one dense window: five parts match the 12.8 s budget
+        (32, 6, 32, 1, 160 / 60, 6),  # one dense window: five would leave 13.8 s of chain
         (10, 6, 10, 1, 16.0, 6),  # 960/min: as many as offered, each shortens the chain
     ],
 )

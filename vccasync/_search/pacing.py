@@ -21,6 +21,8 @@ from .profile import DayProfile
 __all__ = ["MIN_CHAIN", "Pace", "chain_parts", "paying_parts"]
 
 MIN_CHAIN = 1.5  # expected pages of a sub-window at least
+LAST_PAGE = 0.5  # a chain's last page, part-filled: half a page's items, a whole page's time
+SCATTER = 0.15  # how far a chain's expected time may be off (the day's shape, not the week's)
 
 
 def chain_parts(
@@ -62,10 +64,11 @@ def chain_parts(
 def _run_bound(
     pages_left: float, parts: int, requests: float, chains: int, per_second: float, latency: float
 ) -> float:
-    """The run's lower bound after cutting the chain into ``parts`` (1: not cut)."""
+    """The run's lower bound after cutting the chain into ``parts`` (1: not cut): the budget's
+    time, or the longest part's chain, its last page (part-filled: ``LAST_PAGE``) included."""
     budget = (requests + (parts - 1) / 2) / per_second
     cycle = max(latency, (chains + parts - 1) / per_second)  # a page, or the budget's turn
-    return max(budget, pages_left / parts * cycle)
+    return max(budget, (pages_left / parts + LAST_PAGE) * cycle)
 
 
 def paying_parts(
@@ -84,10 +87,12 @@ def paying_parts(
     ``work_left`` pages of ``chains`` windows, this one's included, each ending with a
     part-filled page, half a request more on average, at ``per_second``) and as long as this
     chain takes: a page each ``page_time`` (the measured latency), or, when the budget binds,
-    each chain's turn of it (``chains / per_second``: every chain waits for the others). Each
-    part adds a chain, and half a request. A cut pays only if the bound after it is shorter
-    than before by more than a quarter of a page (the expected pages are estimates); else the
-    chain keeps its token and no request is spent beyond what the window needs.
+    each chain's turn of it (``chains / per_second``: every chain waits for the others), for
+    its pages and its last, part-filled one. Each part adds a chain, and half a request. A
+    cut pays only if the bound after it is shorter than before by more than the estimate's
+    scatter (``SCATTER`` of the chain's time, at least a quarter of a page: the expected pages
+    come from the day's shape); else the chain keeps its token and no request is spent beyond
+    what the window needs.
     """
     if parts < 2 or per_second <= 0 or page_time <= 0:
         return 1
@@ -98,7 +103,8 @@ def paying_parts(
         return _run_bound(pages_left, k, requests, chains, per_second, page_time)
 
     best = min(range(2, parts + 1), key=lambda k: (bound(k), k))
-    return best if bound(best) < bound(1) - page_time / 4 else 1
+    scatter = max(page_time / 4, SCATTER * (pages_left + LAST_PAGE) * page_time)
+    return best if bound(best) < bound(1) - scatter else 1
 
 
 class Pace:
