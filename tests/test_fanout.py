@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
-from types import SimpleNamespace
 from typing import Any
 
 from vccasync._instants import format_instant
@@ -31,7 +30,7 @@ class ScriptedSession:
     window B has four one-item pages, a sub-window of A answers one item once ``release``."""
 
     def __init__(self) -> None:
-        self.stats = SimpleNamespace(latency=0.0)
+        self.latency = 0.0
         self.release = asyncio.Event()
 
     async def get(
@@ -84,7 +83,7 @@ class EndlessSession:
     """Ten windows of twenty pages of 100 interactions each; counts the requests."""
 
     def __init__(self) -> None:
-        self.stats = SimpleNamespace(latency=0.0)
+        self.latency = 0.0
         self.requests = 0
 
     async def get(

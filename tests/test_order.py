@@ -14,8 +14,8 @@ import pytest
 
 from vccasync import Page
 from vccasync._models import Interaction
-from vccasync._search.fanout import _OrderWatch
 from vccasync._search.order import Dedup, Repair, in_order, last_start
+from vccasync._search.order_watch import OrderWatch
 from vccasync._windows import Window
 from vccasync.fake import DatasetSpec, FakeConfig, FakeVccServer, generate, running_in_thread
 from vccasync.fake._paging import bind_token, unbind_token
@@ -80,7 +80,7 @@ def test_repair_owns_what_the_split_window_kept() -> None:
 
 
 def test_watch_warns_once_and_hands_over_every_split(caplog: pytest.LogCaptureFixture) -> None:
-    watch = _OrderWatch()
+    watch = OrderWatch()
     late = Repair.of(Window(START, START + timedelta(days=2)), START + timedelta(days=1), "t2", [])
     early = Repair.of(Window(START, START + timedelta(days=1)), START + timedelta(hours=1), "t", [])
     split_late = Page(late.window, [], None, repair=late)
@@ -105,7 +105,7 @@ def test_watch_warns_once_and_hands_over_every_split(caplog: pytest.LogCaptureFi
 def test_watch_resumed_before_the_order_broke_repairs_the_splits_delivered_earlier() -> None:
     day = Window(START, START + timedelta(days=1))
     earlier = Repair.of(day, START + timedelta(hours=1), "t", [])
-    watch = _OrderWatch([earlier])
+    watch = OrderWatch([earlier])
     assert watch.violated(Window(START, END))
     breaker = Page(Window(START, END), [], None)
     watch.broke_on(breaker)
@@ -117,7 +117,7 @@ def test_watch_resumed_breaks_on_a_checked_split_and_the_next_page_tells() -> No
     delivers that page): the next page delivered spawns the repairs, its own included."""
     day = Window(START, START + timedelta(days=1))
     earlier = Repair.of(day, START + timedelta(hours=1), "t", [])
-    watch = _OrderWatch([earlier])
+    watch = OrderWatch([earlier])
     assert watch.unverified == [earlier]
     assert watch.violated(earlier.window)
     watch.broke_on(None)

@@ -228,9 +228,9 @@ def test_no_module_below_the_front_ends_imports_the_client(typing: bool) -> None
 
 
 def _session_internals(tree: ast.AST) -> Iterator[str]:
-    """Reads of a session's rate limiter or token source (``x.session.limiter``)."""
+    """Reads of a session's rate limiter, token source or stats (``x.session.limiter``)."""
     for node in ast.walk(tree):
-        if isinstance(node, ast.Attribute) and node.attr in {"limiter", "tokens"}:
+        if isinstance(node, ast.Attribute) and node.attr in {"limiter", "tokens", "stats"}:
             owner = node.value
             name = owner.attr if isinstance(owner, ast.Attribute) else getattr(owner, "id", "")
             if name in {"session", "_session"}:
@@ -238,8 +238,9 @@ def _session_internals(tree: ast.AST) -> Iterator[str]:
 
 
 def test_session_internals_are_read_by_the_facade_only() -> None:
-    """Lower layers are handed the budget they pace by, front ends ask the session (or the
-    client) to act; only the session and the facade that owns it touch its parts."""
+    """Lower layers are handed the budget they pace by (and read the session's ``latency``,
+    not its stats), front ends ask the session (or the client) to act; only the session and
+    the facade that owns it touch its parts."""
     reaches = {
         name: found
         for path in sorted(PACKAGE.rglob("*.py"))
@@ -249,6 +250,8 @@ def test_session_internals_are_read_by_the_facade_only() -> None:
     assert reaches == {}
     sample = ast.parse("async def f(vcc):\n    await vcc.session.limiter.acquire()\n")
     assert list(_session_internals(sample)) == ["line 2: vcc.session.limiter"]
+    stats = ast.parse("def f(run):\n    return run.session.stats.latency\n")
+    assert list(_session_internals(stats)) == ["line 2: run.session.stats"]
 
 
 def test_the_client_hands_itself_to_no_lower_layer() -> None:

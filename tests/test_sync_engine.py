@@ -199,7 +199,7 @@ async def test_a_pass_cut_short_marks_nothing_removed(
 
         task = asyncio.create_task(consume())
         await held.wait()
-        tasks_before = {t for t in asyncio.all_tasks() if "_Run.run" in repr(t.get_coro())}
+        tasks_before = {t for t in asyncio.all_tasks() if "Scheduler._fetch" in repr(t.get_coro())}
         assert tasks_before  # the search's window task is running
         task.cancel()
         with pytest.raises(asyncio.CancelledError):

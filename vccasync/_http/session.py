@@ -186,6 +186,11 @@ class Session:
     def __repr__(self) -> str:
         return f"Session(api_url={self._config.api_url!r})"
 
+    @property
+    def latency(self) -> float:
+        """Seconds per answered request (moving average; 0 before the first answer)."""
+        return self.stats.latency
+
     async def authenticate(self) -> None:
         """Get the read scope's token now: wrong credentials are one request, one clear error."""
         await self.tokens.token()
