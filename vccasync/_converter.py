@@ -16,7 +16,8 @@ import gc
 import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar, cast
+from operator import itemgetter
+from typing import Any, Generic, TypeVar, cast
 
 import attrs
 import cattrs
@@ -24,7 +25,7 @@ from cattrs.gen import make_dict_unstructure_fn, override
 
 from ._errors import ResponseValidationError
 from ._instants import format_instant, parse_instant
-from ._jsonio import loads
+from ._jsonio import WIDE_FLOAT, loads, loads_unscanned
 from ._models import (
     EMPTY_PROPERTIES,
     AgentRef,
@@ -180,28 +181,36 @@ def _address(value: Any) -> str | None:
     raise TypeError(f"an address cannot be {value!r} (not a string or an exact integer)")
 
 
-def _ref_hook(cls: type[R]) -> Callable[..., R]:
-    """A hook for ``{"id": ...}`` references; the plain ones recur and are shared (frozen)."""
-    known, new = _api_keys(cls), _constructor(cls)
-    shared: dict[str, R] = {}
+class _Refs(Generic[R]):
+    """``{"id": ...}`` references of one class; the plain ones recur and are shared (frozen).
+    At most ``_SHARED_REFS`` are kept: the table starts again empty when it is full."""
 
-    def structure(data: Mapping[str, Any], _: object = None) -> R:
+    def __init__(self, cls: type[R]) -> None:
+        self.known = _api_keys(cls)
+        self.new: Callable[..., R] = _constructor(cls)
+        self.shared: dict[str, R] = {}
+
+    def plain(self, ident: str) -> R:
+        """The shared reference to ``ident`` without extras."""
+        ref = self.shared.get(ident)
+        if ref is None:
+            if len(self.shared) >= _SHARED_REFS:
+                self.shared.clear()
+            ref = self.shared[ident] = self.new(ident)
+        return ref
+
+    def structure(self, data: Mapping[str, Any], _: object = None) -> R:
         ident = data["id"]
         if ident.__class__ is str and len(data) == 1:
-            ref = shared.get(ident)
-            if ref is None:
-                if len(shared) >= _SHARED_REFS:
-                    shared.clear()
-                ref = shared[ident] = new(ident)
-            return ref
-        extra = _NO_EXTRA if known.issuperset(data) else _unknown(data, known)
-        return new(str(ident), extra)
-
-    return structure
+            return self.shared.get(ident) or self.plain(ident)
+        extra = _NO_EXTRA if self.known.issuperset(data) else _unknown(data, self.known)
+        return self.new(str(ident), extra)
 
 
-_structure_agent = _ref_hook(AgentRef)
-_structure_plan = _ref_hook(InteractionPlanRef)
+_AGENTS = _Refs(AgentRef)
+_PLANS = _Refs(InteractionPlanRef)
+_structure_agent = _AGENTS.structure
+_structure_plan = _PLANS.structure
 
 
 _PROPERTY_KEYS = {  # the keys read, by which of duration and version were
@@ -304,6 +313,214 @@ def _structure_interaction(data: Mapping[str, Any], _: object = None) -> Interac
     return obj  # type: ignore[no-any-return]
 
 
+# The page's fast path: the common shape of an item, read in one loop -----------------------
+#
+# ``_structure_interaction`` and its hooks above are the reference: they accept every shape
+# the API may send, and their errors name what is wrong. A page spends most of its time in
+# them on calls, ``dict.get``s and checks for rare shapes; ``_structure_items`` reads the
+# common shape in one loop instead and gives any other item to the reference whole, so every
+# value and every error is the reference's (the tests compare both on generated items).
+
+
+_ITEM_FIELDS = itemgetter(
+    "guid", "start", "connectFrom", "connectTo", "direction", "handlingAgents", "content"
+)
+_CONTENT_FIELDS = itemgetter(
+    "contentKey", "type", "contentType", "contentLength", "lastModified", "properties"
+)
+
+
+class _Uncommon(Exception):
+    """An item the fast path leaves to the reference."""
+
+
+_MILLISECONDS = tuple(timedelta(milliseconds=n) for n in range(1000))
+_CACHED_SECONDS = 4096  # durations shorter than this many seconds are built from two tables
+_SECONDS: dict[int, timedelta] = {}
+_VERSIONS: dict[int, ContentProperties] = {}  # properties with a version only, shared
+_SHARED_VERSIONS = 64
+
+
+def _duration(millis: int) -> timedelta:
+    """``_MILLISECOND * millis`` (a multiplication of Python integers inside ``timedelta``,
+    twice the time of a sum): whole seconds and the rest, from tables (the seconds' filled
+    as they come). Called only for a second not seen yet."""
+    seconds, rest = divmod(millis, 1000)
+    if not 0 <= seconds < _CACHED_SECONDS:
+        return _MILLISECOND * millis
+    whole = _SECONDS[seconds] = timedelta(seconds=seconds)
+    return whole + _MILLISECONDS[rest]
+
+
+def _versioned(version: int) -> ContentProperties:
+    """Properties with a version only, shared (at most ``_SHARED_VERSIONS`` kept)."""
+    props = ContentProperties(version=version)
+    if len(_VERSIONS) < _SHARED_VERSIONS:
+        _VERSIONS[version] = props
+    return props
+
+
+def _holds_wide(value: Any) -> bool:
+    """Whether ``value`` (decoded JSON) holds a float that may be a wide integer read by orjson
+    (see ``loads_unscanned``): one of magnitude ``WIDE_FLOAT`` or more."""
+    stack = [value]
+    while stack:
+        value = stack.pop()
+        kind = value.__class__
+        if kind is float and not -WIDE_FLOAT < value < WIDE_FLOAT:
+            return True
+        if kind is dict:
+            stack.extend(value.values())
+        elif kind is list:
+            stack.extend(value)
+    return False
+
+
+def _structure_items(items: list[Any]) -> tuple[list[Interaction], bool]:
+    """A page's items as ``_structure_interaction`` gives them (its error too, from the first
+    malformed item), and whether a value that may be a wide integer read by orjson (see
+    ``_holds_wide``) was kept: in an extra, or anywhere in an item left to the reference.
+
+    The common shape: every field of an interaction and of its content present, of its usual
+    JSON type (addresses strings or integers), instants in UTC (``Z``), references plain
+    ``{"id": "..."}``, properties ``{}`` or exactly ``duration`` and ``version`` wrappers of
+    integers; any other key is an extra. The objects are filled as ``_builder`` describes.
+    """
+    out: list[Interaction] = []
+    append, new, parse, utc = out.append, _new, _fromisoformat, UTC
+    directions, types, agents_shared = _DIRECTIONS, _CONTENT_TYPES, _AGENTS.shared
+    millis, seconds, versions, empty, no_extra = (
+        _MILLISECONDS,
+        _SECONDS,
+        _VERSIONS,
+        EMPTY_PROPERTIES,
+        _NO_EXTRA,
+    )
+    wide = False
+    for data in items:
+        try:
+            guid, start, source, target, direction, agents, contents = _ITEM_FIELDS(data)
+            start = parse(start)
+            if (
+                guid.__class__ is not str
+                or start.tzinfo is not utc
+                or direction.__class__ is not str
+                or agents.__class__ is not list
+                or contents.__class__ is not list
+            ):
+                raise _Uncommon
+            if source.__class__ is not str:
+                if source.__class__ is not int:
+                    raise _Uncommon
+                source = str(source)
+            if target.__class__ is not str:
+                if target.__class__ is not int:
+                    raise _Uncommon
+                target = str(target)
+            handling: tuple[AgentRef, ...]
+            if len(agents) == 1:  # the most common case, inline
+                agent = agents[0]
+                ident = agent["id"]
+                if ident.__class__ is not str or len(agent) != 1:
+                    raise _Uncommon
+                handling = (agents_shared.get(ident) or _AGENTS.plain(ident),)
+            else:
+                handling = tuple([_plain_agent(agent) for agent in agents])
+            pieces = []
+            for raw in contents:
+                key, kind, media, length, modified, props = _CONTENT_FIELDS(raw)
+                if (
+                    key.__class__ is not str
+                    or kind.__class__ is not str
+                    or media.__class__ is not str
+                    or length.__class__ is not int
+                    or props.__class__ is not dict
+                ):
+                    raise _Uncommon
+                modified = parse(modified)
+                if modified.tzinfo is not utc:
+                    raise _Uncommon
+                if props:
+                    pget = props.get
+                    duration, version = pget("duration"), pget("version")
+                    if len(props) != (duration is not None) + (version is not None):
+                        raise _Uncommon
+                    if duration is not None:
+                        if duration.__class__ is not dict or len(duration) != 1:
+                            raise _Uncommon
+                        duration = duration["value"]
+                        if duration.__class__ is not int:
+                            raise _Uncommon
+                        whole, rest = divmod(duration, 1000)
+                        second = seconds.get(whole)
+                        duration = _duration(duration) if second is None else second + millis[rest]
+                    if version is not None:
+                        if version.__class__ is not dict or len(version) != 1:
+                            raise _Uncommon
+                        version = version["value"]
+                        if version.__class__ is not int:
+                            raise _Uncommon
+                        if duration is None:
+                            properties = versions.get(version) or _versioned(version)
+                    if duration is not None:
+                        properties = new(_PROPERTIES)
+                        properties.duration, properties.version = duration, version
+                        properties.extra = no_extra
+                        properties.__class__ = ContentProperties
+                else:
+                    properties = empty
+                piece = new(_CONTENT)
+                piece.content_key, piece.type = key, types.get(kind) or kind
+                piece.content_type, piece.content_length = media, length
+                piece.last_modified = modified
+                if len(raw) == 6:  # the six above: no references, no extras
+                    piece.owning_agent = piece.owning_interaction_plan = None
+                    piece.extra = no_extra
+                else:
+                    agent, plan = raw.get("owningAgent"), raw.get("owningInteractionPlan")
+                    piece.owning_agent = None if agent is None else _plain_agent(agent)
+                    piece.owning_interaction_plan = None if plan is None else _plain_plan(plan)
+                    if _CONTENT_KEYS.issuperset(raw):
+                        piece.extra = no_extra
+                    else:
+                        piece.extra = extra = _unknown(raw, _CONTENT_KEYS)
+                        wide = wide or _holds_wide(extra)
+                piece.properties = properties
+                piece.__class__ = Content
+                pieces.append(piece)
+            obj = new(_INTERACTION)
+            obj.guid, obj.start, obj.connect_from, obj.connect_to = guid, start, source, target
+            obj.direction = directions.get(direction) or direction
+            obj.handling_agents, obj.content = handling, tuple(pieces)
+            if len(data) == 7:  # the seven above: no extras
+                obj.extra = no_extra
+            else:
+                obj.extra = extra = _unknown(data, _INTERACTION_KEYS)
+                wide = wide or _holds_wide(extra)
+            obj.__class__ = Interaction
+        except Exception:  # another shape (or a malformed item): the reference reads it
+            obj = _structure_interaction(data)
+            wide = wide or _holds_wide(data)
+        append(obj)
+    return out, wide
+
+
+def _plain_agent(data: Any) -> AgentRef:
+    """The shared ``AgentRef`` of a plain ``{"id": "..."}``; another shape is ``_Uncommon``."""
+    ident = data["id"]
+    if ident.__class__ is not str or len(data) != 1:
+        raise _Uncommon
+    return _AGENTS.shared.get(ident) or _AGENTS.plain(ident)
+
+
+def _plain_plan(data: Any) -> InteractionPlanRef:
+    """The shared ``InteractionPlanRef`` of a plain ``{"id": "..."}``, as ``_plain_agent``."""
+    ident = data["id"]
+    if ident.__class__ is not str or len(data) != 1:
+        raise _Uncommon
+    return _PLANS.shared.get(ident) or _PLANS.plain(ident)
+
+
 def _unstructure_properties(props: ContentProperties) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if props.version is not None:
@@ -381,6 +598,13 @@ def structure_interaction(item: Mapping[str, Any]) -> Interaction:
 
 def structure_page(data: Any) -> tuple[list[Interaction], str | None]:
     """A decoded search page as its interactions and next continuation token."""
+    items, token, _ = _structure_page(data)
+    return items, token
+
+
+def _structure_page(data: Any) -> tuple[list[Interaction], str | None, bool]:
+    """``structure_page``, and whether it kept a value that may be a wide integer read by
+    orjson (see ``_structure_items``)."""
     try:
         items, meta = data["items"], data.get("meta") or {}
         token = meta.get("nextContinuationToken")
@@ -391,15 +615,20 @@ def structure_page(data: Any) -> tuple[list[Interaction], str | None]:
     if not isinstance(items, list):
         raise ResponseValidationError("search page 'items' is not a list")
     try:
-        return list(map(_structure_interaction, items)), token
+        interactions, wide = _structure_items(items)
     except Exception:  # one call per item on the way; name the first malformed one
-        return [structure_interaction(item) for item in items], token
+        return [structure_interaction(item) for item in items], token, True
+    return interactions, token, wide
 
 
 def decode_page(body: bytes) -> tuple[list[Interaction], str | None]:
     """A search page's raw bytes as interactions and the next continuation token.
 
     Invalid JSON raises ``ValueError`` (the session's ``loads`` reports it).
+
+    The page is read by orjson without ``loads``' scan for wide integers first: only when
+    a value that may be one was kept (see ``_structure_page``), or the page is refused, is
+    it read again by ``loads``, as it would have been from the start.
 
     The cyclic garbage collector is paused meanwhile (if it runs; as Mercurial's ``nogc`` does
     for the same reason). A page builds some 13 containers an item, none in a cycle, and the
@@ -410,12 +639,26 @@ def decode_page(body: bytes) -> tuple[list[Interaction], str | None]:
     find it re-enabled when the page is read.)
     """
     if not gc.isenabled():
-        return structure_page(loads(body))
+        return _decode_page(body)
     gc.disable()
     try:
-        return structure_page(loads(body))
+        return _decode_page(body)
     finally:
         gc.enable()
+
+
+def _decode_page(body: bytes) -> tuple[list[Interaction], str | None]:
+    data = loads_unscanned(body)
+    if data is not None:
+        try:
+            items, token, wide = _structure_page(data)
+        except ResponseValidationError:
+            pass  # perhaps a wide integer read as a float: the exact reading decides
+        else:
+            if not wide:
+                return items, token
+        del data
+    return structure_page(loads(body))
 
 
 def to_api(interaction: Interaction) -> dict[str, Any]:
