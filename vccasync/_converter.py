@@ -396,6 +396,7 @@ def _structure_items(items: list[Any]) -> tuple[list[Interaction], bool]:
         EMPTY_PROPERTIES,
         _NO_EXTRA,
     )
+    names: dict[int, str] = {}  # addresses read as numbers: they recur within a page
     wide = False
     for data in items:
         try:
@@ -412,11 +413,17 @@ def _structure_items(items: list[Any]) -> tuple[list[Interaction], bool]:
             if source.__class__ is not str:
                 if source.__class__ is not int:
                     raise _Uncommon
-                source = str(source)
+                name = names.get(source)
+                if name is None:
+                    name = names[source] = str(source)
+                source = name
             if target.__class__ is not str:
                 if target.__class__ is not int:
                     raise _Uncommon
-                target = str(target)
+                name = names.get(target)
+                if name is None:
+                    name = names[target] = str(target)
+                target = name
             handling: tuple[AgentRef, ...]
             if len(agents) == 1:  # the most common case, inline
                 agent = agents[0]
@@ -441,31 +448,39 @@ def _structure_items(items: list[Any]) -> tuple[list[Interaction], bool]:
                 if modified.tzinfo is not utc:
                     raise _Uncommon
                 if props:
-                    pget = props.get
-                    duration, version = pget("duration"), pget("version")
-                    if len(props) != (duration is not None) + (version is not None):
-                        raise _Uncommon
-                    if duration is not None:
+                    duration, version = props.get("duration"), props.get("version")
+                    if duration is None:  # a version only
+                        if len(props) != 1 or version.__class__ is not dict or len(version) != 1:
+                            raise _Uncommon
+                        version = version["value"]
+                        if version.__class__ is not int:
+                            raise _Uncommon
+                        properties = versions.get(version) or _versioned(version)
+                    else:
                         if duration.__class__ is not dict or len(duration) != 1:
                             raise _Uncommon
                         duration = duration["value"]
                         if duration.__class__ is not int:
                             raise _Uncommon
+                        if version is not None:
+                            if (
+                                len(props) != 2
+                                or version.__class__ is not dict
+                                or len(version) != 1
+                            ):
+                                raise _Uncommon
+                            version = version["value"]
+                            if version.__class__ is not int:
+                                raise _Uncommon
+                        elif len(props) != 1:
+                            raise _Uncommon
                         whole, rest = divmod(duration, 1000)
                         second = seconds.get(whole)
-                        duration = _duration(duration) if second is None else second + millis[rest]
-                    if version is not None:
-                        if version.__class__ is not dict or len(version) != 1:
-                            raise _Uncommon
-                        version = version["value"]
-                        if version.__class__ is not int:
-                            raise _Uncommon
-                        if duration is None:
-                            properties = versions.get(version) or _versioned(version)
-                    if duration is not None:
                         properties = new(_PROPERTIES)
-                        properties.duration, properties.version = duration, version
-                        properties.extra = no_extra
+                        properties.duration = (
+                            _duration(duration) if second is None else second + millis[rest]
+                        )
+                        properties.version, properties.extra = version, no_extra
                         properties.__class__ = ContentProperties
                 else:
                     properties = empty
