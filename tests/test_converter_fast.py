@@ -12,17 +12,12 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from vccasync import ResponseValidationError, to_api
+from vccasync import ResponseValidationError, _page, to_api
 from vccasync import _converter as conv
-from vccasync._converter import (
-    _holds_wide,
-    _structure_interaction,
-    _structure_items,
-    decode_page,
-    structure_page,
-)
+from vccasync._converter import _structure_interaction
 from vccasync._jsonio import WIDE_FLOAT, loads_unscanned, stdlib_only
 from vccasync._models import AgentRef, ContentProperties
+from vccasync._page import _holds_wide, _structure_items, decode_page, structure_page
 from vccasync.fake import DatasetSpec, generate
 
 WIDE = 123456789012345678901234567  # beyond 64 bits: orjson alone reads a float
@@ -196,7 +191,7 @@ def test_wide_integers_outside_the_items_read_nothing_again(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     body = json.dumps({"items": [_common()], "meta": {"total": WIDE}}).encode()
-    monkeypatch.setattr(conv, "loads", None)  # the exact reading is not needed
+    monkeypatch.setattr(_page, "loads", None)  # the exact reading is not needed
     [item], token = decode_page(body)
     assert token is None and item == _structure_interaction(_common())
 
@@ -221,8 +216,8 @@ def test_holds_wide(value: Any, wide: bool) -> None:
 def test_shared_objects_are_equal_to_new_ones_and_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(conv, "_SHARED_REFS", 8)
     monkeypatch.setattr(conv._AGENTS, "shared", {})
-    monkeypatch.setattr(conv, "_VERSIONS", {})
-    monkeypatch.setattr(conv, "_SHARED_VERSIONS", 4)
+    monkeypatch.setattr(_page, "_VERSIONS", {})
+    monkeypatch.setattr(_page, "_SHARED_VERSIONS", 4)
     for n in range(40):  # a different agent and version on each page
         item = copy.deepcopy(_common())
         item["handlingAgents"] = [{"id": f"agent-{n}"}] * 2
@@ -233,8 +228,8 @@ def test_shared_objects_are_equal_to_new_ones_and_bounded(monkeypatch: pytest.Mo
         shared = again.content[2].properties is got.content[2].properties
         assert shared is (n < 4)  # the first four versions only: the table is full
         assert got.content[2].properties == ContentProperties(version=n)
-        assert len(conv._AGENTS.shared) <= 8 and len(conv._VERSIONS) <= 4
-    assert len(conv._SECONDS) <= conv._CACHED_SECONDS
+        assert len(conv._AGENTS.shared) <= 8 and len(_page._VERSIONS) <= 4
+    assert len(_page._SECONDS) <= _page._CACHED_SECONDS
 
 
 def test_a_decoded_page_equals_the_reference_on_the_fake_data() -> None:

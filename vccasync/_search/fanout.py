@@ -21,10 +21,10 @@ from typing import Protocol
 
 import attrs
 
-from .._converter import decode_page
 from .._errors import ResponseValidationError
 from .._http.session import Session, smoothed
 from .._models import Interaction
+from .._page import decode_page
 from .._query import SearchQuery
 from .._tracing import traced_pages, traced_search, traced_window
 from .._windows import (
