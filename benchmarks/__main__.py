@@ -35,8 +35,8 @@ import attrs
 import orjson
 
 from vccasync._config import ClientConfig
-from vccasync._converter import decode_page
 from vccasync._jsonio import stdlib_only
+from vccasync._page import decode_page
 from vccasync._windows import RESOLUTION, split
 from vccasync.fake import DatasetSpec, generate
 

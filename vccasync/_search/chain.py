@@ -8,10 +8,10 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import datetime
 from typing import Protocol
 
-from .._converter import decode_page
 from .._errors import ResponseValidationError
 from .._http.session import smoothed
 from .._models import Interaction
+from .._page import decode_page
 from .._query import SearchQuery
 from .._tracing import traced_pages
 from .._windows import Page, Repair, Window
