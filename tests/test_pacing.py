@@ -22,8 +22,11 @@ HOUR = timedelta(hours=1)
         (10, 60, 160 / 60, 0.5, 32, 1),  # fast pages: ten pages chain in 5 s, the run takes 22 s
         (32, 32, 160 / 60, 2.0, 32, 6),  # one dense window, 2 s pages: 64 s of chain, 12 s run
         (32, 32, 160 / 60, 2.0, 4, 4),  # ... no more than the cap
-        (10, 10, 16.0, 2.0, 32, 6),  # 960/min, the tail: parts of no fewer than 1.5 pages
-        (2.9, 12, 4.0, 2.0, 32, 1),  # too little left to be worth a partial page
+        (10, 10, 16.0, 2.0, 32, 10),  # 960/min, the tail: the budget idles, parts of a page
+        # 960/min, 2 s pages: the budget sends the 40 left in 2.5 s, under two pages' time, so
+        # a chain of two pages would set the end: parts of a page or less
+        (6, 40, 16.0, 2.0, 32, 6),
+        (2.9, 20, 4.0, 2.0, 32, 1),  # too little left to be worth a partial page
         (2.9, 3, 16.0, 2.0, 32, 3),  # ... unless the budget idles: parts of a page or less
         (1.2, 3, 160 / 60, 4.0, 32, 2),  # the tail, 4 s pages: two chained pages at once
         (1.0, 1, 16.0, 2.0, 32, 1),  # one page: nothing to gain

@@ -40,11 +40,12 @@ def chain_parts(
     request budget, ``latency`` one page's: the budget needs ``work_left / per_second``
     seconds, and no chain should take longer. Each part gets at least ``MIN_CHAIN`` expected
     pages (each ends part-filled: shorter chains cost more requests than they save); at
-    most ``most`` parts. Near the end, when the budget would send all the work left within
-    one latency, a short rest of more than a page goes to parts of a page or less: the
-    requests are free then, the chain's latencies are not. ``stall``: the budget stops when
-    ``work_left`` is sent, not only the run (ordered iteration, once the buffer ahead is
-    full), so a chain longer than that goes to parts of a page or more, however short.
+    most ``most`` parts. When the budget would send all the work left within two latencies
+    (near the end, or a fast budget), a rest of more than a page goes to parts of a page or
+    less: any chain of two pages would end the run, the requests are nearly free. ``stall``:
+    the budget stops when ``work_left`` is sent, not only the run (ordered iteration, once
+    the buffer ahead is full), so a chain longer than that goes to parts of a page or more,
+    however short.
     """
     if per_second <= 0 or latency <= 0 or pages_left <= 1:
         return 1
@@ -55,8 +56,10 @@ def chain_parts(
             return 1
         wanted = math.ceil(chain / max(run, latency))
         return max(1, min(wanted, most, math.ceil(pages_left)))
-    if pages_left < 2 * MIN_CHAIN:  # too short to halve, unless the budget idles
-        return min(most, math.ceil(pages_left)) if run <= latency else 1
+    if run < 2 * latency:  # the budget idles within two pages: parts of a page or less
+        return max(1, min(most, math.ceil(pages_left)))
+    if pages_left < 2 * MIN_CHAIN:  # too short to halve
+        return 1
     wanted = math.ceil(pages_left * latency / max(run, MIN_CHAIN * latency))
     return max(1, min(wanted, most, math.floor(pages_left / MIN_CHAIN)))
 
