@@ -26,8 +26,10 @@ from ._converter import (
     _NO_EXTRA,
     _PLANS,
     _PROPERTIES,
+    R,
     _fromisoformat,
     _new,
+    _Refs,
     _structure_interaction,
     _unknown,
     structure_interaction,
@@ -40,7 +42,6 @@ from ._models import (
     Content,
     ContentProperties,
     Interaction,
-    InteractionPlanRef,
 )
 
 __all__ = ["decode_page", "structure_page"]
@@ -156,7 +157,7 @@ def _structure_items(items: list[Any]) -> tuple[list[Interaction], bool]:
                     raise _Uncommon
                 handling = (agents_shared.get(ident) or _AGENTS.plain(ident),)
             else:
-                handling = tuple([_plain_agent(agent) for agent in agents])
+                handling = tuple([_plain_ref(_AGENTS, agent) for agent in agents])
             pieces = []
             for raw in contents:
                 key, kind, media, length, modified, props = _CONTENT_FIELDS(raw)
@@ -217,8 +218,10 @@ def _structure_items(items: list[Any]) -> tuple[list[Interaction], bool]:
                     piece.extra = no_extra
                 else:
                     agent, plan = raw.get("owningAgent"), raw.get("owningInteractionPlan")
-                    piece.owning_agent = None if agent is None else _plain_agent(agent)
-                    piece.owning_interaction_plan = None if plan is None else _plain_plan(plan)
+                    piece.owning_agent = None if agent is None else _plain_ref(_AGENTS, agent)
+                    piece.owning_interaction_plan = (
+                        None if plan is None else _plain_ref(_PLANS, plan)
+                    )
                     if _CONTENT_KEYS.issuperset(raw):
                         piece.extra = no_extra
                     else:
@@ -244,20 +247,12 @@ def _structure_items(items: list[Any]) -> tuple[list[Interaction], bool]:
     return out, wide
 
 
-def _plain_agent(data: Any) -> AgentRef:
-    """The shared ``AgentRef`` of a plain ``{"id": "..."}``; another shape is ``_Uncommon``."""
+def _plain_ref(refs: _Refs[R], data: Any) -> R:
+    """The shared reference of a plain ``{"id": "..."}``; another shape is ``_Uncommon``."""
     ident = data["id"]
     if ident.__class__ is not str or len(data) != 1:
         raise _Uncommon
-    return _AGENTS.shared.get(ident) or _AGENTS.plain(ident)
-
-
-def _plain_plan(data: Any) -> InteractionPlanRef:
-    """The shared ``InteractionPlanRef`` of a plain ``{"id": "..."}``, as ``_plain_agent``."""
-    ident = data["id"]
-    if ident.__class__ is not str or len(data) != 1:
-        raise _Uncommon
-    return _PLANS.shared.get(ident) or _PLANS.plain(ident)
+    return refs.shared.get(ident) or refs.plain(ident)
 
 
 def structure_page(data: Any) -> tuple[list[Interaction], str | None]:

@@ -46,13 +46,8 @@ class PageChain:
         pace: Pace,
         split: Callable[[Window, list[Interaction]], tuple[Window, ...]],
     ) -> None:
-        self.source, self.query, self.watch, self.pace, self.split = (
-            source,
-            query,
-            watch,
-            pace,
-            split,
-        )
+        self.source, self.query, self.watch = source, query, watch
+        self.pace, self.split = pace, split
         self.cycle = 0.0  # seconds a chain takes a page: the budget's wait and the latency
 
     async def verify(self) -> None:

@@ -39,7 +39,7 @@ class Scheduler(Generic[N]):
         self._run, self._wanted, self._first = run, wanted, first
         self.failure: asyncio.Future[BaseException] = asyncio.get_running_loop().create_future()
         self.pending: list[Entry[N]] = []  # a heap, earliest start first
-        self.tasks: dict[asyncio.Task[None], datetime] = {}  # running windows by start
+        self.tasks: set[asyncio.Task[None]] = set()  # running windows
         self.held: dict[asyncio.Task[None], datetime] = {}  # of those, waiting to hand a page on
         self.fetching = 0  # windows running and not held
         self._order = itertools.count()
@@ -84,7 +84,7 @@ class Scheduler(Generic[N]):
             self._waiting.pop(place, None)
         self.fetching += 1
         task = asyncio.create_task(self._fetch(window, token, place))
-        self.tasks[task] = window.start
+        self.tasks.add(task)
         task.add_done_callback(self._done)
 
     async def _fetch(self, window: Window, token: str | None, place: N | None) -> None:
@@ -94,7 +94,7 @@ class Scheduler(Generic[N]):
             self.fetching -= 1
 
     def _done(self, task: asyncio.Task[None]) -> None:
-        self.tasks.pop(task, None)
+        self.tasks.discard(task)
         if not self.failure.done():
             self.fill()
 
