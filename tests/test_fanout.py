@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from vccasync._config import ClientConfig
 from vccasync._instants import format_instant
 from vccasync._models import Interaction
 from vccasync._query import make_query
@@ -134,6 +135,13 @@ def test_windows_fetching_at_once_follow_the_budget_times_the_latency() -> None:
     assert want(160, 0.0) == 8  # no answer yet: the latency is not known
     assert want(None, 4.0) == 8  # no budget: nothing to derive it from
     assert want(160, 4.0) == 15  # 2.67 a second x 4 s x 1.25, + 1
-    assert want(960, 4.0) == 32  # ... up to the cap
+    assert want(960, 4.0, cap=32) == 32  # ... up to the cap
     assert want(160, 0.3) == 2  # fast pages: one window at a time keeps the budget busy, + 1
     assert want(160, 0.0, cap=4) == want(160, 4.0, cap=4) == 4
+
+
+def test_the_default_cap_keeps_a_fast_budget_of_slow_pages_busy() -> None:
+    """By default the cap does not bind before the budget does: 960 requests a minute of
+    4 s pages need 64 requests in flight (a cap of 32 sent half of them, measured)."""
+    cap = ClientConfig(client_id="x", client_secret="y").concurrency
+    assert windows_wanted(960, 4.0, cap) >= 960 / 60 * 4.0

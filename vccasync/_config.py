@@ -84,7 +84,7 @@ class ClientConfig:
     auth_url: str = ""  # the base (…/Auth) or the token endpoint itself (…/Auth/connect/token)
     scope: str = READ_SCOPE
     delete_scope: str = DELETE_SCOPE
-    concurrency: int = 32  # a cap: searches derive how many windows fetch from the budget
+    concurrency: int = 64  # a cap: searches derive how many windows fetch from the budget
     requests_per_minute: float | None = DEFAULT_RATE
     burst: int = 1  # requests the budget lets through at once after an idle spell
     deletes_per_minute: float | None = DEFAULT_DELETE_RATE
