@@ -40,6 +40,8 @@ from vccasync._page import decode_page
 from vccasync._windows import RESOLUTION, split
 from vccasync.fake import DatasetSpec, generate
 
+from .bounds import shape_seconds
+
 START = datetime(2025, 1, 6, tzinfo=UTC)  # a Monday
 PAGE = 1000
 
@@ -98,13 +100,15 @@ def scenarios(quick: bool) -> list[Scenario]:
 
 
 @functools.cache
+def window_pages(scenario: Scenario) -> tuple[float, ...]:
+    """Pages (items / page size) in each 7-day window of the range, earliest first."""
+    data = generate(scenario.spec())
+    return tuple(len(data.expected(w.start, w.end)) / PAGE for w in split(START, scenario.end))
+
+
 def floor_requests(scenario: Scenario) -> int:
     """The fewest requests any client can send: each 7-day window ends with its own page."""
-    data = generate(scenario.spec())
-    return sum(
-        max(1, math.ceil(len(data.expected(w.start, w.end)) / PAGE))
-        for w in split(START, scenario.end)
-    )
+    return sum(max(1, math.ceil(pages)) for pages in window_pages(scenario))
 
 
 @contextmanager
@@ -187,6 +191,18 @@ def ideal_seconds(scenario: Scenario, items: int, rate: int, costs: Costs) -> fl
 def floor_seconds(scenario: Scenario, rate: int, costs: Costs) -> float:
     """The request floor at ``rate``, plus one full page's latency."""
     return floor_requests(scenario) / (rate / 60) + costs.full_page
+
+
+def shape_bound(scenario: Scenario, rate: int, costs: Costs, concurrency: int) -> float:
+    """The shape bound of a row (``benchmarks.bounds``)."""
+    return shape_seconds(
+        window_pages(scenario),
+        per_second=rate / 60,
+        full_page=costs.full_page,
+        half_page=costs.page + costs.item * PAGE / 2,
+        burst=scenario.burst,
+        concurrency=concurrency,
+    )
 
 
 def _cpu_seconds(read: Callable[[bytes], Any], body: bytes, pages: int) -> float:
@@ -376,14 +392,16 @@ def slow_table(args: argparse.Namespace, rates: list[int]) -> None:
     """Slow pages (a full page of 2 s and of 4 s), both iteration modes, against the floor."""
     print(
         f"slow pages: the floor is the sum over the 7-day windows of ceil(items / {PAGE})"
-        " requests; floor s is that many requests at the rate plus one full page"
+        " requests; floor s is that many requests at the rate plus one full page; shape s"
+        " is the best run of a client that learns each window from its first page and whose"
+        " parts end part-filled (benchmarks/bounds.py)"
     )
     print()
     head = (
         f"{'range':<16}{'page s':>7}{'rate/min':>9}{'burst':>6}{'mode':>10}{'items':>8}"
         f"{'requests':>9}"
         f"{'floor':>6}{'429s':>5}{'ideal s':>8}{'floor s':>8}{'vccasync s':>11}"
-        f"{'vs floor':>9}{'peak MiB':>9}"
+        f"{'vs floor':>9}{'shape s':>8}{'vs shape':>9}{'peak MiB':>9}"
     )
     print(head)
     print("-" * len(head))
@@ -397,6 +415,7 @@ def slow_table(args: argparse.Namespace, rates: list[int]) -> None:
                         scenario, rate, costs, concurrency=args.concurrency, ordered=ordered
                     )
                     floor = floor_seconds(scenario, rate, costs)
+                    shape = shape_bound(scenario, rate, costs, args.concurrency)
                     print(
                         f"{scenario.label:<16}{costs.full_page:>7.1f}{rate:>9}{scenario.burst:>6}"
                         f"{'async for' if ordered else 'pages':>10}{got['items']:>8}"
@@ -404,6 +423,7 @@ def slow_table(args: argparse.Namespace, rates: list[int]) -> None:
                         f"{got['rate_limited']:>5}"
                         f"{ideal_seconds(scenario, got['items'], rate, costs):>8.1f}{floor:>8.1f}"
                         f"{got['seconds']:>11.1f}{got['seconds'] / floor:>9.2f}"
+                        f"{shape:>8.1f}{got['seconds'] / shape:>9.2f}"
                         f"{got['peak_rss_mib']:>9.0f}",
                         flush=True,
                     )
