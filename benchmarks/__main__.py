@@ -37,6 +37,7 @@ import orjson
 from vccasync._config import ClientConfig
 from vccasync._jsonio import stdlib_only
 from vccasync._page import decode_page
+from vccasync._search.fanout import BUFFER_ITEMS
 from vccasync._windows import RESOLUTION, split
 from vccasync.fake import DatasetSpec, generate
 
@@ -415,7 +416,9 @@ def slow_table(args: argparse.Namespace, rates: list[int]) -> None:
                         scenario, rate, costs, concurrency=args.concurrency, ordered=ordered
                     )
                     floor = floor_seconds(scenario, rate, costs)
-                    shape = shape_bound(scenario, rate, costs, args.concurrency)
+                    cap = args.concurrency  # ordered: at most the buffer's full pages run
+                    cap = min(cap, BUFFER_ITEMS // PAGE) if ordered else cap
+                    shape = shape_bound(scenario, rate, costs, cap)
                     print(
                         f"{scenario.label:<16}{costs.full_page:>7.1f}{rate:>9}{scenario.burst:>6}"
                         f"{'async for' if ordered else 'pages':>10}{got['items']:>8}"

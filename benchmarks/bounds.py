@@ -6,10 +6,11 @@ page is part-filled. A client that sends nothing blind knows a window only once 
 is back, and each part it cuts ends with a part-filled page (half a page on average: where a
 part's items end is not known to the item). ``shape_seconds`` is the fewest seconds such a
 client needs even if, from each window's first page on, it knew exactly how the window's items
-fall: every window's first request at the budget's pace (``burst`` at once), then the rest of
-each window in chains that end together, each page a latency or the chain's turn of the budget
-(every chain waits for the others), the budget sending every request; at most ``concurrency``
-requests in flight, so never more than ``concurrency`` a full page's latency.
+fall: every window's first request at the budget's pace (``burst`` at once), then, once a
+first page is back, the rest of each window in chains that end together, each page a latency
+or the chain's turn of the budget (every chain waits for the others), the budget sending every
+request; at most ``concurrency`` requests in flight, so never more than ``concurrency`` a full
+page's latency.
 """
 
 from __future__ import annotations
@@ -67,7 +68,10 @@ def shape_seconds(
                 break
             chains = wanted
         total = sum(requests(held, k) for held, k in zip(pages, parts, strict=True))
-        return (total - burst) / per_second + half_page <= end
+        # no window's rest goes before the first of the first pages is back
+        rest = total - len(pages)
+        after_first = full_page + (rest - 1) / per_second + half_page if rest > 0 else 0.0
+        return max((total - burst) / per_second + half_page, after_first) <= end
 
     # unsplit, each page at its turn of the budget after every other: surely feasible
     low, high = 0.0, (sum(map(math.ceil, pages)) + 1) * (full_page + 1 / per_second) + full_page

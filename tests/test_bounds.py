@@ -28,6 +28,12 @@ def test_a_window_is_known_only_after_its_first_page() -> None:
     assert bound([3.5], per_second=10.0, concurrency=2) == pytest.approx(5.5, rel=1e-6)
 
 
+def test_the_rests_share_the_budget_once_a_first_page_is_back() -> None:
+    """Two such windows: their rests (three and four parts, 10.5 requests in all, 8.5 after
+    the first pages) go at 10 a second from 2 s on, the last half a page: 2 + 0.75 + 1 s."""
+    assert bound([3.5, 3.5], per_second=10.0) == pytest.approx(3.75, rel=1e-6)
+
+
 def test_the_budget_binds_and_each_part_costs_half_a_request() -> None:
     """30.5 pages at one request a second, 1 s a page: unsplit, 31 requests end at 30.5 s,
     the chain too (29 full pages after the first, then half a page); two parts would add

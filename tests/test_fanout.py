@@ -126,6 +126,33 @@ async def test_ordered_mode_fetches_ahead_only_up_to_its_buffer() -> None:
     assert got == sorted(got, key=lambda guid: [int(p) for p in guid.split("-")])
 
 
+async def test_ordered_mode_runs_no_more_windows_than_its_buffer_holds_pages() -> None:
+    """Each running window may hold a page beyond the buffer: a high cap must not multiply
+    what is held (a cap of 64 doubled the peak RSS of an ordered year, measured)."""
+    session = EndlessSession()
+    windows = [
+        Window(START + k * timedelta(days=1), START + (k + 1) * timedelta(days=1))
+        for k in range(10)
+    ]
+    query = make_query(START, windows[-1].end, limit=500)  # the buffer holds two full pages
+    search = InteractionSearch(
+        session,  # type: ignore[arg-type]
+        query,
+        concurrency=64,
+        plan=[(w, None) for w in windows],
+        queue_pages=2,
+        buffer_items=1000,
+    )
+    pages = search.pages()
+    got = [item.guid for item in (await anext(pages)).items]
+    for _ in range(500):  # a stalled consumer: every producer runs until it must wait
+        await asyncio.sleep(0)
+    # as above, with two running windows (1000 // 500), not the eight a fresh search starts
+    assert session.requests <= 1 + 2 + 10 + 2 + 1
+    got += [item.guid async for page in pages for item in page.items]
+    assert len(got) == len(set(got)) == 10 * 20 * 100
+
+
 def test_windows_fetching_at_once_follow_the_budget_times_the_latency() -> None:
     """Capped by ``concurrency``; before a latency is seen, or without a budget, at most 8."""
 

@@ -2,7 +2,8 @@
 
 Memory is bounded however long the range: unordered, by one shared queue of ``queue_pages``
 pages; ordered, by ``queue_pages`` for the window being read plus ``buffer_items``
-interactions fetched ahead for later windows (and a page each for windows waiting to add one).
+interactions fetched ahead for later windows, and a page each for windows waiting to add one
+(at most ``buffer_items // limit`` windows run: twice the buffer at worst, whatever the cap).
 Dense windows are split on the fly (``Page.spawned``) so that the request budget, not the
 latency of one chain of pages, bounds the speed.
 

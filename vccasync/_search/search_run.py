@@ -52,8 +52,9 @@ def windows_wanted(per_minute: float | None, latency: float, concurrency: int) -
 
 class SearchRun:
     """The windows of one ``pages()`` call, at most ``concurrency`` fetching: ordered, each
-    window's pages go to its place in the :class:`OrderedBuffer`; unordered, to one
-    :class:`SharedQueue`. :meth:`next_page` hands the consumer the next page."""
+    window's pages go to its place in the :class:`OrderedBuffer` (and at most as many windows
+    run as the buffer holds full pages); unordered, to one :class:`SharedQueue`.
+    :meth:`next_page` hands the consumer the next page."""
 
     def __init__(
         self,
@@ -70,12 +71,14 @@ class SearchRun:
     ) -> None:
         self.source, self.budget = source, budget
         self.concurrency, self.ordered = concurrency, ordered
+        if ordered:  # a running window may hold a page beyond the buffer: no more than it holds
+            self.concurrency = min(concurrency, max(1, buffer_items // query.limit))
         self.pace = Pace(query.limit)
         self.watch = OrderWatch(resumed.repairs, broken=resumed.order_broken)
         self.scheduler = Scheduler[Node](self.run, wanted=self.want, first=self._head)
         self.buffer = OrderedBuffer(queue_pages, buffer_items, on_head=self.scheduler.fill)
         self.shared = SharedQueue(queue_pages)
-        self.splitter = SplitDecision(self.pace, limit=query.limit, concurrency=concurrency)
+        self.splitter = SplitDecision(self.pace, limit=query.limit, concurrency=self.concurrency)
         self.chain = PageChain(source, query, self.watch, self.pace, self.split)
         self.remaining = len(plan)  # unordered: windows not ended yet
         node: Node | None = None
