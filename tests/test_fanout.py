@@ -167,6 +167,64 @@ def test_windows_fetching_at_once_follow_the_budget_times_the_latency() -> None:
     assert want(160, 0.0, cap=4) == want(160, 4.0, cap=4) == 4
 
 
+def test_before_an_answer_the_latency_is_at_least_the_time_waited() -> None:
+    """Eight windows at first; as the first requests go unanswered, as many as the budget
+    would send meanwhile; once a latency is seen, it alone counts."""
+    assert windows_wanted(960, 0.0, 64, waited=0.0) == 8
+    assert windows_wanted(160, 0.0, 64, waited=1.0) == 8  # 2.67 x 1.25 + 1: fewer than 8
+    assert windows_wanted(960, 0.0, 64, waited=2.0) == 41  # 16 a second x 2 s x 1.25, + 1
+    assert windows_wanted(960, 0.0, 64, waited=4.0) == 64
+    assert windows_wanted(960, 0.3, 64, waited=4.0) == 7
+    assert windows_wanted(None, 0.0, 64, waited=4.0) == 8
+
+
+class SilentSession:
+    """Answers no search until ``release``; counts the requests waiting."""
+
+    def __init__(self) -> None:
+        self.latency = 0.0
+        self.waiting = 0
+        self.many = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def get(
+        self, path: str, params: Mapping[str, str], parse: Callable[[bytes], Any]
+    ) -> tuple[list[Interaction], str | None]:
+        self.waiting += 1
+        if self.waiting >= 20:
+            self.many.set()
+        await self.release.wait()
+        return [at(datetime.fromisoformat(params["start"]), params["start"])], None
+
+
+class Budget:
+    current_per_minute = 960.0
+
+
+async def test_a_slow_first_answer_widens_the_search_to_the_budget() -> None:
+    """30 one-day windows at 960 a minute and no answer yet: eight fetch at first, then
+    more as the wait shows the latency is long (the year at 4 s pages lost 4 s, measured)."""
+    session = SilentSession()
+    windows = [
+        Window(START + k * timedelta(days=1), START + (k + 1) * timedelta(days=1))
+        for k in range(30)
+    ]
+    search = InteractionSearch(
+        session,  # type: ignore[arg-type]
+        make_query(START, windows[-1].end),
+        concurrency=64,
+        ordered=False,
+        plan=[(w, None) for w in windows],
+        budget=Budget(),
+    )
+    pages = search.pages()
+    first = asyncio.ensure_future(anext(pages))
+    await asyncio.wait_for(session.many.wait(), timeout=60)  # liveness, not a timing
+    session.release.set()
+    got = [(await first).window] + [page.window async for page in pages]
+    assert sorted(got, key=lambda w: w.start) == windows
+
+
 def test_the_default_cap_keeps_a_fast_budget_of_slow_pages_busy() -> None:
     """By default the cap does not bind before the budget does: 960 requests a minute of
     4 s pages need 64 requests in flight (a cap of 32 sent half of them, measured)."""

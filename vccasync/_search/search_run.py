@@ -3,6 +3,7 @@ split decision wired together, the windows a page spawns made pending in their p
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import math
 from typing import Protocol
@@ -41,13 +42,22 @@ class PacingBudget(Protocol):
         """The rate in force now; None when there is no client-side budget."""
 
 
-def windows_wanted(per_minute: float | None, latency: float, concurrency: int) -> int:
+def windows_wanted(
+    per_minute: float | None, latency: float, concurrency: int, *, waited: float = 0.0
+) -> int:
     """How many windows should be fetching at once to use the whole request budget: the
-    budget times the latency (a quarter more, plus one), at most ``concurrency``; before a
-    latency is seen, or without a budget, at most ``START_WINDOWS``."""
-    if per_minute is None or not latency:
+    budget times the latency (a quarter more, plus one), at most ``concurrency``. Before a
+    latency is seen it is at least ``waited``, the time since the search sent its first
+    requests, and ``START_WINDOWS`` fetch at the least; without a budget, ``START_WINDOWS``."""
+    if per_minute is None:
         return min(concurrency, START_WINDOWS)
-    return min(concurrency, math.ceil(per_minute / 60 * latency * 1.25) + 1)
+    seconds = latency or waited
+    return min(concurrency, max(0 if latency else START_WINDOWS, _covering(per_minute, seconds)))
+
+
+def _covering(per_minute: float, seconds: float) -> int:
+    # the requests the budget sends in ``seconds``, a quarter more, plus one
+    return math.ceil(per_minute / 60 * seconds * 1.25) + 1
 
 
 class SearchRun:
@@ -70,6 +80,9 @@ class SearchRun:
         budget: PacingBudget | None,
     ) -> None:
         self.source, self.budget = source, budget
+        self.loop = asyncio.get_running_loop()
+        self.began = self.loop.time()  # before an answer, the latency is at least since then
+        self.widening: asyncio.TimerHandle | None = None
         self.concurrency, self.ordered = concurrency, ordered
         if ordered:  # a running window may hold a page beyond the buffer: no more than it holds
             self.concurrency = min(concurrency, max(1, buffer_items // query.limit))
@@ -86,6 +99,18 @@ class SearchRun:
             node = self.buffer.insert(node) if ordered else None
             self.push(window, token, node)
         self.scheduler.fill()
+        self.widen()
+
+    def widen(self) -> None:
+        """Before any answer, start more windows as the first requests go unanswered (the
+        latency is at least that long): a tick for each window the budget could start."""
+        per_minute = self.per_minute()
+        self.widening = None
+        if self.source.latency or not per_minute or self.scheduler.failure.done():
+            return
+        self.scheduler.fill()
+        if self.scheduler.pending and self.want() < self.concurrency:
+            self.widening = self.loop.call_later(60 / per_minute / 1.25, self.widen)
 
     def _head(self) -> Node | None:
         return self.buffer.head
@@ -101,7 +126,10 @@ class SearchRun:
 
     def want(self) -> int:
         """Windows that should be fetching at once now (``windows_wanted``)."""
-        return windows_wanted(self.per_minute(), self.source.latency, self.concurrency)
+        waited = self.loop.time() - self.began
+        return windows_wanted(
+            self.per_minute(), self.source.latency, self.concurrency, waited=waited
+        )
 
     def split(self, window: Window, items: list[Interaction]) -> tuple[Window, ...]:
         """Sub-windows for the rest of ``window`` after a full page, or () to keep paging."""
@@ -172,4 +200,6 @@ class SearchRun:
     async def close(self) -> None:
         """Cancel what still runs (the consumer stopped or a window failed)."""
         self.buffer.close()  # nothing more starts for the consumer
+        if self.widening is not None:
+            self.widening.cancel()
         await self.scheduler.close()
