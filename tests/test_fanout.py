@@ -98,18 +98,21 @@ class EndlessSession:
         return items, str(k + 1) if k < 19 else None
 
 
-async def test_ordered_mode_fetches_ahead_only_up_to_its_buffer() -> None:
-    session = EndlessSession()
-    windows = [
-        Window(START + k * timedelta(days=1), START + (k + 1) * timedelta(days=1))
-        for k in range(10)
-    ]
-    query = make_query(START, windows[-1].end, limit=1000)  # pages are never full: no split
+DAYS = [
+    Window(START + k * timedelta(days=1), START + (k + 1) * timedelta(days=1)) for k in range(30)
+]
+
+
+async def stalled_ordered_search(
+    session: EndlessSession, *, limit: int, concurrency: int
+) -> tuple[list[str], int]:
+    """Every interaction of ten days, read in order by a consumer that stalls after the first
+    page until every producer has run as far as it may, and the requests sent by then."""
     search = InteractionSearch(
         session,  # type: ignore[arg-type]
-        query,
-        concurrency=4,
-        plan=[(w, None) for w in windows],
+        make_query(START, DAYS[9].end, limit=limit),
+        concurrency=concurrency,
+        plan=[(w, None) for w in DAYS[:10]],
         queue_pages=2,
         buffer_items=1000,
     )
@@ -117,12 +120,19 @@ async def test_ordered_mode_fetches_ahead_only_up_to_its_buffer() -> None:
     got = [item.guid for item in (await anext(pages)).items]
     for _ in range(500):  # a stalled consumer: every producer runs until it must wait
         await asyncio.sleep(0)
+    stalled = session.requests
+    got += [item.guid async for page in pages for item in page.items]
+    assert len(got) == len(set(got)) == 10 * 20 * 100
+    return got, stalled
+
+
+async def test_ordered_mode_fetches_ahead_only_up_to_its_buffer() -> None:
+    session = EndlessSession()
+    got, stalled = await stalled_ordered_search(session, limit=1000, concurrency=4)  # not full
     # one page in the consumer's hands, the head's two queued, ten of 100 interactions for
     # later windows, and a page in each running window (at most ``concurrency``), waiting
     # to be added; one more of slack for the head's window: not the 200 pages of the range
-    assert session.requests <= 1 + 2 + 10 + 4 + 1
-    got += [item.guid async for page in pages for item in page.items]
-    assert len(got) == len(set(got)) == 10 * 20 * 100
+    assert stalled <= 1 + 2 + 10 + 4 + 1
     assert got == sorted(got, key=lambda guid: [int(p) for p in guid.split("-")])
 
 
@@ -130,27 +140,9 @@ async def test_ordered_mode_runs_no_more_windows_than_its_buffer_holds_pages() -
     """Each running window may hold a page beyond the buffer: a high cap must not multiply
     what is held (a cap of 64 doubled the peak RSS of an ordered year, measured)."""
     session = EndlessSession()
-    windows = [
-        Window(START + k * timedelta(days=1), START + (k + 1) * timedelta(days=1))
-        for k in range(10)
-    ]
-    query = make_query(START, windows[-1].end, limit=500)  # the buffer holds two full pages
-    search = InteractionSearch(
-        session,  # type: ignore[arg-type]
-        query,
-        concurrency=64,
-        plan=[(w, None) for w in windows],
-        queue_pages=2,
-        buffer_items=1000,
-    )
-    pages = search.pages()
-    got = [item.guid for item in (await anext(pages)).items]
-    for _ in range(500):  # a stalled consumer: every producer runs until it must wait
-        await asyncio.sleep(0)
+    _, stalled = await stalled_ordered_search(session, limit=500, concurrency=64)  # 2 pages
     # as above, with two running windows (1000 // 500), not the eight a fresh search starts
-    assert session.requests <= 1 + 2 + 10 + 2 + 1
-    got += [item.guid async for page in pages for item in page.items]
-    assert len(got) == len(set(got)) == 10 * 20 * 100
+    assert stalled <= 1 + 2 + 10 + 2 + 1
 
 
 def test_windows_fetching_at_once_follow_the_budget_times_the_latency() -> None:
@@ -205,16 +197,12 @@ async def test_a_slow_first_answer_widens_the_search_to_the_budget() -> None:
     """30 one-day windows at 960 a minute and no answer yet: eight fetch at first, then
     more as the wait shows the latency is long (the year at 4 s pages lost 4 s, measured)."""
     session = SilentSession()
-    windows = [
-        Window(START + k * timedelta(days=1), START + (k + 1) * timedelta(days=1))
-        for k in range(30)
-    ]
     search = InteractionSearch(
         session,  # type: ignore[arg-type]
-        make_query(START, windows[-1].end),
+        make_query(START, DAYS[-1].end),
         concurrency=64,
         ordered=False,
-        plan=[(w, None) for w in windows],
+        plan=[(w, None) for w in DAYS],
         budget=Budget(),
     )
     pages = search.pages()
@@ -222,7 +210,7 @@ async def test_a_slow_first_answer_widens_the_search_to_the_budget() -> None:
     await asyncio.wait_for(session.many.wait(), timeout=60)  # liveness, not a timing
     session.release.set()
     got = [(await first).window] + [page.window async for page in pages]
-    assert sorted(got, key=lambda w: w.start) == windows
+    assert sorted(got, key=lambda w: w.start) == DAYS
 
 
 def test_the_default_cap_keeps_a_fast_budget_of_slow_pages_busy() -> None:
