@@ -38,6 +38,7 @@ from vccasync._config import ClientConfig
 from vccasync._jsonio import stdlib_only
 from vccasync._page import decode_page
 from vccasync._search.fanout import BUFFER_ITEMS
+from vccasync._search.search_run import running_cap
 from vccasync._windows import RESOLUTION, split
 from vccasync.fake import DatasetSpec, generate
 
@@ -416,8 +417,9 @@ def slow_table(args: argparse.Namespace, rates: list[int]) -> None:
                         scenario, rate, costs, concurrency=args.concurrency, ordered=ordered
                     )
                     floor = floor_seconds(scenario, rate, costs)
-                    cap = args.concurrency  # ordered: at most the buffer's full pages run
-                    cap = min(cap, BUFFER_ITEMS // PAGE) if ordered else cap
+                    cap = running_cap(
+                        args.concurrency, ordered=ordered, buffer_items=BUFFER_ITEMS, limit=PAGE
+                    )
                     shape = shape_bound(scenario, rate, costs, cap)
                     print(
                         f"{scenario.label:<16}{costs.full_page:>7.1f}{rate:>9}{scenario.burst:>6}"

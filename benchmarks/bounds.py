@@ -30,7 +30,7 @@ def shape_seconds(
     full_page: float,
     half_page: float,
     burst: int = 1,
-    concurrency: int = 32,
+    concurrency: int = 64,
 ) -> float:
     """The shape bound in seconds for windows holding ``pages`` pages each (items / page size,
     in the order their first requests go), at ``per_second`` requests, pages of ``full_page``

@@ -7,6 +7,8 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from vccasync._config import ClientConfig
 from vccasync._instants import format_instant
 from vccasync._models import Interaction
@@ -171,7 +173,9 @@ def test_before_an_answer_the_latency_is_at_least_the_time_waited() -> None:
 
 
 class SilentSession:
-    """Answers no search until ``release``; counts the requests waiting."""
+    """Answers no search until ``release``; counts the requests waiting (``many``: 20)."""
+
+    enough = 20
 
     def __init__(self) -> None:
         self.latency = 0.0
@@ -183,21 +187,42 @@ class SilentSession:
         self, path: str, params: Mapping[str, str], parse: Callable[[bytes], Any]
     ) -> tuple[list[Interaction], str | None]:
         self.waiting += 1
-        if self.waiting >= 20:
+        if self.waiting >= self.enough:
             self.many.set()
         await self.release.wait()
         return [at(datetime.fromisoformat(params["start"]), params["start"])], None
+
+
+class DroppingSession(SilentSession):
+    """The first day answers at once; the second day's connection drops once ten requests
+    wait (``dropped``); the others wait for ever. No latency is ever seen."""
+
+    enough = 10
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.dropped = asyncio.Event()
+
+    async def get(
+        self, path: str, params: Mapping[str, str], parse: Callable[[bytes], Any]
+    ) -> tuple[list[Interaction], str | None]:
+        start = params["start"]
+        if start == format_instant(DAYS[0].start):
+            return [at(DAYS[0].start, "first")], None
+        if start == format_instant(DAYS[1].start):
+            await self.many.wait()
+            self.dropped.set()
+            raise ConnectionResetError("dropped")
+        return await super().get(path, params, parse)
 
 
 class Budget:
     current_per_minute = 960.0
 
 
-async def test_a_slow_first_answer_widens_the_search_to_the_budget() -> None:
-    """30 one-day windows at 960 a minute and no answer yet: eight fetch at first, then
-    more as the wait shows the latency is long (the year at 4 s pages lost 4 s, measured)."""
-    session = SilentSession()
-    search = InteractionSearch(
+def budgeted_days(session: SilentSession) -> InteractionSearch:
+    """An unordered search of 30 one-day windows at 960 requests a minute, cap 64."""
+    return InteractionSearch(
         session,  # type: ignore[arg-type]
         make_query(START, DAYS[-1].end),
         concurrency=64,
@@ -205,12 +230,32 @@ async def test_a_slow_first_answer_widens_the_search_to_the_budget() -> None:
         plan=[(w, None) for w in DAYS],
         budget=Budget(),
     )
-    pages = search.pages()
+
+
+async def test_a_slow_first_answer_widens_the_search_to_the_budget() -> None:
+    """30 one-day windows at 960 a minute and no answer yet: eight fetch at first, then
+    more as the wait shows the latency is long (the year at 4 s pages lost 4 s, measured)."""
+    session = SilentSession()
+    pages = budgeted_days(session).pages()
     first = asyncio.ensure_future(anext(pages))
     await asyncio.wait_for(session.many.wait(), timeout=60)  # liveness, not a timing
     session.release.set()
     got = [(await first).window] + [page.window async for page in pages]
     assert sorted(got, key=lambda w: w.start) == DAYS
+
+
+async def test_a_failure_while_the_first_answers_are_awaited_stops_the_widening() -> None:
+    """A connection drops while the consumer is busy with a page and the search is still
+    widening: no window starts after the failure, and the consumer gets it next."""
+    session = DroppingSession()
+    pages = budgeted_days(session).pages()
+    assert (await anext(pages)).window == DAYS[0]
+    await asyncio.wait_for(session.dropped.wait(), timeout=60)  # liveness, not a timing
+    waiting = session.waiting
+    await asyncio.sleep(0.5)  # ten turns of the budget: widening would have started more
+    assert session.waiting == waiting
+    with pytest.raises(ConnectionResetError):
+        await anext(pages)
 
 
 def test_the_default_cap_keeps_a_fast_budget_of_slow_pages_busy() -> None:

@@ -39,7 +39,8 @@ class VccClient:
 
     ``concurrency`` (default 64: 960 requests a minute of 4 s pages) caps the windows and
     sub-windows fetched at once (a search runs as many as the budget times the observed
-    latency needs, up to that; 8 until a latency is seen, or without a budget);
+    latency needs, up to that; before an answer, 8 and more as the first requests go
+    unanswered; 8 without a budget; ordered, at most the buffer's full pages, 48);
     ``requests_per_minute`` (default 160) is the one client-side budget shared by every
     request (None switches it off); it is lowered after a 429 and creeps back. Deletions go
     one at a time within ``deletes_per_minute`` (default 16, also counted in the shared

@@ -21,7 +21,7 @@ from .pacing import Pace
 from .scheduler import Scheduler
 from .split_decision import Gauges, SplitDecision
 
-__all__ = ["PacingBudget", "PageSource", "SearchRun", "windows_wanted"]
+__all__ = ["PacingBudget", "PageSource", "SearchRun", "running_cap", "windows_wanted"]
 
 START_WINDOWS = 8  # windows fetching at once before a latency is seen, or without a budget
 
@@ -46,18 +46,21 @@ def windows_wanted(
     per_minute: float | None, latency: float, concurrency: int, *, waited: float = 0.0
 ) -> int:
     """How many windows should be fetching at once to use the whole request budget: the
-    budget times the latency (a quarter more, plus one), at most ``concurrency``. Before a
-    latency is seen it is at least ``waited``, the time since the search sent its first
-    requests, and ``START_WINDOWS`` fetch at the least; without a budget, ``START_WINDOWS``."""
+    requests it sends in one latency (a quarter more, plus one), at most ``concurrency``.
+    Before a latency is seen it is at least ``waited``, the time since the search sent its
+    first requests, and ``START_WINDOWS`` fetch at the least; without a budget,
+    ``START_WINDOWS``."""
     if per_minute is None:
         return min(concurrency, START_WINDOWS)
-    seconds = latency or waited
-    return min(concurrency, max(0 if latency else START_WINDOWS, _covering(per_minute, seconds)))
+    if latency:
+        return min(concurrency, math.ceil(per_minute / 60 * latency * 1.25) + 1)
+    return min(concurrency, max(START_WINDOWS, math.ceil(per_minute / 60 * waited * 1.25) + 1))
 
 
-def _covering(per_minute: float, seconds: float) -> int:
-    # the requests the budget sends in ``seconds``, a quarter more, plus one
-    return math.ceil(per_minute / 60 * seconds * 1.25) + 1
+def running_cap(concurrency: int, *, ordered: bool, buffer_items: int, limit: int) -> int:
+    """Windows a search may run at once: ``concurrency``; ordered, no more than the buffer
+    holds full pages (a running window may hold a page beyond it)."""
+    return min(concurrency, max(1, buffer_items // limit)) if ordered else concurrency
 
 
 class SearchRun:
@@ -83,9 +86,10 @@ class SearchRun:
         self.loop = asyncio.get_running_loop()
         self.began = self.loop.time()  # before an answer, the latency is at least since then
         self.widening: asyncio.TimerHandle | None = None
-        self.concurrency, self.ordered = concurrency, ordered
-        if ordered:  # a running window may hold a page beyond the buffer: no more than it holds
-            self.concurrency = min(concurrency, max(1, buffer_items // query.limit))
+        self.ordered = ordered
+        self.concurrency = running_cap(
+            concurrency, ordered=ordered, buffer_items=buffer_items, limit=query.limit
+        )
         self.pace = Pace(query.limit)
         self.watch = OrderWatch(resumed.repairs, broken=resumed.order_broken)
         self.scheduler = Scheduler[Node](self.run, wanted=self.want, first=self._head)
@@ -98,18 +102,20 @@ class SearchRun:
         for window, token in plan:
             node = self.buffer.insert(node) if ordered else None
             self.push(window, token, node)
-        self.scheduler.fill()
         self.widen()
 
     def widen(self) -> None:
-        """Before any answer, start more windows as the first requests go unanswered (the
-        latency is at least that long): a tick for each window the budget could start."""
-        per_minute = self.per_minute()
+        """Start the windows wanted now; before any answer, again at each turn of the budget
+        while windows are pending (the first requests unanswered, the latency is at least
+        that long and more windows are wanted)."""
         self.widening = None
-        if self.source.latency or not per_minute or self.scheduler.failure.done():
+        if self.scheduler.failure.done():
             return
         self.scheduler.fill()
-        if self.scheduler.pending and self.want() < self.concurrency:
+        per_minute = self.per_minute()
+        if not per_minute or self.source.latency or not self.scheduler.pending:
+            return  # no budget, an answer seen or nothing to start: events fill from now on
+        if self.want() < self.concurrency:
             self.widening = self.loop.call_later(60 / per_minute / 1.25, self.widen)
 
     def _head(self) -> Node | None:
